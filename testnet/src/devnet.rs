@@ -1,0 +1,414 @@
+//! Bringing a devnet up (in-process for tests, detached for the CLI), down, and asking
+//! about it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+
+use crate::deploy::{self, DeployConfig};
+use crate::error::{Error, Result};
+use crate::manifest::{Account, MANIFEST_VERSION, Manifest, Process};
+use crate::process::{self, READY_TIMEOUT, Spawned};
+
+/// Chain id of the devnet unless told otherwise (anvil's own default).
+pub const DEFAULT_CHAIN_ID: u64 = 31337;
+/// Share-holder node accounts funded by default (the demo runs 3 of 5).
+pub const DEFAULT_NODE_ACCOUNTS: usize = 5;
+/// Upper bound on `--nodes`, so a typo cannot fund ten thousand accounts.
+pub const MAX_NODE_ACCOUNTS: usize = 64;
+/// Every named account starts with this many ether.
+pub const ACCOUNT_BALANCE_ETH: u64 = 10_000;
+/// The people of the demo story, funded besides the deployer and the nodes.
+pub const PEOPLE: [&str; 3] = ["alice", "bob", "carol"];
+/// Environment variable naming the state directory.
+pub const STATE_DIR_ENV: &str = "ZGVAULT_DEVNET_DIR";
+const ANVIL_READY_MARKER: &str = "Listening on ";
+
+/// How to start a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// Where the manifest and logs go.
+    pub state_dir: PathBuf,
+    /// Loopback port for the chain's RPC; 0 picks a free one.
+    pub port: u16,
+    pub chain_id: u64,
+    /// How many `node-N` accounts to fund.
+    pub nodes: usize,
+    /// Seconds between blocks; `None` mines a block per transaction.
+    pub block_time: Option<u64>,
+}
+
+impl DevnetConfig {
+    /// Defaults with the given state directory and a free port.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        DevnetConfig {
+            state_dir: state_dir.into(),
+            port: 0,
+            chain_id: DEFAULT_CHAIN_ID,
+            nodes: DEFAULT_NODE_ACCOUNTS,
+            block_time: None,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.nodes > MAX_NODE_ACCOUNTS {
+            return Err(Error::Config {
+                message: format!("--nodes {} is more than {MAX_NODE_ACCOUNTS}", self.nodes),
+            });
+        }
+        if self.block_time == Some(0) {
+            return Err(Error::Config {
+                message:
+                    "--block-time must be at least 1 second (leave it out to mine per transaction)"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The default state directory: `$ZGVAULT_DEVNET_DIR`, else
+/// `$XDG_STATE_HOME/zgvault/devnet`, else `~/.local/state/zgvault/devnet`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(STATE_DIR_ENV) {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("zgvault/devnet")
+}
+
+/// A devnet owned by this process: everything it started stops when it is dropped.
+#[derive(Debug)]
+pub struct Devnet {
+    manifest: Manifest,
+    state_dir: PathBuf,
+    anvil: Option<Spawned>,
+}
+
+impl Devnet {
+    /// Starts anvil on a free loopback port, deploys every contract, funds the named
+    /// accounts and writes the manifest into `config.state_dir`.
+    pub async fn start(config: &DevnetConfig) -> Result<Devnet> {
+        launch(config, false).await
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn rpc_url(&self) -> &str {
+        &self.manifest.rpc_url
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The signer of a named account (`deployer`, `alice`, `bob`, `carol`, `node-1`…).
+    pub fn signer(&self, name: &str) -> Result<PrivateKeySigner> {
+        signer_of(&self.manifest, name)
+    }
+
+    /// Stops the chain and removes the manifest.
+    pub fn stop(mut self) -> Result<()> {
+        if let Some(anvil) = self.anvil.take() {
+            anvil.stop();
+        }
+        Manifest::remove(&self.state_dir)
+    }
+}
+
+/// The signer of a named account in a manifest.
+pub fn signer_of(manifest: &Manifest, name: &str) -> Result<PrivateKeySigner> {
+    let account = manifest.account(name).ok_or_else(|| Error::Config {
+        message: format!(
+            "no account named {name:?} in the devnet manifest (have: {})",
+            manifest
+                .accounts
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })?;
+    account
+        .private_key
+        .parse::<PrivateKeySigner>()
+        .map_err(|e| Error::Config {
+            message: format!("account {name:?} has an unreadable key in the manifest: {e}"),
+        })
+}
+
+/// What `up` did.
+#[derive(Debug)]
+pub struct Up {
+    pub manifest: Manifest,
+    /// A devnet was already running from this state directory; nothing was started.
+    pub already_running: bool,
+    /// A manifest from a devnet that is gone (crash, reboot) was found and cleared.
+    pub cleared_stale: bool,
+}
+
+/// Starts a devnet whose processes outlive this one (the CLI's `up`). Running it while a
+/// devnet from the same state directory is alive returns that devnet unchanged.
+pub async fn up(config: &DevnetConfig) -> Result<Up> {
+    let mut cleared_stale = false;
+    match Manifest::load(&config.state_dir) {
+        Ok(Some(existing)) => {
+            if all_alive(&existing) && chain_answers(&existing).await {
+                return Ok(Up {
+                    manifest: existing,
+                    already_running: true,
+                    cleared_stale: false,
+                });
+            }
+            // Whatever is left of it is stopped so no half-devnet keeps a port.
+            stop_processes(&existing);
+            Manifest::remove(&config.state_dir)?;
+            cleared_stale = true;
+        }
+        Ok(None) => {}
+        Err(Error::BadManifest { .. }) => {
+            Manifest::remove(&config.state_dir)?;
+            cleared_stale = true;
+        }
+        Err(e) => return Err(e),
+    }
+    let devnet = launch(config, true).await?;
+    Ok(Up {
+        manifest: devnet.manifest.clone(),
+        already_running: false,
+        cleared_stale,
+    })
+}
+
+/// What `down` did.
+#[derive(Debug)]
+pub struct Down {
+    pub stopped: Vec<Process>,
+    /// Processes in the manifest that were already gone.
+    pub already_gone: Vec<Process>,
+}
+
+/// Stops every process a detached devnet started, by pid, and removes its manifest.
+pub fn down(state_dir: &Path) -> Result<Down> {
+    let manifest = match Manifest::load(state_dir) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return Err(Error::NotRunning {
+                dir: state_dir.to_owned(),
+            });
+        }
+        Err(Error::BadManifest { .. }) => {
+            Manifest::remove(state_dir)?;
+            return Ok(Down {
+                stopped: vec![],
+                already_gone: vec![],
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let (stopped, already_gone) = stop_processes(&manifest);
+    Manifest::remove(state_dir)?;
+    Ok(Down {
+        stopped,
+        already_gone,
+    })
+}
+
+/// A devnet's health, for `status`.
+#[derive(Debug)]
+pub struct Status {
+    pub manifest: Manifest,
+    pub processes: Vec<(Process, bool)>,
+    /// The chain's latest block, or why it could not be read.
+    pub chain: std::result::Result<u64, String>,
+    /// Contracts from the manifest that have no code on the chain.
+    pub missing_code: Vec<(&'static str, Address)>,
+}
+
+impl Status {
+    pub fn healthy(&self) -> bool {
+        self.processes.iter().all(|(_, alive)| *alive)
+            && self.chain.is_ok()
+            && self.missing_code.is_empty()
+    }
+}
+
+/// Reports on the devnet in `state_dir`: processes alive, chain answering, contracts there.
+pub async fn status(state_dir: &Path) -> Result<Status> {
+    let manifest = Manifest::load(state_dir)?.ok_or_else(|| Error::NotRunning {
+        dir: state_dir.to_owned(),
+    })?;
+    let processes = manifest
+        .processes
+        .iter()
+        .map(|p| (p.clone(), process::is_alive(p.pid, &p.tool)))
+        .collect();
+    let provider = ProviderBuilder::new().connect_http(parse_url(&manifest.rpc_url)?);
+    let chain = provider
+        .get_block_number()
+        .await
+        .map_err(|e| format!("{} does not answer: {e}", manifest.rpc_url));
+    let mut missing_code = Vec::new();
+    if chain.is_ok() {
+        for (name, addr) in manifest.contracts.named() {
+            match provider.get_code_at(addr).await {
+                Ok(code) if !code.is_empty() => {}
+                _ => missing_code.push((name, addr)),
+            }
+        }
+    }
+    Ok(Status {
+        manifest,
+        processes,
+        chain,
+        missing_code,
+    })
+}
+
+async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
+    config.validate()?;
+    fs::create_dir_all(&config.state_dir).map_err(|e| Error::io(&config.state_dir, e))?;
+    let anvil_bin = process::find_tool("anvil", "ZGVAULT_ANVIL")?;
+    let log = config.state_dir.join("anvil.log");
+    let mut args = vec![
+        "--host".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--port".to_owned(),
+        config.port.to_string(),
+        "--chain-id".to_owned(),
+        config.chain_id.to_string(),
+        // anvil's own dev accounts have well-known keys; we fund fresh ones instead.
+        "--accounts".to_owned(),
+        "1".to_owned(),
+    ];
+    if let Some(secs) = config.block_time {
+        args.extend(["--block-time".to_owned(), secs.to_string()]);
+    }
+    let mut anvil = Spawned::start("anvil", &anvil_bin, &args, &log, detached)?;
+    let listening = match anvil.wait_for_line(ANVIL_READY_MARKER, READY_TIMEOUT) {
+        Ok(addr) => addr,
+        Err(Error::ExitedEarly { tail, .. })
+            if config.port != 0 && tail.contains("Address already in use") =>
+        {
+            return Err(Error::PortInUse { port: config.port });
+        }
+        Err(e) => return Err(e),
+    };
+    let rpc_url = format!("http://{listening}");
+
+    let people = PEOPLE.iter().map(|s| (*s).to_owned());
+    let nodes = (1..=config.nodes).map(|i| format!("node-{i}"));
+    let accounts: Vec<(String, PrivateKeySigner)> = std::iter::once("deployer".to_owned())
+        .chain(people)
+        .chain(nodes)
+        .map(|name| (name, PrivateKeySigner::random()))
+        .collect();
+    fund(&rpc_url, &accounts).await?;
+
+    let deployer = accounts[0].1.clone();
+    let deployed = deploy::deploy_all(&rpc_url, deployer, &DeployConfig::default()).await?;
+
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        warning: "devnet only: these private keys are for local testing and are not secret"
+            .to_owned(),
+        rpc_url,
+        chain_id: config.chain_id,
+        deploy_block: deployed.first_block,
+        contracts: deployed.contracts,
+        price_per_sector: deployed.price_per_sector,
+        accounts: accounts
+            .iter()
+            .map(|(name, signer)| Account {
+                name: name.clone(),
+                address: signer.address(),
+                private_key: format!("0x{}", hex::encode(signer.to_bytes())),
+            })
+            .collect(),
+        processes: vec![Process {
+            name: "chain".to_owned(),
+            tool: "anvil".to_owned(),
+            pid: anvil.pid(),
+            log: log.clone(),
+        }],
+        started_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    manifest.store(&config.state_dir)?;
+    let anvil = if detached {
+        anvil.release();
+        None
+    } else {
+        Some(anvil)
+    };
+    Ok(Devnet {
+        manifest,
+        state_dir: config.state_dir.clone(),
+        anvil,
+    })
+}
+
+async fn fund(rpc_url: &str, accounts: &[(String, PrivateKeySigner)]) -> Result<()> {
+    let provider = ProviderBuilder::new().connect_http(parse_url(rpc_url)?);
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| Error::chain(rpc_url, "eth_chainId", e))?;
+    tracing::debug!(chain_id, "chain is up");
+    let balance = U256::from(ACCOUNT_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18u64));
+    for (name, signer) in accounts {
+        provider
+            .raw_request::<_, ()>("anvil_setBalance".into(), (signer.address(), balance))
+            .await
+            .map_err(|e| Error::chain(rpc_url, format!("funding {name}"), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
+    url.parse().map_err(|e| Error::Config {
+        message: format!("RPC URL {url:?} is not a URL: {e}"),
+    })
+}
+
+fn all_alive(manifest: &Manifest) -> bool {
+    manifest
+        .processes
+        .iter()
+        .all(|p| process::is_alive(p.pid, &p.tool))
+}
+
+async fn chain_answers(manifest: &Manifest) -> bool {
+    let Ok(url) = parse_url(&manifest.rpc_url) else {
+        return false;
+    };
+    ProviderBuilder::new()
+        .connect_http(url)
+        .get_chain_id()
+        .await
+        .is_ok_and(|id| id == manifest.chain_id)
+}
+
+fn stop_processes(manifest: &Manifest) -> (Vec<Process>, Vec<Process>) {
+    let mut stopped = Vec::new();
+    let mut gone = Vec::new();
+    for p in &manifest.processes {
+        if process::terminate(p.pid, &p.tool) {
+            stopped.push(p.clone());
+        } else {
+            gone.push(p.clone());
+        }
+    }
+    (stopped, gone)
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod deploy;
+mod devnet;
+mod error;
+mod manifest;
+mod process;
+
+pub use deploy::{
+    DEFAULT_BLOCKS_PER_EPOCH, DEFAULT_PRICE_PER_SECTOR, DeployConfig, Deployed, deploy_all,
+};
+pub use devnet::{
+    ACCOUNT_BALANCE_ETH, DEFAULT_CHAIN_ID, DEFAULT_NODE_ACCOUNTS, Devnet, DevnetConfig, Down,
+    MAX_NODE_ACCOUNTS, PEOPLE, STATE_DIR_ENV, Status, Up, default_state_dir, down, signer_of,
+    status, up,
+};
+pub use error::{Error, Result};
+pub use manifest::{Account, Contracts, MANIFEST_FILE, MANIFEST_VERSION, Manifest, Process};
+pub use process::find_tool;

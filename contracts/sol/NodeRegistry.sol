@@ -59,9 +59,12 @@ contract NodeRegistry is Ownable {
     constructor(address admin) Ownable(admin) {}
 
     /// Installs a new epoch: threshold, full member list and group key set. Admin only for now.
-    function setEpoch(uint64 newEpoch, uint32 newThreshold, Member[] calldata newMembers, bytes calldata newPublicKeySet)
-        external
-    {
+    function setEpoch(
+        uint64 newEpoch,
+        uint32 newThreshold,
+        Member[] calldata newMembers,
+        bytes calldata newPublicKeySet
+    ) external {
         _authorizeEpoch(newEpoch, newThreshold, newMembers, newPublicKeySet);
         if (newEpoch <= epoch) revert EpochNotIncreasing(epoch, newEpoch);
         uint256 n = newMembers.length;
@@ -74,8 +77,7 @@ contract NodeRegistry is Ownable {
             _validateMember(i, newMembers[i]);
             for (uint256 k = 0; k < i; ++k) {
                 if (
-                    newMembers[k].operator == newMembers[i].operator
-                        || newMembers[k].encKey == newMembers[i].encKey
+                    newMembers[k].operator == newMembers[i].operator || newMembers[k].encKey == newMembers[i].encKey
                         || keccak256(newMembers[k].peerId) == keccak256(newMembers[i].peerId)
                 ) revert DuplicateMember(k, i);
             }
@@ -97,9 +99,7 @@ contract NodeRegistry is Ownable {
         threshold = newThreshold;
         publicKeySet = newPublicKeySet;
         epochSetAt = uint64(block.number);
-        emit EpochChanged(
-            newEpoch, newThreshold, n, keccak256(newPublicKeySet), keccak256(abi.encode(newMembers))
-        );
+        emit EpochChanged(newEpoch, newThreshold, n, keccak256(newPublicKeySet), keccak256(abi.encode(newMembers)));
     }
 
     function memberCount() external view returns (uint256) {

@@ -1,15 +1,9 @@
 #![doc = include_str!("../README.md")]
 
-// The `sol!` expansions below are generated code: their types are `pub` inside `pub mod`s that
-// alloy creates, some without `Debug` impls, and their doc strings are generated. The workspace
-// lints `missing_debug_implementations` / `unreachable_pub` (and clippy's pedantic-ish ones)
-// would flag code we do not write, so they are allowed on the generated modules only.
-#[allow(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    clippy::all
-)]
+// The `sol!` expansions below are generated code. Today they pass the workspace lints, but
+// alloy's expansion is not ours to fix, so the two workspace lints that generated bindings most
+// often trip (`missing_debug_implementations`, `unreachable_pub`) are allowed on this module only.
+#[allow(missing_debug_implementations, unreachable_pub)]
 mod generated {
     alloy::sol!(
         #[sol(rpc)]
@@ -166,6 +160,90 @@ pub fn file_id(
 ) -> alloy::primitives::B256 {
     use alloy::sol_types::SolValue;
     alloy::primitives::keccak256((owner, salt).abi_encode())
+}
+
+/// Builders for `FileRegistry::Condition`s (see the policy table in the README). A policy is
+/// `Vec<Vec<Condition>>`: an OR of clauses, each an AND of conditions.
+pub mod policy {
+    use super::{
+        FileRegistry::Condition, KIND_ACCESS_PASS, KIND_ERC20, KIND_ERC721_ANY, KIND_ERC721_ID,
+        KIND_ERC1155, KIND_NOT_AFTER, KIND_NOT_BEFORE,
+    };
+    use alloy::primitives::{Address, B256, U256};
+
+    fn cond(kind: u8, token: Address, id: U256, min: U256) -> Condition {
+        Condition {
+            kind,
+            token,
+            id,
+            min,
+        }
+    }
+
+    /// Holds a pass for this file from the AccessPass contract `pass`.
+    pub fn access_pass(pass: Address) -> Condition {
+        cond(KIND_ACCESS_PASS, pass, U256::ZERO, U256::ZERO)
+    }
+
+    /// Holds a pass for the (other) file `file_id`: one pass for a series of files.
+    pub fn access_pass_of(pass: Address, file_id: B256) -> Condition {
+        cond(
+            KIND_ACCESS_PASS,
+            pass,
+            U256::from_be_bytes(file_id.0),
+            U256::ZERO,
+        )
+    }
+
+    /// Holds at least `max(min, 1)` tokens of the ERC-721 `token`.
+    pub fn erc721_any(token: Address, min: U256) -> Condition {
+        cond(KIND_ERC721_ANY, token, U256::ZERO, min)
+    }
+
+    /// Owns token `id` of the ERC-721 `token`.
+    pub fn erc721_id(token: Address, id: U256) -> Condition {
+        cond(KIND_ERC721_ID, token, id, U256::ZERO)
+    }
+
+    /// Holds at least `min` (>= 1) of ERC-1155 `token` id `id`.
+    pub fn erc1155(token: Address, id: U256, min: U256) -> Condition {
+        cond(KIND_ERC1155, token, id, min)
+    }
+
+    /// Holds at least `min` (>= 1, base units) of the ERC-20 `token`.
+    pub fn erc20(token: Address, min: U256) -> Condition {
+        cond(KIND_ERC20, token, U256::ZERO, min)
+    }
+
+    /// `block.timestamp >= unix_time`.
+    pub fn not_before(unix_time: u64) -> Condition {
+        cond(
+            KIND_NOT_BEFORE,
+            Address::ZERO,
+            U256::ZERO,
+            U256::from(unix_time),
+        )
+    }
+
+    /// `block.timestamp <= unix_time`.
+    pub fn not_after(unix_time: u64) -> Condition {
+        cond(
+            KIND_NOT_AFTER,
+            Address::ZERO,
+            U256::ZERO,
+            U256::from(unix_time),
+        )
+    }
+
+    /// A policy that lets everyone read (subject to the deny list and the file window).
+    pub fn public() -> Vec<Vec<Condition>> {
+        vec![vec![not_before(0)]]
+    }
+
+    /// The empty policy: owner and allow-list only.
+    pub fn owner_and_allow_list_only() -> Vec<Vec<Condition>> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

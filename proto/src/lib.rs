@@ -1,1 +1,16 @@
 #![doc = include_str!("../README.md")]
+
+mod error;
+mod key;
+pub mod request;
+pub mod seal;
+pub mod sealbox;
+pub mod threshold;
+pub mod wire;
+
+pub use error::{Error, Result};
+pub use key::{FileKey, KEY_LEN};
+pub use seal::{
+    Metadata, OpenReader, SealWriter, SealedHeader, Suite, open, open_bytes, open_to_path, seal,
+    seal_bytes, sealed_len,
+};

@@ -13,6 +13,10 @@ use crate::deploy::{self, DeployConfig};
 use crate::error::{Error, Result};
 use crate::manifest::{Account, MANIFEST_VERSION, Manifest, Process};
 use crate::process::{self, READY_TIMEOUT, Spawned};
+use crate::storage::{
+    self, DEFAULT_STORAGE_NODES, MAX_STORAGE_NODES, StorageInfo, StorageLayout, StorageNodeInfo,
+    StorageNodeOptions,
+};
 
 /// Chain id of the devnet unless told otherwise (anvil's own default).
 pub const DEFAULT_CHAIN_ID: u64 = 31337;
@@ -40,6 +44,9 @@ pub struct DevnetConfig {
     pub nodes: usize,
     /// Seconds between blocks; `None` mines a block per transaction.
     pub block_time: Option<u64>,
+    /// Dev storage nodes to start (0 for a chain only).
+    pub storage_nodes: usize,
+    pub storage_layout: StorageLayout,
 }
 
 impl DevnetConfig {
@@ -51,6 +58,8 @@ impl DevnetConfig {
             chain_id: DEFAULT_CHAIN_ID,
             nodes: DEFAULT_NODE_ACCOUNTS,
             block_time: None,
+            storage_nodes: DEFAULT_STORAGE_NODES,
+            storage_layout: StorageLayout::Sharded,
         }
     }
 
@@ -58,6 +67,25 @@ impl DevnetConfig {
         if self.nodes > MAX_NODE_ACCOUNTS {
             return Err(Error::Config {
                 message: format!("--nodes {} is more than {MAX_NODE_ACCOUNTS}", self.nodes),
+            });
+        }
+        if self.storage_nodes > MAX_STORAGE_NODES {
+            return Err(Error::Config {
+                message: format!(
+                    "--storage-nodes {} is more than {MAX_STORAGE_NODES}",
+                    self.storage_nodes
+                ),
+            });
+        }
+        if self.storage_layout == StorageLayout::Sharded
+            && self.storage_nodes > 0
+            && !self.storage_nodes.is_power_of_two()
+        {
+            return Err(Error::Config {
+                message: format!(
+                    "--storage-nodes {} must be a power of two when sharded (every shard needs a node); or use --storage-layout replicated",
+                    self.storage_nodes
+                ),
             });
         }
         if self.block_time == Some(0) {
@@ -89,7 +117,8 @@ pub fn default_state_dir() -> PathBuf {
 pub struct Devnet {
     manifest: Manifest,
     state_dir: PathBuf,
-    anvil: Option<Spawned>,
+    /// Processes this value owns, by manifest name; empty for a detached devnet.
+    children: Vec<(String, Spawned)>,
 }
 
 impl Devnet {
@@ -116,10 +145,87 @@ impl Devnet {
         signer_of(&self.manifest, name)
     }
 
-    /// Stops the chain and removes the manifest.
+    /// The storage side (nodes and indexer), when the devnet has one.
+    pub fn storage(&self) -> Option<&StorageInfo> {
+        self.manifest.storage.as_ref()
+    }
+
+    /// The pid of a process this devnet owns (`chain`, `storage-0`, `indexer`…).
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.pid())
+    }
+
+    /// Fault injection: kills storage node `i` at once (SIGKILL), mid-whatever it was doing.
+    pub fn kill_storage_node(&mut self, i: usize) -> Result<()> {
+        let name = format!("storage-{i}");
+        let pos = self
+            .children
+            .iter()
+            .position(|(n, _)| *n == name)
+            .ok_or_else(|| Error::Config {
+                message: format!("{name} is not running"),
+            })?;
+        let (_, proc) = self.children.remove(pos);
+        proc.kill();
+        Ok(())
+    }
+
+    /// Restarts storage node `i` on its old address and data folder.
+    pub fn restart_storage_node(&mut self, i: usize) -> Result<()> {
+        let name = format!("storage-{i}");
+        if self.children.iter().any(|(n, _)| *n == name) {
+            return Err(Error::Config {
+                message: format!("{name} is still running"),
+            });
+        }
+        let node = self
+            .storage()
+            .and_then(|s| s.nodes.get(i))
+            .cloned()
+            .ok_or_else(|| Error::Config {
+                message: format!("the devnet has no {name}"),
+            })?;
+        let opts = StorageNodeOptions {
+            name: name.clone(),
+            data_dir: node.data_dir.clone(),
+            shard: node.shard(),
+            listen: node.url.trim_start_matches("http://").to_owned(),
+            corrupt_downloads: false,
+        };
+        let proc = self.spawn_storage(&opts)?.0;
+        self.children.push((name, proc));
+        Ok(())
+    }
+
+    /// Starts one more storage node that is not in the indexer (for fault tests, e.g. a
+    /// node that corrupts what it serves); it stops with the devnet. Returns its URL.
+    pub fn start_extra_storage_node(&mut self, opts: &StorageNodeOptions) -> Result<String> {
+        let (proc, url) = self.spawn_storage(opts)?;
+        self.children.push((opts.name.clone(), proc));
+        Ok(url)
+    }
+
+    fn spawn_storage(&self, opts: &StorageNodeOptions) -> Result<(Spawned, String)> {
+        let zgs_dev = storage::find_zgs_dev()?;
+        storage::start_node(
+            &zgs_dev,
+            &self.state_dir,
+            &self.manifest.rpc_url,
+            self.manifest.contracts.flow,
+            self.manifest.deploy_block,
+            opts,
+            false,
+        )
+    }
+
+    /// Stops everything and removes the manifest.
     pub fn stop(mut self) -> Result<()> {
-        if let Some(anvil) = self.anvil.take() {
-            anvil.stop();
+        // Storage first, then the chain it follows.
+        while let Some((_, proc)) = self.children.pop() {
+            proc.stop();
         }
         Manifest::remove(&self.state_dir)
     }
@@ -317,6 +423,9 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
     let deployer = accounts[0].1.clone();
     let deployed = deploy::deploy_all(&rpc_url, deployer, &DeployConfig::default()).await?;
 
+    let mut children = vec![("chain".to_owned(), anvil)];
+    let storage = start_storage(config, &rpc_url, &deployed, detached, &mut children)?;
+
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         warning: "devnet only: these private keys are for local testing and are not secret"
@@ -326,6 +435,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
         deploy_block: deployed.first_block,
         contracts: deployed.contracts,
         price_per_sector: deployed.price_per_sector,
+        storage,
         accounts: accounts
             .iter()
             .map(|(name, signer)| Account {
@@ -334,29 +444,79 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
                 private_key: format!("0x{}", hex::encode(signer.to_bytes())),
             })
             .collect(),
-        processes: vec![Process {
-            name: "chain".to_owned(),
-            tool: "anvil".to_owned(),
-            pid: anvil.pid(),
-            log: log.clone(),
-        }],
+        processes: children
+            .iter()
+            .map(|(name, proc)| storage::record(name, proc))
+            .collect(),
         started_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
     manifest.store(&config.state_dir)?;
-    let anvil = if detached {
-        anvil.release();
-        None
-    } else {
-        Some(anvil)
-    };
+    if detached {
+        for (_, proc) in children.drain(..) {
+            proc.release();
+        }
+    }
     Ok(Devnet {
         manifest,
         state_dir: config.state_dir.clone(),
-        anvil,
+        children,
     })
+}
+
+/// Starts the storage nodes and the indexer; their processes join `children`.
+fn start_storage(
+    config: &DevnetConfig,
+    rpc_url: &str,
+    deployed: &deploy::Deployed,
+    detached: bool,
+    children: &mut Vec<(String, Spawned)>,
+) -> Result<Option<StorageInfo>> {
+    if config.storage_nodes == 0 {
+        return Ok(None);
+    }
+    let zgs_dev = storage::find_zgs_dev()?;
+    let mut nodes = Vec::with_capacity(config.storage_nodes);
+    for i in 0..config.storage_nodes {
+        let name = format!("storage-{i}");
+        let data_dir = config.state_dir.join(&name);
+        // A new chain means a new flow: data from an earlier devnet would be wrong here.
+        if data_dir.exists() {
+            fs::remove_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+        }
+        let opts = StorageNodeOptions {
+            name: name.clone(),
+            data_dir: data_dir.clone(),
+            shard: storage::shard_of(config.storage_layout, i, config.storage_nodes),
+            listen: "127.0.0.1:0".to_owned(),
+            corrupt_downloads: false,
+        };
+        let (proc, url) = storage::start_node(
+            &zgs_dev,
+            &config.state_dir,
+            rpc_url,
+            deployed.contracts.flow,
+            deployed.first_block,
+            &opts,
+            detached,
+        )?;
+        children.push((name, proc));
+        nodes.push(StorageNodeInfo {
+            url,
+            shard_id: opts.shard.shard_id,
+            num_shard: opts.shard.num_shard,
+            data_dir,
+        });
+    }
+    let (proc, indexer) = storage::start_indexer(&zgs_dev, &config.state_dir, &nodes, detached)?;
+    children.push(("indexer".to_owned(), proc));
+    Ok(Some(StorageInfo {
+        layout: config.storage_layout,
+        nodes,
+        indexer,
+    }))
 }
 
 async fn fund(rpc_url: &str, accounts: &[(String, PrivateKeySigner)]) -> Result<()> {

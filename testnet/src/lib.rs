@@ -5,6 +5,8 @@ mod devnet;
 mod error;
 mod manifest;
 mod process;
+mod storage;
+pub mod zgs;
 
 pub use deploy::{
     DEFAULT_BLOCKS_PER_EPOCH, DEFAULT_PRICE_PER_SECTOR, DeployConfig, Deployed, deploy_all,
@@ -17,3 +19,7 @@ pub use devnet::{
 pub use error::{Error, Result};
 pub use manifest::{Account, Contracts, MANIFEST_FILE, MANIFEST_VERSION, Manifest, Process};
 pub use process::find_tool;
+pub use storage::{
+    DEFAULT_STORAGE_NODES, MAX_STORAGE_NODES, StorageInfo, StorageLayout, StorageNodeInfo,
+    StorageNodeOptions, find_zgs_dev,
+};

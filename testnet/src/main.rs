@@ -37,6 +37,12 @@ enum Command {
         /// Seconds between blocks; by default a block is mined per transaction.
         #[arg(long)]
         block_time: Option<u64>,
+        /// Dev 0G storage nodes to start (0: chain only).
+        #[arg(long, default_value_t = zgvault_testnet::DEFAULT_STORAGE_NODES)]
+        storage_nodes: usize,
+        /// sharded: each node keeps its shard of every file; replicated: each keeps all.
+        #[arg(long, default_value = "sharded")]
+        storage_layout: zgvault_testnet::StorageLayout,
     },
     /// Stop every process the devnet started and remove its manifest.
     Down,
@@ -70,6 +76,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chain_id,
             nodes,
             block_time,
+            storage_nodes,
+            storage_layout,
         } => {
             let config = DevnetConfig {
                 state_dir: dir.clone(),
@@ -77,6 +85,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chain_id,
                 nodes,
                 block_time,
+                storage_nodes,
+                storage_layout,
             };
             let up = zgvault_testnet::up(&config).await?;
             if cli.json {
@@ -179,6 +189,15 @@ fn print_summary(m: &Manifest, dir: &std::path::Path) {
     println!("  chain      {} (chain id {})", m.rpc_url, m.chain_id);
     for (name, addr) in m.contracts.named() {
         println!("  {name:<14} {addr}");
+    }
+    if let Some(storage) = &m.storage {
+        for (i, n) in storage.nodes.iter().enumerate() {
+            println!(
+                "  storage-{i:<6} {} (shard {}/{})",
+                n.url, n.shard_id, n.num_shard
+            );
+        }
+        println!("  indexer        {}", storage.indexer);
     }
     for a in &m.accounts {
         println!("  {:<14} {}", a.name, a.address);

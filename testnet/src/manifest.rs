@@ -28,6 +28,8 @@ pub struct Manifest {
     pub contracts: Contracts,
     /// 0G storage price per 256-byte sector, in wei, as set in the devnet Market.
     pub price_per_sector: U256,
+    /// The 0G storage side: dev storage nodes and their indexer (absent for a chain only).
+    pub storage: Option<crate::storage::StorageInfo>,
     pub accounts: Vec<Account>,
     pub processes: Vec<Process>,
     /// Unix seconds.
@@ -184,6 +186,7 @@ mod tests {
                 test_nft: Address::repeat_byte(8),
             },
             price_per_sector: U256::from(30_733_644_962u64),
+            storage: None,
             accounts: vec![Account {
                 name: "alice".into(),
                 address: Address::repeat_byte(9),

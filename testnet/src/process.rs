@@ -194,6 +194,14 @@ impl Spawned {
         self.pid
     }
 
+    /// Kills the process at once (SIGKILL): a crash, for fault tests.
+    pub(crate) fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stops the process now (SIGTERM, then SIGKILL after [`STOP_GRACE`]).
     pub(crate) fn stop(mut self) {
         self.stop_inner();

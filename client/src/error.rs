@@ -1,0 +1,291 @@
+//! The client crate's one error type.
+//!
+//! Every message says what went wrong and what to do next; variants carry structured
+//! fields (paths, indices, expected/got) so callers can react without parsing text.
+//! The enum is `#[non_exhaustive]`: other parts of the client add their variants here.
+
+use std::path::PathBuf;
+
+use alloy::primitives::B256;
+
+/// Errors of the zgvault client library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// 0G Storage cannot store a zero-length file: the Flow contract rejects it.
+    #[error(
+        "the file is empty: 0G Storage cannot store a zero-length file; \
+         add content (even one byte) before uploading"
+    )]
+    EmptyFile,
+
+    /// Reading or writing a local file failed.
+    #[error("cannot {action} {path}: {source}; check the path and its permissions")]
+    Io {
+        /// What we were doing ("read", "open", "write").
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A segment index past the end of the file.
+    #[error(
+        "segment {index} does not exist: the file has {segments} segments \
+         (indices 0..{segments}); ask for a smaller index"
+    )]
+    SegmentOutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// How many segments there are.
+        segments: u64,
+    },
+
+    /// Segment bytes of the wrong length for their position in the file.
+    #[error(
+        "segment {index} has {got} bytes but a file of {file_size} bytes needs {expected} there; \
+         re-read or re-download that segment"
+    )]
+    SegmentLength {
+        /// File-local segment index.
+        index: u64,
+        /// File size in bytes.
+        file_size: u64,
+        /// Length the protocol requires.
+        expected: u64,
+        /// Length received.
+        got: u64,
+    },
+
+    /// A segment proof did not verify.
+    #[error(
+        "proof for segment {index} is invalid: {reason}; the segment or its proof is corrupt, \
+         fetch it again (from another node if it repeats)"
+    )]
+    InvalidProof {
+        /// File-local segment index the proof was checked for.
+        index: u64,
+        /// The first check that failed.
+        reason: ProofError,
+    },
+
+    /// A submission the Flow contract would reject (`SubmissionLibrary.valid`).
+    #[error(
+        "submission is invalid: {reason}; build it from the file with `FileRoot::submission` \
+         instead of by hand"
+    )]
+    InvalidSubmission {
+        /// The rule that failed.
+        reason: SubmissionRule,
+    },
+
+    /// The Flow contract rejects a zero submitter.
+    #[error(
+        "the submitter address is zero: the Flow contract rejects it; pass the signer's address"
+    )]
+    ZeroSubmitter,
+
+    /// A hashing worker thread died (out of memory, or a bug).
+    #[error(
+        "a Merkle hashing worker thread stopped unexpectedly; retry, and report a bug if it repeats"
+    )]
+    HasherWorker,
+
+    /// An invariant of this library broke.
+    #[error("internal error: {what}; this is a bug in zgvault, please report it")]
+    Internal {
+        /// Which invariant.
+        what: &'static str,
+    },
+
+    /// The hasher was asked for a root after an earlier failure.
+    #[error("the root hasher failed earlier and cannot be used; start a new one")]
+    HasherPoisoned,
+
+    /// A storage node could not be reached or did not answer in time.
+    #[error(
+        "storage node {url} did not answer {method}: {message}; check that it is running \
+         (`zgvault-testnet status` on the devnet) or use other nodes"
+    )]
+    NodeUnreachable {
+        /// The node's JSON-RPC URL.
+        url: String,
+        /// The JSON-RPC method called.
+        method: &'static str,
+        /// What the transport said.
+        message: String,
+    },
+
+    /// A storage node answered with a JSON-RPC error.
+    #[error("storage node {url} refused {method}: {message}{}", data.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    NodeRejected {
+        /// The node's JSON-RPC URL.
+        url: String,
+        /// The JSON-RPC method called.
+        method: &'static str,
+        /// JSON-RPC error code.
+        code: i64,
+        /// JSON-RPC error message.
+        message: String,
+        /// JSON-RPC error data: the reason, on 0G nodes.
+        data: Option<String>,
+    },
+
+    /// A storage node answered something that is not the protocol.
+    #[error(
+        "storage node {url} sent a malformed answer to {method}: {message}; it may run an incompatible version"
+    )]
+    NodeMalformed {
+        /// The node's JSON-RPC URL.
+        url: String,
+        /// The JSON-RPC method called.
+        method: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// The chosen storage nodes leave some shard without a node.
+    #[error(
+        "the storage nodes do not cover every shard (missing {missing:?} of {num_shard}); \
+         add nodes for those shards or use the indexer to pick them"
+    )]
+    ShardsNotCovered {
+        /// Shard ids with no node.
+        missing: Vec<u64>,
+        /// The shard count they were checked against.
+        num_shard: u64,
+    },
+
+    /// No node holds the file.
+    #[error(
+        "no storage node has file {root} stored and finalized; check the root hash, or wait \
+         for its upload to finish"
+    )]
+    NotStored {
+        /// The file root asked for.
+        root: B256,
+    },
+
+    /// Every node that should hold a segment failed to give a valid one.
+    #[error("segment {index} could not be fetched intact from any node: {}", failures.iter().map(|(u, e)| format!("{u}: {e}")).collect::<Vec<_>>().join("; "))]
+    SegmentUnavailable {
+        /// File-local segment index.
+        index: u64,
+        /// Each node tried, with what went wrong.
+        failures: Vec<(String, String)>,
+    },
+
+    /// A chain call failed.
+    #[error(
+        "the chain RPC failed while {during}: {message}; check the RPC URL of the network profile and that the chain is up"
+    )]
+    Chain {
+        /// What we were doing.
+        during: String,
+        /// What the chain or transport said.
+        message: String,
+    },
+
+    /// Waiting for something took longer than allowed.
+    #[error(
+        "timed out after {secs} s waiting for {what}; the network may be slow: retry, the operation resumes"
+    )]
+    Timeout {
+        /// What we waited for.
+        what: String,
+        /// How long we waited.
+        secs: u64,
+    },
+}
+
+/// Why a segment proof was rejected (see `SegmentProof::verify`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The lemma has no entries at all.
+    #[error("the lemma is empty")]
+    EmptyLemma,
+    /// `lemma` must be `[leaf, siblings.., root]`, one sibling per `path` entry.
+    #[error("lemma has {lemma} entries but path has {path} (expected path + 2, or 1 and 0)")]
+    Shape {
+        /// Entries in `lemma`.
+        lemma: usize,
+        /// Entries in `path`.
+        path: usize,
+    },
+    /// `lemma[0]` is not the segment's root.
+    #[error("the proof is for leaf {got}, not for this segment's root {expected}")]
+    LeafMismatch {
+        /// Root of the segment we hold.
+        expected: B256,
+        /// First lemma entry.
+        got: B256,
+    },
+    /// Hashing up the path does not give the lemma's root.
+    #[error("hashing the path gives {computed}, not the lemma's root {claimed}")]
+    PathMismatch {
+        /// Root computed from leaf and siblings.
+        computed: B256,
+        /// Last lemma entry.
+        claimed: B256,
+    },
+    /// The proof is for another file.
+    #[error("the proof leads to root {got}, not the file root {expected}")]
+    RootMismatch {
+        /// The file root we expect.
+        expected: B256,
+        /// The root the proof leads to.
+        got: B256,
+    },
+    /// The path describes a different position in the tree.
+    #[error("the path points at segment {got} of {leaves}, not at segment {expected}")]
+    Position {
+        /// Segment index we asked for.
+        expected: u64,
+        /// Segment index the path encodes (meaningless if the path is too long or short).
+        got: u64,
+        /// Leaves of the segment tree.
+        leaves: u64,
+    },
+}
+
+/// A rule of the Flow contract's `SubmissionLibrary.valid` (§2.2 of the protocol notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmissionRule {
+    /// No nodes.
+    #[error("it has no nodes")]
+    NoNodes,
+    /// Heights must strictly decrease, span fewer than 4 levels, and stay below 64.
+    #[error("node heights must strictly decrease, span fewer than 4 levels and stay below 64")]
+    Heights,
+    /// `length` exceeds the capacity of the nodes.
+    #[error("length {length} exceeds the {capacity} bytes its nodes cover")]
+    TooLong {
+        /// Submission length in bytes.
+        length: u64,
+        /// Bytes the nodes cover.
+        capacity: u128,
+    },
+    /// The nodes carry more padding than the minimal flow padding allows.
+    #[error("length {length} must exceed {min_exclusive} bytes for these nodes (too much padding)")]
+    TooMuchPadding {
+        /// Submission length in bytes.
+        length: u64,
+        /// The bound it must exceed.
+        min_exclusive: u128,
+    },
+}
+
+impl From<Error> for std::io::Error {
+    fn from(err: Error) -> Self {
+        // Keep the kind (callers match on it) and the whole message (it names the path).
+        let kind = match &err {
+            Error::Io { source, .. } => source.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, err)
+    }
+}

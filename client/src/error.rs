@@ -104,6 +104,32 @@ pub enum Error {
     #[error("the root hasher failed earlier and cannot be used; start a new one")]
     HasherPoisoned,
 
+    /// Sealing or opening a file failed (wrong key, tampering, truncation…); the message
+    /// says which and what to do.
+    #[error(transparent)]
+    Seal(#[from] zgvault_proto::Error),
+
+    /// A configuration value is missing or wrong.
+    #[error("configuration: {message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// An endpoint belongs to another chain than the network profile says.
+    #[error(
+        "{endpoint} is on chain {got} but the network profile expects chain {expected}: \
+         check the --network / RPC settings"
+    )]
+    WrongChain {
+        /// The RPC or storage node URL.
+        endpoint: String,
+        /// Chain id of the profile.
+        expected: u64,
+        /// Chain id the endpoint reported.
+        got: u64,
+    },
+
     /// A storage node could not be reached or did not answer in time.
     #[error(
         "storage node {url} did not answer {method}: {message}; check that it is running \

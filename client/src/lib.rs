@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+pub mod network;
+mod sealing;
 pub mod storage;
 pub mod zg;
 
 pub use error::{Error, ProofError, SubmissionRule};
+pub use sealing::{SealedFile, media_type_of, open_file, seal_file, sealed_metadata};

@@ -17,6 +17,13 @@ struct Cli {
 enum Command {
     /// Compute a file's 0G Storage Merkle root, submission nodes and fee sectors, offline.
     Root(cli::root::Args),
+    /// Encrypt a file into the zgvault sealed format (offline); prints its 0G root.
+    Seal(cli::seal::SealArgs),
+    /// Decrypt a sealed file with its key, verifying every chunk (offline).
+    Open(cli::seal::OpenArgs),
+    /// Raw 0G Storage transfers: upload a file as it is, or download one by root hash.
+    #[command(subcommand)]
+    Storage(cli::storage::StorageCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +38,9 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Root(args) => cli::root::run(args),
+        Command::Seal(args) => cli::seal::run_seal(args),
+        Command::Open(args) => cli::seal::run_open(args),
+        Command::Storage(cmd) => cli::storage::run(cmd),
     };
     cli::exit(result)
 }

@@ -1,6 +1,8 @@
 //! Subcommands of the `zgvault` binary: one module each, with `Args` and `run`.
 
 pub(crate) mod root;
+pub(crate) mod seal;
+pub(crate) mod storage;
 
 use std::process::ExitCode;
 

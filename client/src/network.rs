@@ -1,0 +1,295 @@
+//! Network profiles: where the chain, the 0G storage nodes and the zgvault contracts are.
+//!
+//! The devnet profile comes from its manifest; the public 0G networks are built in, with
+//! their flow address read live from a storage node's `zgs_getStatus` (it can change) and
+//! every chain id checked before anything is sent.
+
+use std::path::Path;
+
+use alloy::primitives::Address;
+use alloy::providers::{Provider, ProviderBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::storage::{IndexerClient, NodeClient, ShardedNode};
+
+/// Chain id of the 0G Galileo testnet.
+pub const GALILEO_CHAIN_ID: u64 = 16602;
+/// Chain id of 0G mainnet.
+pub const MAINNET_CHAIN_ID: u64 = 16661;
+
+/// Everything needed to reach one network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    /// The chain id every endpoint must report.
+    pub chain_id: u64,
+    pub rpc_url: String,
+    /// A 0G indexer, used to find storage nodes when none are listed.
+    pub indexer: Option<String>,
+    /// Storage nodes to use directly (skips the indexer).
+    pub storage_nodes: Vec<String>,
+    /// The 0G Flow contract; read from a storage node when absent.
+    pub flow: Option<Address>,
+    /// zgvault's contracts, where deployed.
+    pub file_registry: Option<Address>,
+    pub access_pass: Option<Address>,
+    pub node_registry: Option<Address>,
+}
+
+impl Network {
+    /// A built-in profile by name: `galileo` (testnet, turbo storage), `galileo-standard`,
+    /// `mainnet` (turbo) or `mainnet-standard`. `devnet` is read with [`Network::from_devnet`].
+    pub fn builtin(name: &str) -> Option<Network> {
+        let (chain_id, rpc, indexer) = match name {
+            "galileo" | "galileo-turbo" | "testnet" => (
+                GALILEO_CHAIN_ID,
+                "https://evmrpc-testnet.0g.ai",
+                "https://indexer-storage-testnet-turbo.0g.ai",
+            ),
+            "galileo-standard" => (
+                GALILEO_CHAIN_ID,
+                "https://evmrpc-testnet.0g.ai",
+                "https://indexer-storage-testnet-standard.0g.ai",
+            ),
+            "mainnet" | "mainnet-turbo" => (
+                MAINNET_CHAIN_ID,
+                "https://evmrpc.0g.ai",
+                "https://indexer-storage-turbo.0g.ai",
+            ),
+            "mainnet-standard" => (
+                MAINNET_CHAIN_ID,
+                "https://evmrpc.0g.ai",
+                "https://indexer-storage.0g.ai",
+            ),
+            _ => return None,
+        };
+        Some(Network {
+            name: name.to_owned(),
+            chain_id,
+            rpc_url: rpc.to_owned(),
+            indexer: Some(indexer.to_owned()),
+            storage_nodes: Vec::new(),
+            flow: None,
+            file_registry: None,
+            access_pass: None,
+            node_registry: None,
+        })
+    }
+
+    /// The devnet described by a `zgvault-testnet` manifest (`manifest.json`).
+    pub fn from_devnet(manifest: &Path) -> Result<Network, Error> {
+        let text = std::fs::read_to_string(manifest).map_err(|source| Error::Io {
+            action: "read the devnet manifest",
+            path: manifest.to_owned(),
+            source,
+        })?;
+        let m: DevnetManifest = serde_json::from_str(&text).map_err(|e| Error::Config {
+            message: format!(
+                "{} is not a devnet manifest ({e}); start the devnet with `zgvault-testnet up`",
+                manifest.display()
+            ),
+        })?;
+        let (storage_nodes, indexer) = match m.storage {
+            Some(s) => (
+                s.nodes.into_iter().map(|n| n.url).collect(),
+                Some(s.indexer),
+            ),
+            None => (Vec::new(), None),
+        };
+        Ok(Network {
+            name: "devnet".to_owned(),
+            chain_id: m.chain_id,
+            rpc_url: m.rpc_url,
+            indexer,
+            storage_nodes,
+            flow: Some(m.contracts.flow),
+            file_registry: Some(m.contracts.file_registry),
+            access_pass: Some(m.contracts.access_pass),
+            node_registry: Some(m.contracts.node_registry),
+        })
+    }
+
+    /// Checks the chain id, finds storage nodes covering every shard and the Flow address.
+    pub async fn connect(&self) -> Result<Connected, Error> {
+        let url = self.rpc_url.parse().map_err(|e| Error::Config {
+            message: format!(
+                "RPC URL {:?} of network {} is not a URL: {e}",
+                self.rpc_url, self.name
+            ),
+        })?;
+        let chain_id = ProviderBuilder::new()
+            .connect_http(url)
+            .get_chain_id()
+            .await
+            .map_err(|e| Error::Chain {
+                during: format!("asking {} for its chain id", self.rpc_url),
+                message: e.to_string(),
+            })?;
+        if chain_id != self.chain_id {
+            return Err(Error::WrongChain {
+                endpoint: self.rpc_url.clone(),
+                expected: self.chain_id,
+                got: chain_id,
+            });
+        }
+        let nodes = if !self.storage_nodes.is_empty() {
+            self.storage_nodes
+                .iter()
+                .map(|u| NodeClient::new(u.clone()))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let indexer = self.indexer.as_deref().ok_or_else(|| Error::Config {
+                message: format!(
+                    "network {} lists neither storage nodes nor an indexer",
+                    self.name
+                ),
+            })?;
+            let listed = IndexerClient::new(indexer)?.sharded_nodes().await?;
+            select_covering(&listed.trusted)
+                .into_iter()
+                .map(|n| NodeClient::new(n.url.clone()))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let first = nodes.first().ok_or_else(|| Error::Config {
+            message: format!("network {} has no storage nodes", self.name),
+        })?;
+        let status = first.status().await?;
+        if status.network_identity.chain_id != self.chain_id {
+            return Err(Error::WrongChain {
+                endpoint: first.url().to_owned(),
+                expected: self.chain_id,
+                got: status.network_identity.chain_id,
+            });
+        }
+        let flow = self.flow.unwrap_or(status.network_identity.flow_address);
+        Ok(Connected {
+            network: self.clone(),
+            nodes,
+            flow,
+        })
+    }
+}
+
+/// A network whose endpoints answered and agree on the chain.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub network: Network,
+    /// Storage nodes that together cover every shard.
+    pub nodes: Vec<NodeClient>,
+    pub flow: Address,
+}
+
+/// Picks nodes so that every shard residue is covered once, preferring nodes that hold
+/// more (smaller `numShard`), as the official clients' "min" selection does.
+pub fn select_covering(nodes: &[ShardedNode]) -> Vec<&ShardedNode> {
+    let mut sorted: Vec<&ShardedNode> = nodes
+        .iter()
+        .filter(|n| n.config.validate().is_ok())
+        .collect();
+    sorted.sort_by_key(|n| n.config.num_shard);
+    let target = sorted.iter().map(|n| n.config.num_shard).max().unwrap_or(1);
+    let mut covered = vec![false; usize::try_from(target).unwrap_or(0)];
+    let mut chosen = Vec::new();
+    for node in sorted {
+        let adds = covered
+            .iter()
+            .enumerate()
+            .any(|(r, c)| !*c && node.config.owns(r as u64));
+        if adds {
+            for (r, c) in covered.iter_mut().enumerate() {
+                *c |= node.config.owns(r as u64);
+            }
+            chosen.push(node);
+        }
+        if covered.iter().all(|c| *c) {
+            break;
+        }
+    }
+    chosen
+}
+
+/// The parts of a devnet manifest a client reads (the testnet crate writes it).
+#[derive(Debug, Deserialize)]
+struct DevnetManifest {
+    rpc_url: String,
+    chain_id: u64,
+    contracts: DevnetContracts,
+    storage: Option<DevnetStorage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DevnetContracts {
+    flow: Address,
+    file_registry: Address,
+    access_pass: Address,
+    node_registry: Address,
+}
+
+#[derive(Debug, Deserialize)]
+struct DevnetStorage {
+    nodes: Vec<DevnetStorageNode>,
+    indexer: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DevnetStorageNode {
+    url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ShardConfig;
+
+    fn node(id: u64, n: u64) -> ShardedNode {
+        ShardedNode {
+            url: format!("http://n{id}of{n}"),
+            config: ShardConfig {
+                shard_id: id,
+                num_shard: n,
+            },
+            latency: 0,
+            since: 0,
+        }
+    }
+
+    #[test]
+    fn selection_covers_every_shard_with_few_nodes() {
+        let nodes = [node(0, 4), node(1, 4), node(0, 2), node(3, 4), node(1, 2)];
+        let chosen: Vec<&str> = select_covering(&nodes)
+            .iter()
+            .map(|n| n.url.as_str())
+            .collect();
+        assert_eq!(chosen, ["http://n0of2", "http://n1of2"]);
+        let gap = [node(0, 4), node(1, 4), node(3, 4)];
+        let chosen = select_covering(&gap);
+        assert_eq!(
+            chosen.len(),
+            3,
+            "best effort: the uploader reports the missing shard"
+        );
+    }
+
+    #[test]
+    fn builtin_profiles_have_their_chain_ids() {
+        assert_eq!(
+            Network::builtin("galileo").unwrap().chain_id,
+            GALILEO_CHAIN_ID
+        );
+        assert_eq!(
+            Network::builtin("mainnet").unwrap().chain_id,
+            MAINNET_CHAIN_ID
+        );
+        assert!(Network::builtin("nope").is_none());
+    }
+
+    #[test]
+    fn fail_bad_manifest_says_how_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        std::fs::write(&path, "{}").unwrap();
+        let err = Network::from_devnet(&path).unwrap_err().to_string();
+        assert!(err.contains("zgvault-testnet up"), "{err}");
+    }
+}

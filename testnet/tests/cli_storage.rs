@@ -1,0 +1,154 @@
+//! `zgvault storage upload|download` against a live devnet, as a user runs them.
+#![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE};
+
+/// The `zgvault` binary of this build (scripts/test builds every workspace binary).
+fn zgvault_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join("zgvault"))
+        .find(|p| p.is_file())
+        .expect("zgvault binary not built: run `cargo build -p zgvault-client` (scripts/test does)")
+}
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(zgvault_bin())
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("ZGVAULT_DEVNET_DIR")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_then_download_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DevnetConfig::new(dir.path().join("devnet"));
+    config.nodes = 0;
+    let devnet = Devnet::start(&config).await.unwrap();
+    let manifest = dir.path().join("devnet").join(MANIFEST_FILE);
+    let m = manifest.to_str().unwrap();
+    let key = devnet
+        .manifest()
+        .account("alice")
+        .unwrap()
+        .private_key
+        .clone();
+
+    let src = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(&src, &bytes).unwrap();
+    let s = src.to_str().unwrap();
+
+    // No key: a clear error naming the variable.
+    let out = run(&["storage", "upload", s, "--manifest", m], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ZGVAULT_PRIVATE_KEY"));
+
+    let env = [("ZGVAULT_PRIVATE_KEY", key.as_str())];
+    let out = run(&["storage", "upload", s, "--manifest", m, "--json"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let up: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = up["rootHash"].as_str().unwrap().to_owned();
+    assert!(up["txHash"].is_string());
+    assert_ne!(up["feeWei"], "0");
+
+    // Again: nothing paid, nothing sent.
+    let out = run(&["storage", "upload", s, "--manifest", m, "--json"], &env);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["txHash"], Value::Null);
+    assert_eq!(again["feeWei"], "0");
+
+    let dst = dir.path().join("back.bin");
+    let d = dst.to_str().unwrap();
+    let out = run(
+        &[
+            "storage",
+            "download",
+            &root,
+            "-o",
+            d,
+            "--manifest",
+            m,
+            "--json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&dst).unwrap() == bytes);
+
+    // Existing output, unknown root, missing manifest: errors that say what to do.
+    let out = run(
+        &["storage", "download", &root, "-o", d, "--manifest", m],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
+    let unknown = format!("0x{}", "11".repeat(32));
+    let other = dir.path().join("x.bin");
+    let out = run(
+        &[
+            "storage",
+            "download",
+            &unknown,
+            "-o",
+            other.to_str().unwrap(),
+            "--manifest",
+            m,
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no storage node has file"));
+    assert!(!other.exists());
+    let out = run(
+        &[
+            "storage",
+            "download",
+            &root,
+            "-o",
+            "y.bin",
+            "--manifest",
+            "/nonexistent/m.json",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.json"));
+
+    // A chain that is gone: the error names the endpoint.
+    let url = devnet.rpc_url().to_owned();
+    devnet.stop().unwrap();
+    let other = dir.path().join("z.bin");
+    let out = run(
+        &[
+            "storage",
+            "download",
+            &root,
+            "-o",
+            other.to_str().unwrap(),
+            "--network",
+            "devnet",
+            "--manifest",
+            m,
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains(&url) || err.contains("manifest"), "{err}");
+}

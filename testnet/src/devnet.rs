@@ -563,7 +563,8 @@ async fn chain_answers(manifest: &Manifest) -> bool {
 fn stop_processes(manifest: &Manifest) -> (Vec<Process>, Vec<Process>) {
     let mut stopped = Vec::new();
     let mut gone = Vec::new();
-    for p in &manifest.processes {
+    // Last started first: storage nodes and the indexer before the chain they follow.
+    for p in manifest.processes.iter().rev() {
         if process::terminate(p.pid, &p.tool) {
             stopped.push(p.clone());
         } else {

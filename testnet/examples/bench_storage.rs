@@ -43,9 +43,10 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     let signer = devnet.signer("alice")?;
     let me = signer.address();
+    // The SDK pays from another account than ours, as two users would.
     let key = devnet
         .manifest()
-        .account("alice")
+        .account("bob")
         .map(|a| a.private_key.clone())
         .unwrap_or_default();
     let provider = ProviderBuilder::new()

@@ -334,3 +334,40 @@ async fn corrupted_replica_is_detected_and_the_other_used() {
         .collect();
     assert!(leftovers.is_empty(), "partial file left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_used_elsewhere_between_uploads_does_not_break_the_next_one() {
+    use alloy::network::TransactionBuilder;
+    use alloy::providers::Provider;
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = devnet(dir.path(), StorageLayout::Sharded).await;
+    let signer = devnet.signer("alice").unwrap();
+    let me = signer.address();
+    let url: alloy::transports::http::reqwest::Url = devnet.rpc_url().parse().unwrap();
+    let ours = ProviderBuilder::new()
+        .wallet(signer.clone())
+        .connect_http(url.clone());
+    let flow = devnet.manifest().contracts.flow;
+    let nodes = nodes_of(&devnet);
+    for (i, other_use) in [false, true].into_iter().enumerate() {
+        if other_use {
+            // Another program (a wallet, the official SDK) sends from the same key.
+            let wallet = ProviderBuilder::new()
+                .wallet(signer.clone())
+                .connect_http(url.clone());
+            let tx = alloy::rpc::types::TransactionRequest::default()
+                .with_to(devnet.manifest().account("bob").unwrap().address)
+                .with_value(alloy::primitives::U256::from(1u8));
+            let sent = wallet.send_transaction(tx).await.unwrap();
+            assert!(sent.get_receipt().await.unwrap().status());
+        }
+        let bytes = data(10_000, 500 + i as u64);
+        let src = dir.path().join(format!("n{i}.bin"));
+        std::fs::write(&src, &bytes).unwrap();
+        let root = root_of(&bytes);
+        let opts = UploadOptions::default();
+        upload_file(&ours, flow, me, &nodes, &src, &root, &opts, &|_, _| {})
+            .await
+            .expect("upload after the key was used elsewhere");
+    }
+}

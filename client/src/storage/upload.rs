@@ -231,10 +231,18 @@ async fn submit<P: Provider>(
             .map_err(|e| chain("reading Market.pricePerSector()", &e))?;
     let submission = root.submission(Default::default());
     let fee = submission.fee(price);
+    // The nonce is read now rather than from a provider cache: the same key may have been
+    // used by another program (another client, a wallet) since this provider last sent.
+    let nonce = provider
+        .get_transaction_count(submitter)
+        .pending()
+        .await
+        .map_err(|e| chain("reading the submitter's nonce", &e))?;
     let tx = TransactionRequest::default()
         .with_to(flow)
         .with_input(submission.submit_calldata(submitter)?)
-        .with_value(fee);
+        .with_value(fee)
+        .with_nonce(nonce);
     let receipt = provider
         .send_transaction(tx)
         .await

@@ -152,3 +152,38 @@ async fn upload_then_download_with_the_cli() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(err.contains(&url) || err.contains("manifest"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_profile_checks_chain_ids() {
+    use zgvault_client::network::Network;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DevnetConfig::new(dir.path());
+    config.nodes = 0;
+    let devnet = Devnet::start(&config).await.unwrap();
+    let net = Network::from_devnet(&dir.path().join(MANIFEST_FILE)).unwrap();
+    let connected = net.connect().await.unwrap();
+    assert_eq!(connected.flow, devnet.manifest().contracts.flow);
+    assert_eq!(connected.nodes.len(), 2);
+
+    // A profile that expects another chain is refused before anything is sent.
+    let mut wrong = net.clone();
+    wrong.chain_id = 16602;
+    let err = wrong.connect().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            zgvault_client::Error::WrongChain {
+                expected: 16602,
+                got: 31337,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // Without listed nodes the indexer is asked, and the shards are still covered.
+    let mut via_indexer = net.clone();
+    via_indexer.storage_nodes.clear();
+    let connected = via_indexer.connect().await.unwrap();
+    assert_eq!(connected.nodes.len(), 2);
+}

@@ -25,7 +25,10 @@ pub use error::{
     INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError,
 };
 pub use indexer::{IndexerNode, run_indexer};
-pub use rpc::{MAX_BATCH_CALLS, MAX_CONCURRENT_UPLOADS, MAX_REQUEST_BYTES, MAX_SEGMENTS_PER_CALL};
+pub use rpc::{
+    MAX_BATCH_CALLS, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX_REQUEST_BYTES,
+    MAX_SEGMENTS_PER_CALL,
+};
 pub use store::{MAX_CACHE_BYTES, MAX_CACHE_FILE_SIZE, MAX_DOWNLOAD_CHUNKS, Store, SyncProgress};
 pub use sync::{MAX_BLOCK_RANGE, RETRY_AFTER};
 pub use zgvault_client::storage::{

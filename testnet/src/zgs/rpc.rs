@@ -23,8 +23,12 @@ pub const MAX_REQUEST_BYTES: usize = 32 << 20;
 pub const MAX_BATCH_CALLS: usize = 64;
 /// Segments in one `zgs_uploadSegments*` call.
 pub const MAX_SEGMENTS_PER_CALL: usize = 64;
-/// Uploads processed at once; past this callers get `too many data writing` and retry.
+/// Upload calls processed at once; more wait their turn.
 pub const MAX_CONCURRENT_UPLOADS: usize = 16;
+/// Upload calls allowed to wait for a turn; past this callers get `too many data writing`
+/// and retry. The official TS SDK sends every segment of a file at once (256 calls for
+/// 64 MiB), and the real node queues them rather than refusing, so the queue is deep.
+pub const MAX_QUEUED_UPLOADS: usize = 4096;
 
 /// What every method handler can reach.
 #[derive(Debug)]
@@ -35,6 +39,7 @@ pub(crate) struct NodeState {
     /// Fault injection for tests: flip a bit in every segment this node serves.
     pub(crate) corrupt_downloads: bool,
     uploads: Arc<Semaphore>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl NodeState {
@@ -50,6 +55,7 @@ impl NodeState {
             flow,
             corrupt_downloads,
             uploads: Arc::new(Semaphore::new(MAX_CONCURRENT_UPLOADS)),
+            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 }
@@ -245,8 +251,16 @@ async fn upload(
             segments.len()
         )));
     }
-    let Ok(_permit) = node.uploads.clone().try_acquire_owned() else {
-        return Err(RpcError::params("too many data writing"));
+    let _permit = {
+        use std::sync::atomic::Ordering;
+        let waiting = node.queued.fetch_add(1, Ordering::SeqCst);
+        let permit = if waiting >= MAX_QUEUED_UPLOADS {
+            None
+        } else {
+            node.uploads.clone().acquire_owned().await.ok()
+        };
+        node.queued.fetch_sub(1, Ordering::SeqCst);
+        permit.ok_or_else(|| RpcError::params("too many data writing"))?
     };
     let store = node.store.clone();
     blocking(move || {

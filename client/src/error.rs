@@ -224,6 +224,72 @@ pub enum Error {
         /// How long we waited.
         secs: u64,
     },
+
+    /// A key recovery was given no key nodes, or more than a key set can have.
+    #[error(
+        "cannot recover a key from {count} key nodes: pass between 1 and {max}, as the \
+         NodeRegistry lists them"
+    )]
+    KeyNodeCount {
+        /// Nodes given.
+        count: usize,
+        /// Most nodes allowed.
+        max: usize,
+    },
+
+    /// Fewer key shares than needed could be verified; names every node that failed.
+    #[error(
+        "key recovery failed: {good} of the {needed} needed shares verified; {failures}; {}",
+        failures.advice()
+    )]
+    NotEnoughKeyShares {
+        /// Shares that verified.
+        good: usize,
+        /// Shares needed.
+        needed: usize,
+        /// Every node that failed, and how.
+        failures: crate::keys::NodeFailures,
+    },
+
+    /// Every key node refused the request with the same code (e.g. `ACCESS_DENIED`).
+    #[error(
+        "the key nodes refused the request ({} of {asked}: {}) with {}, saying {}; {}",
+        nodes.len(),
+        crate::keys::list_nodes(nodes),
+        code.as_str_name(),
+        crate::keys::quote_messages(messages),
+        crate::keys::code_advice(*code)
+    )]
+    KeyRequestRefused {
+        /// The refusal code.
+        code: zgvault_proto::wire::ErrorCode,
+        /// Nodes asked.
+        asked: usize,
+        /// The nodes that refused.
+        nodes: Vec<u32>,
+        /// What they said, each distinct message once (untrusted text from the nodes).
+        messages: Vec<String>,
+    },
+
+    /// A key node's HTTP API could not be reached.
+    #[error("key node {url} did not answer: {message}; check that it is running and the URL")]
+    KeyNodeUnreachable {
+        /// The URL called.
+        url: String,
+        /// What the transport said.
+        message: String,
+    },
+
+    /// A key node's HTTP API answered something that is not the protocol.
+    #[error(
+        "key node {url} sent a malformed answer: {message}; it may run an incompatible version"
+    )]
+    KeyNodeMalformed {
+        /// The URL called.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// Why a segment proof was rejected (see `SegmentProof::verify`).

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+pub mod keys;
 pub mod network;
 mod sealing;
 pub mod storage;

@@ -40,8 +40,14 @@ pub struct DevnetConfig {
     /// Loopback port for the chain's RPC; 0 picks a free one.
     pub port: u16,
     pub chain_id: u64,
-    /// How many `node-N` accounts to fund.
+    /// Share-holder nodes to start, each with a funded `node-N` operator account
+    /// (0: no key network).
     pub nodes: usize,
+    /// Shares needed to recover a key (`t` of `nodes`).
+    pub threshold: usize,
+    /// Requests per second each key node accepts from one origin (its default when
+    /// `None`); benchmarks raise it.
+    pub node_rate_limit: Option<u32>,
     /// Seconds between blocks; `None` mines a block per transaction.
     pub block_time: Option<u64>,
     /// Dev storage nodes to start (0 for a chain only).
@@ -57,6 +63,8 @@ impl DevnetConfig {
             port: 0,
             chain_id: DEFAULT_CHAIN_ID,
             nodes: DEFAULT_NODE_ACCOUNTS,
+            threshold: crate::keynodes::DEFAULT_THRESHOLD,
+            node_rate_limit: None,
             block_time: None,
             storage_nodes: DEFAULT_STORAGE_NODES,
             storage_layout: StorageLayout::Sharded,
@@ -67,6 +75,14 @@ impl DevnetConfig {
         if self.nodes > MAX_NODE_ACCOUNTS {
             return Err(Error::Config {
                 message: format!("--nodes {} is more than {MAX_NODE_ACCOUNTS}", self.nodes),
+            });
+        }
+        if self.nodes > 0 && (self.threshold == 0 || self.threshold > self.nodes) {
+            return Err(Error::Config {
+                message: format!(
+                    "--threshold {} must be between 1 and --nodes {}",
+                    self.threshold, self.nodes
+                ),
             });
         }
         if self.storage_nodes > MAX_STORAGE_NODES {
@@ -160,17 +176,59 @@ impl Devnet {
 
     /// Fault injection: kills storage node `i` at once (SIGKILL), mid-whatever it was doing.
     pub fn kill_storage_node(&mut self, i: usize) -> Result<()> {
-        let name = format!("storage-{i}");
+        self.kill_process(&format!("storage-{i}"))
+    }
+
+    /// Fault injection: kills a process this devnet owns (`chain`, `storage-0`,
+    /// `keynode-1`, `indexer`…) at once with SIGKILL.
+    pub fn kill_process(&mut self, name: &str) -> Result<()> {
         let pos = self
             .children
             .iter()
-            .position(|(n, _)| *n == name)
+            .position(|(n, _)| n == name)
             .ok_or_else(|| Error::Config {
                 message: format!("{name} is not running"),
             })?;
         let (_, proc) = self.children.remove(pos);
         proc.kill();
         Ok(())
+    }
+
+    /// Restarts a killed storage node or key node on its data folder; returns its URL
+    /// (a key node gets a new port, a storage node its old one).
+    pub fn restart_process(&mut self, name: &str) -> Result<String> {
+        if let Some(i) = name.strip_prefix("storage-").and_then(|i| i.parse().ok()) {
+            self.restart_storage_node(i)?;
+            return self
+                .storage()
+                .and_then(|s| s.nodes.get(i))
+                .map(|n| n.url.clone())
+                .ok_or_else(|| Error::Config {
+                    message: format!("the devnet has no {name}"),
+                });
+        }
+        if self.children.iter().any(|(n, _)| n == name) {
+            return Err(Error::Config {
+                message: format!("{name} is still running"),
+            });
+        }
+        let data_dir = self
+            .manifest
+            .key_network
+            .as_ref()
+            .and_then(|k| {
+                k.nodes
+                    .iter()
+                    .find(|n| format!("keynode-{}", n.index + 1) == name)
+            })
+            .map(|n| n.data_dir.clone())
+            .ok_or_else(|| Error::Config {
+                message: format!("the devnet has no process {name} to restart"),
+            })?;
+        let (proc, url) =
+            crate::keynodes::start_node_process(&self.state_dir, name, &data_dir, false)?;
+        self.children.push((name.to_owned(), proc));
+        Ok(url)
     }
 
     /// Restarts storage node `i` on its old address and data folder.
@@ -421,10 +479,31 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
     fund(&rpc_url, &accounts).await?;
 
     let deployer = accounts[0].1.clone();
-    let deployed = deploy::deploy_all(&rpc_url, deployer, &DeployConfig::default()).await?;
+    let deployed = deploy::deploy_all(&rpc_url, deployer.clone(), &DeployConfig::default()).await?;
 
     let mut children = vec![("chain".to_owned(), anvil)];
     let storage = start_storage(config, &rpc_url, &deployed, detached, &mut children)?;
+    let key_network = if config.nodes > 0 {
+        let setup = crate::keynodes::KeyNetworkSetup {
+            state_dir: &config.state_dir,
+            rpc_url: &rpc_url,
+            chain_id: config.chain_id,
+            file_registry: deployed.contracts.file_registry,
+            node_registry: deployed.contracts.node_registry,
+            admin: deployer.clone(),
+            operators: accounts
+                .iter()
+                .filter(|(name, _)| name.starts_with("node-"))
+                .map(|(_, s)| s.address())
+                .collect(),
+            threshold: config.threshold,
+            rate_limit: config.node_rate_limit,
+            detached,
+        };
+        Some(crate::keynodes::start_key_network(setup, &mut children).await?)
+    } else {
+        None
+    };
 
     let manifest = Manifest {
         version: MANIFEST_VERSION,
@@ -436,6 +515,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
         contracts: deployed.contracts,
         price_per_sector: deployed.price_per_sector,
         storage,
+        key_network,
         accounts: accounts
             .iter()
             .map(|(name, signer)| Account {

@@ -3,6 +3,7 @@
 mod deploy;
 mod devnet;
 mod error;
+mod keynodes;
 mod manifest;
 mod process;
 mod storage;
@@ -17,6 +18,10 @@ pub use devnet::{
     status, up,
 };
 pub use error::{Error, Result};
+pub use keynodes::{
+    DEFAULT_THRESHOLD, GENESIS_EPOCH, GENESIS_SHARE_FILE, KeyNetworkInfo, KeyNodeInfo,
+    NODE_CONFIG_FILE, find_zgvault_node,
+};
 pub use manifest::{Account, Contracts, MANIFEST_FILE, MANIFEST_VERSION, Manifest, Process};
 pub use process::find_tool;
 pub use storage::{

@@ -31,9 +31,12 @@ enum Command {
         /// EVM chain id.
         #[arg(long, default_value_t = zgvault_testnet::DEFAULT_CHAIN_ID)]
         chain_id: u64,
-        /// Number of share-holder node accounts to fund.
+        /// Share-holder nodes to start (0: none), each with a funded operator account.
         #[arg(long, default_value_t = zgvault_testnet::DEFAULT_NODE_ACCOUNTS)]
         nodes: usize,
+        /// Shares needed to recover a key (t of --nodes).
+        #[arg(long, default_value_t = zgvault_testnet::DEFAULT_THRESHOLD)]
+        threshold: usize,
         /// Seconds between blocks; by default a block is mined per transaction.
         #[arg(long)]
         block_time: Option<u64>,
@@ -75,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             chain_id,
             nodes,
+            threshold,
             block_time,
             storage_nodes,
             storage_layout,
@@ -84,6 +88,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 port,
                 chain_id,
                 nodes,
+                threshold,
+                node_rate_limit: None,
                 block_time,
                 storage_nodes,
                 storage_layout,
@@ -198,6 +204,17 @@ fn print_summary(m: &Manifest, dir: &std::path::Path) {
             );
         }
         println!("  indexer        {}", storage.indexer);
+    }
+    if let Some(keys) = &m.key_network {
+        println!(
+            "  key network    epoch {}, {} of {} shares needed (dealer-made devnet key set)",
+            keys.epoch,
+            keys.threshold,
+            keys.nodes.len()
+        );
+        for n in &keys.nodes {
+            println!("  keynode-{:<6} {} ({})", n.index + 1, n.http, n.peer_id);
+        }
     }
     for a in &m.accounts {
         println!("  {:<14} {}", a.name, a.address);

@@ -30,6 +30,8 @@ pub struct Manifest {
     pub price_per_sector: U256,
     /// The 0G storage side: dev storage nodes and their indexer (absent for a chain only).
     pub storage: Option<crate::storage::StorageInfo>,
+    /// The share-holder network: key set, threshold, nodes (absent with `--nodes 0`).
+    pub key_network: Option<crate::keynodes::KeyNetworkInfo>,
     pub accounts: Vec<Account>,
     pub processes: Vec<Process>,
     /// Unix seconds.
@@ -187,6 +189,7 @@ mod tests {
             },
             price_per_sector: U256::from(30_733_644_962u64),
             storage: None,
+            key_network: None,
             accounts: vec![Account {
                 name: "alice".into(),
                 address: Address::repeat_byte(9),

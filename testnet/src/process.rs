@@ -76,6 +76,32 @@ fn find_tool_in(
     })
 }
 
+/// Finds one of this workspace's own binaries: `$ENV`, then beside the running executable
+/// (or its parent, for test binaries in `target/*/deps`), then `PATH`.
+pub(crate) fn find_workspace_binary(
+    tool: &'static str,
+    env: &'static str,
+    package: &'static str,
+) -> Result<PathBuf> {
+    if std::env::var_os(env).is_none()
+        && let Ok(exe) = std::env::current_exe()
+    {
+        for dir in exe.ancestors().skip(1).take(2) {
+            let candidate = dir.join(tool);
+            if is_executable(&candidate) {
+                return Ok(candidate);
+            }
+        }
+    }
+    find_tool(tool, env).map_err(|_| Error::ToolMissing {
+        tool,
+        env,
+        looked: format!(
+            "beside this program and on $PATH; build it with `cargo build -p {package}`"
+        ),
+    })
+}
+
 /// `tools/bin` of this checkout: beside the running binary's workspace, or the crate's.
 fn project_tool_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::manifest::Process;
 use crate::process::{self, READY_TIMEOUT, Spawned};
 use crate::zgs::ShardConfig;
@@ -83,22 +83,7 @@ pub struct StorageNodeOptions {
 /// Finds the `zgs-dev` binary: `$ZGVAULT_ZGS_DEV`, beside the running executable (or its
 /// parent, for test binaries in `target/*/deps`), then `PATH`.
 pub fn find_zgs_dev() -> Result<PathBuf> {
-    if std::env::var_os("ZGVAULT_ZGS_DEV").is_none()
-        && let Ok(exe) = std::env::current_exe()
-    {
-        for dir in exe.ancestors().skip(1).take(2) {
-            let candidate = dir.join("zgs-dev");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    process::find_tool("zgs-dev", "ZGVAULT_ZGS_DEV").map_err(|_| Error::ToolMissing {
-        tool: "zgs-dev",
-        env: "ZGVAULT_ZGS_DEV",
-        looked: "beside this program and on $PATH; build it with `cargo build -p zgvault-testnet`"
-            .into(),
-    })
+    process::find_workspace_binary("zgs-dev", "ZGVAULT_ZGS_DEV", "zgvault-testnet")
 }
 
 /// Starts one storage node following `flow` on `rpc_url`; returns the process and its URL.

@@ -20,6 +20,7 @@ async fn deployed_contracts_work_through_the_bindings() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = DevnetConfig::new(dir.path());
     config.storage_nodes = 0;
+    config.nodes = 0; // this test installs the first NodeRegistry epoch itself
     let devnet = Devnet::start(&config).await?;
     let signer = devnet.signer("deployer")?;
     let me = signer.address();

@@ -76,7 +76,7 @@ fn cli_up_twice_status_crash_and_down() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path();
 
-    let first = cli(state, &["up", "--nodes", "2"]);
+    let first = cli(state, &["up", "--nodes", "2", "--threshold", "2"]);
     assert!(first.status.success(), "up failed: {}", stderr(&first));
     assert!(stdout(&first).contains("devnet started"));
     let m1 = Manifest::load(state).unwrap().expect("manifest written");

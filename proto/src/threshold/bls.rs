@@ -87,6 +87,12 @@ impl BlsKeySet {
         self.public.to_bytes()
     }
 
+    /// Node `index`'s public key share (48-byte compressed G1), as the NodeRegistry lists
+    /// it beside the node.
+    pub fn public_key_share(&self, index: u32) -> [u8; 48] {
+        self.public.public_key_share(index as usize).to_bytes()
+    }
+
     /// Shares needed to decrypt: `t + 1`.
     pub fn shares_needed(&self) -> usize {
         self.public.threshold() + 1

@@ -1,0 +1,285 @@
+//! The fan-out: one request to every node at once, answers verified as they arrive, the
+//! rest cancelled once enough are good.
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::{task::JoinSet, time::Instant};
+use zeroize::Zeroizing;
+use zgvault_proto::{
+    FileKey,
+    request::SignedAccessRequest,
+    sealbox::BoxSecretKey,
+    threshold::CulpritReason,
+    wire::{self, KeyRequest, KeyResponse},
+};
+
+use super::{
+    Combiner, FailureKind, KeyNode, MAX_KEY_NODES, NodeFailure, NodeFailures, P2pRequester,
+    RecoverOptions, Refusal, Transport, http,
+};
+use crate::error::Error;
+
+/// A recovered file key, with the nodes that failed along the way.
+#[derive(Debug)]
+pub struct Recovered {
+    /// K.
+    pub key: FileKey,
+    /// The nodes whose shares were combined.
+    pub used: Vec<u32>,
+    /// Nodes that answered badly or not at all before enough good shares were in; nodes
+    /// still in flight then are not listed (their requests were cancelled).
+    pub failures: Vec<NodeFailure>,
+}
+
+/// Asks every node in `nodes` for its share of the key `request` is about, verifies each
+/// answer with `combiner` as it arrives and recovers K from the first good ones.
+///
+/// Each node gets `opts.per_node_timeout`; the whole recovery `opts.overall_timeout`.
+/// Requests still in flight once enough shares verified are cancelled. On failure the
+/// error names every node and what it did: refusals with the node's code and message
+/// ([`Error::KeyRequestRefused`] when all nodes refused alike), unreachable, timed out,
+/// bad or unsealable shares ([`Error::NotEnoughKeyShares`]).
+pub async fn recover_key<C: Combiner>(
+    nodes: &[KeyNode],
+    request: &SignedAccessRequest,
+    response_secret: &BoxSecretKey,
+    combiner: C,
+    opts: RecoverOptions,
+) -> Result<Recovered, Error> {
+    if nodes.is_empty() || nodes.len() > MAX_KEY_NODES {
+        return Err(Error::KeyNodeCount {
+            count: nodes.len(),
+            max: MAX_KEY_NODES,
+        });
+    }
+    let body = wire::encode_request(&KeyRequest::Access(request.clone()));
+    let request_hash = request.hash();
+    let routes = Routes::for_nodes(nodes, opts)?;
+
+    let mut combiner = combiner;
+    let mut failures = Vec::new();
+    let mut in_flight = JoinSet::new();
+    let mut waiting = Vec::new();
+    for node in nodes {
+        let Some(route) = routes.route(node, opts.prefer) else {
+            combiner.report(node.index, CulpritReason::Unreachable);
+            failures.push(NodeFailure {
+                node_index: node.index,
+                via: None,
+                kind: FailureKind::NoTransport,
+            });
+            continue;
+        };
+        waiting.push((node.index, route.transport()));
+        let (index, body, timeout) = (node.index, body.clone(), opts.per_node_timeout);
+        in_flight.spawn(async move {
+            let via = route.transport();
+            let answer = match tokio::time::timeout(timeout, route.send(body)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(FailureKind::TimedOut { after: timeout }),
+            };
+            (index, via, answer)
+        });
+    }
+
+    let deadline = Instant::now() + opts.overall_timeout;
+    while !combiner.is_ready() {
+        let joined = match tokio::time::timeout_at(deadline, in_flight.join_next()).await {
+            Ok(Some(joined)) => joined,
+            Ok(None) => break,
+            Err(_) => {
+                for (index, via) in waiting.drain(..) {
+                    combiner.report(index, CulpritReason::Unreachable);
+                    failures.push(NodeFailure {
+                        node_index: index,
+                        via: Some(via),
+                        kind: FailureKind::TimedOut {
+                            after: opts.overall_timeout,
+                        },
+                    });
+                }
+                break;
+            }
+        };
+        let (index, via, answer) = joined.map_err(|_| Error::Internal {
+            what: "key request task",
+        })?;
+        waiting.retain(|(i, _)| *i != index);
+        let outcome = match answer
+            .and_then(|bytes| open_answer(&bytes, index, response_secret, &request_hash))
+        {
+            Ok(share) => {
+                let (back, added) = verify(combiner, index, share).await?;
+                combiner = back;
+                added.map_err(FailureKind::BadShare)
+            }
+            Err(kind) => {
+                combiner.report(index, kind.culprit_reason());
+                Err(kind)
+            }
+        };
+        if let Err(kind) = outcome {
+            tracing::debug!(target: "client::keys", node = index, %via, failure = %kind, "key node failed");
+            failures.push(NodeFailure {
+                node_index: index,
+                via: Some(via),
+                kind,
+            });
+        }
+    }
+    // Cancel the slower nodes: their answers are not needed (or can no longer help).
+    in_flight.abort_all();
+    drop(in_flight);
+    drop(routes);
+
+    if combiner.is_ready() {
+        let recovered = tokio::task::spawn_blocking(move || combiner.finish())
+            .await
+            .map_err(|_| Error::Internal {
+                what: "key combine task",
+            })??;
+        return Ok(Recovered {
+            key: recovered.key,
+            used: recovered.used,
+            failures,
+        });
+    }
+    let failures = NodeFailures(failures);
+    if combiner.good() == 0
+        && let Some((code, refusing, messages)) = failures.common_refusal()
+    {
+        return Err(Error::KeyRequestRefused {
+            code,
+            asked: nodes.len(),
+            nodes: refusing,
+            messages,
+        });
+    }
+    Err(Error::NotEnoughKeyShares {
+        good: combiner.good(),
+        needed: combiner.needed(),
+        failures,
+    })
+}
+
+/// Decodes a node's answer and opens the share sealed in it.
+fn open_answer(
+    bytes: &[u8],
+    node_index: u32,
+    response_secret: &BoxSecretKey,
+    request_hash: &alloy::primitives::B256,
+) -> Result<Zeroizing<Vec<u8>>, FailureKind> {
+    let response = wire::decode_response(bytes).map_err(|e| FailureKind::Malformed {
+        message: e.to_string(),
+    })?;
+    let sealed = match response {
+        KeyResponse::Partial(sealed) | KeyResponse::Share(sealed) => sealed,
+        KeyResponse::Error(reply) => {
+            return Err(FailureKind::Refused(Refusal {
+                code: reply.code,
+                message: reply.message,
+                retry_after_secs: reply.retry_after_secs,
+            }));
+        }
+        KeyResponse::DepositAck(_) => {
+            return Err(FailureKind::Malformed {
+                message: "a deposit acknowledgement instead of a share".into(),
+            });
+        }
+    };
+    if sealed.node_index != node_index {
+        return Err(FailureKind::Malformed {
+            message: format!("answered as node {}", sealed.node_index),
+        });
+    }
+    sealed
+        .open(response_secret, request_hash)
+        .map_err(|_| FailureKind::Unsealable)
+}
+
+/// Runs the share check (two pairings for bls) off the async executor.
+async fn verify<C: Combiner>(
+    mut combiner: C,
+    index: u32,
+    share: Zeroizing<Vec<u8>>,
+) -> Result<(C, Result<(), CulpritReason>), Error> {
+    tokio::task::spawn_blocking(move || {
+        let added = combiner.add(index, &share);
+        (combiner, added)
+    })
+    .await
+    .map_err(|_| Error::Internal {
+        what: "share verification task",
+    })
+}
+
+/// The transports one recovery uses, set up only if some node needs them.
+struct Routes {
+    http: Option<alloy::transports::http::reqwest::Client>,
+    p2p: Option<P2pRequester>,
+}
+
+impl Routes {
+    fn for_nodes(nodes: &[KeyNode], opts: RecoverOptions) -> Result<Self, Error> {
+        let uses = |t| nodes.iter().any(|n| n.transport(opts.prefer) == Some(t));
+        Ok(Self {
+            http: match uses(Transport::Http) {
+                true => Some(http::http_client(opts.per_node_timeout)?),
+                false => None,
+            },
+            p2p: match uses(Transport::P2p) {
+                true => Some(P2pRequester::start(opts.per_node_timeout)?),
+                false => None,
+            },
+        })
+    }
+
+    fn route(&self, node: &KeyNode, prefer: Transport) -> Option<Route> {
+        match node.transport(prefer)? {
+            Transport::Http => Some(Route::Http {
+                client: self.http.clone()?,
+                base: node.http.clone()?,
+            }),
+            Transport::P2p => {
+                let (peer, addr) = node.p2p.clone()?;
+                Some(Route::P2p {
+                    requester: self.p2p.clone()?,
+                    peer,
+                    addr,
+                })
+            }
+        }
+    }
+}
+
+/// How one node is asked.
+enum Route {
+    Http {
+        client: alloy::transports::http::reqwest::Client,
+        base: String,
+    },
+    P2p {
+        requester: P2pRequester,
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+}
+
+impl Route {
+    const fn transport(&self) -> Transport {
+        match self {
+            Route::Http { .. } => Transport::Http,
+            Route::P2p { .. } => Transport::P2p,
+        }
+    }
+
+    async fn send(self, body: Vec<u8>) -> Result<Vec<u8>, FailureKind> {
+        match self {
+            Route::Http { client, base } => http::post_request(&client, &base, body).await,
+            Route::P2p {
+                requester,
+                peer,
+                addr,
+            } => requester.request(peer, addr, body).await,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The crate's one error type. Refusals sent to a peer are `wire::ErrorReply`s built in
+//! `service`, not these: this enum is for the operator (start-up, config, keys, store, chain).
+
+use std::path::PathBuf;
+
+use alloy_primitives::B256;
+
+/// Everything that can go wrong in the node outside a single request's refusal.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory could not be read, written or created.
+    #[error("{action} {path}: {source}: check that the path exists and the node may use it")]
+    Io {
+        /// What the node was doing ("read", "write", "create directory", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+
+    /// The config file is not valid TOML or has an unknown key.
+    #[error("config {path}: {source}: fix the file (unknown keys are refused, see node/README.md)")]
+    ConfigParse {
+        /// The config file.
+        path: PathBuf,
+        /// The TOML error, with line and column.
+        source: Box<toml::de::Error>,
+    },
+
+    /// A config value (from the file, the environment or a flag) is out of range or unparsable.
+    #[error("config value {key} = {value:?} is invalid: {reason}")]
+    ConfigValue {
+        /// The TOML key or environment variable.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What a valid value looks like.
+        reason: &'static str,
+    },
+
+    /// A key file is readable by other users.
+    #[error(
+        "key file {path} has mode {mode:o}, readable by group or others: run `chmod 600 {path}` \
+         (and consider the key exposed)",
+        path = path.display()
+    )]
+    KeyFilePermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// A key file exists but does not hold a key of the expected form.
+    #[error("key file {path} is corrupt: {reason}: restore it from a backup (deleting it makes a new identity)", path = path.display())]
+    KeyFileCorrupt {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// `zgvault-node info` on a folder without keys.
+    #[error(
+        "{path} holds no node keys: run `zgvault-node init --data-dir {path}` first",
+        path = data_dir.display()
+    )]
+    NotInitialized {
+        /// The data folder.
+        data_dir: PathBuf,
+    },
+
+    /// The share store (redb) failed.
+    #[error("share store {path}: {what}: {detail}", path = path.display())]
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// The operation that failed.
+        what: &'static str,
+        /// redb's error, rendered (its error types differ per operation).
+        detail: String,
+    },
+
+    /// A stored record does not open under the node's local key: tampering or disk corruption.
+    #[error(
+        "share store record {record} failed authentication: the database was modified or \
+         corrupted; restore data_dir from a backup"
+    )]
+    StoreTampered {
+        /// The record key, hex.
+        record: String,
+    },
+
+    /// The node holds no BLS key share (nothing imported yet).
+    #[error(
+        "no BLS key share in the store: start once with genesis_share = PATH (devnet) to import one"
+    )]
+    NoBlsShare,
+
+    /// The genesis share file is missing fields or malformed.
+    #[error("genesis share {path}: {reason}", path = path.display())]
+    GenesisShare {
+        /// The genesis share file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The chain RPC reported a different chain id from the configured one.
+    #[error(
+        "rpc_url {rpc_url} serves chain id {got}, but chain_id = {expected} is configured: \
+         point rpc_url at the right chain or fix chain_id"
+    )]
+    WrongChain {
+        /// The RPC endpoint.
+        rpc_url: String,
+        /// `chain_id` from the config.
+        expected: u64,
+        /// `eth_chainId` from the endpoint.
+        got: u64,
+    },
+
+    /// A chain call failed or timed out.
+    #[error("chain {call} failed: {detail}: check that rpc_url is reachable and synced")]
+    Chain {
+        /// The call ("eth_chainId", "getFile", ...).
+        call: &'static str,
+        /// The transport or decoding error, rendered.
+        detail: String,
+    },
+
+    /// A file's record names a scheme this node does not serve.
+    #[error("file {file_id} has custody scheme {scheme}, which this node does not serve")]
+    UnsupportedScheme {
+        /// The file.
+        file_id: B256,
+        /// The registry's scheme code.
+        scheme: u8,
+    },
+
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}: pick another address or port (http_listen)")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {source}")]
+    Serve {
+        /// The I/O error.
+        source: std::io::Error,
+    },
+
+    /// The random number generator failed.
+    #[error("the operating system's random number generator failed: {source}")]
+    Rng {
+        /// The RNG error.
+        source: rand_core::Error,
+    },
+
+    /// The libp2p transport could not start.
+    #[error(transparent)]
+    P2p(#[from] crate::p2p::P2pError),
+
+    /// A protocol-level error from `zgvault-proto` outside a request (keys, shares).
+    #[error(transparent)]
+    Proto(#[from] zgvault_proto::Error),
+
+    /// An internal invariant failed (a task panicked or was cancelled).
+    #[error("internal error: {what}: this is a bug, please report it")]
+    Internal {
+        /// What failed.
+        what: &'static str,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn store(
+        path: impl Into<PathBuf>,
+        what: &'static str,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        Self::Store {
+            path: path.into(),
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The gate: everything a node checks, on its own, before it releases anything; and the
+//! deposit path for Shamir shares.
+//!
+//! Access, cheapest first: signature and times (`SignedAccessRequest::verify`) → replay cache
+//! → `atBlock` within the freshness window and deep enough → the file record at `atBlock` →
+//! scheme and capsule hash match the registered ones → `canAccess(fileId, requester)` at
+//! `atBlock` → only then the partial (BLS, off the event loop) or the stored share (Shamir),
+//! sealed to the requester. Any chain failure refuses with `CHAIN_UNAVAILABLE`.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256};
+use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR, reason_text};
+use zgvault_proto::{
+    request::{Scheme, SignedAccessRequest, SignedShareDeposit},
+    threshold::{BlsCapsule, ShamirShare},
+    wire::{DepositAck, ErrorCode, ErrorReply, KeyResponse, SealedShare},
+};
+
+use crate::{
+    chain::FileRecord,
+    limits::ReplayRefusal,
+    service::{
+        BUSY_RETRY_AFTER_SECS, KeyService, REPLAY_FULL_RETRY_AFTER_SECS, RequestLog, lock, unix_now,
+    },
+};
+
+/// `retry_after_secs` sent with `NOT_CONFIRMED` (about one block on most chains).
+pub const NOT_CONFIRMED_RETRY_AFTER_SECS: u32 = 2;
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+    ErrorReply::new(code, message, 0)
+}
+
+fn internal(what: &str) -> ErrorReply {
+    refuse(
+        ErrorCode::Internal,
+        format!("the node failed ({what}): retry or ask other nodes"),
+    )
+}
+
+/// The proto scheme of a registry scheme code.
+fn registered_scheme(code: u8) -> Option<Scheme> {
+    match code {
+        SCHEME_BLS => Some(Scheme::Bls),
+        SCHEME_SHAMIR => Some(Scheme::Shamir),
+        SCHEME_CUSTODIAL => Some(Scheme::Custodial),
+        _ => None,
+    }
+}
+
+/// Refusals after which the same signed request may succeed later: the replay cache forgets
+/// it, so the requester can retry without signing again. Nothing was released on these paths.
+fn is_transient(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::ChainUnavailable
+            | ErrorCode::RateLimited
+            | ErrorCode::Internal
+            | ErrorCode::NotConfirmed
+    )
+}
+
+impl KeyService {
+    pub(crate) async fn access(
+        &self,
+        request: &SignedAccessRequest,
+        log: &mut RequestLog,
+    ) -> Result<KeyResponse, ErrorReply> {
+        let inner = &self.inner;
+        let fields = request.request();
+        log.hash = Some(request.hash());
+        log.file_id = Some(fields.file.file_id);
+        let now = unix_now();
+        let verified = request
+            .verify(&inner.domain, now)
+            .map_err(|e| ErrorReply::from_error(&e))?;
+        log.requester = Some(verified.requester);
+        if fields.scheme == Scheme::Custodial {
+            return Err(refuse(
+                ErrorCode::WrongScheme,
+                "this is a threshold share-holder node; send custodial requests to the vault",
+            ));
+        }
+        let inserted = lock(&inner.replay).insert(verified.hash, verified.replay_until, now);
+        match inserted {
+            Ok(()) => {}
+            Err(ReplayRefusal::Seen) => {
+                return Err(refuse(
+                    ErrorCode::Replay,
+                    "this request was already answered: sign a new request (fresh nonce)",
+                ));
+            }
+            Err(ReplayRefusal::Full) => {
+                return Err(ErrorReply::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "the node's replay cache is full: retry in \
+                         {REPLAY_FULL_RETRY_AFTER_SECS} s or ask other nodes"
+                    ),
+                    REPLAY_FULL_RETRY_AFTER_SECS,
+                ));
+            }
+        }
+        let result = self.gate_and_release(request, verified.requester).await;
+        if let Err(reply) = &result
+            && is_transient(reply.code)
+        {
+            lock(&inner.replay).forget(&verified.hash);
+        }
+        result
+    }
+
+    async fn gate_and_release(
+        &self,
+        request: &SignedAccessRequest,
+        requester: Address,
+    ) -> Result<KeyResponse, ErrorReply> {
+        let inner = &self.inner;
+        let fields = request.request();
+        let file_id = fields.file.file_id;
+        let at_block = fields.at_block;
+
+        let head = self
+            .chain_call("eth_blockNumber", inner.chain.head())
+            .await?;
+        self.check_block(at_block, head)?;
+
+        let file = self
+            .chain_call(
+                "FileRegistry.getFile",
+                inner.chain.file(file_id, Some(at_block)),
+            )
+            .await?
+            .ok_or_else(|| unknown_file(file_id, at_block))?;
+        check_scheme(&file, fields.scheme, file_id)?;
+        if fields.scheme == Scheme::Bls && fields.capsule_hash != file.capsule_hash {
+            return Err(refuse(
+                ErrorCode::CapsuleMismatch,
+                format!(
+                    "the capsule sent does not match the one registered for file {file_id} at \
+                     block {at_block}: fetch the capsule with FileRegistry.capsuleOf and sign again"
+                ),
+            ));
+        }
+
+        let allowed = self
+            .chain_call(
+                "FileRegistry.canAccess",
+                inner.chain.can_access(file_id, requester, at_block),
+            )
+            .await?;
+        if !allowed {
+            return Err(self.denied(file_id, requester, at_block).await);
+        }
+
+        match fields.scheme {
+            Scheme::Bls => self.release_bls(request).await,
+            Scheme::Shamir => self.release_shamir(request, &file).await,
+            Scheme::Custodial => Err(internal("custodial scheme reached the release step")),
+        }
+    }
+
+    /// `atBlock` must be at least `confirmations` deep and at most `freshness_blocks` old.
+    fn check_block(&self, at_block: u64, head: u64) -> Result<(), ErrorReply> {
+        let inner = &self.inner;
+        let Some(depth) = head.checked_sub(at_block) else {
+            return Err(ErrorReply::new(
+                ErrorCode::NotConfirmed,
+                format!(
+                    "atBlock {at_block} is after this node's head {head}: use a block at most \
+                     head - {} (retry shortly if the node is behind)",
+                    inner.confirmations
+                ),
+                NOT_CONFIRMED_RETRY_AFTER_SECS,
+            ));
+        };
+        if depth < inner.confirmations {
+            return Err(ErrorReply::new(
+                ErrorCode::NotConfirmed,
+                format!(
+                    "atBlock {at_block} has {depth} confirmations, this node needs {}: use an \
+                     older block or retry shortly",
+                    inner.confirmations
+                ),
+                NOT_CONFIRMED_RETRY_AFTER_SECS,
+            ));
+        }
+        if depth > inner.freshness_blocks {
+            return Err(refuse(
+                ErrorCode::StaleBlock,
+                format!(
+                    "atBlock {at_block} is {depth} blocks behind the head {head} (limit {}): \
+                     sign a new request at a recent block",
+                    inner.freshness_blocks
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `ACCESS_DENIED` reply, with the registry's reason when `accessCheck` answers.
+    async fn denied(&self, file_id: B256, requester: Address, at_block: u64) -> ErrorReply {
+        let check = self
+            .chain_call(
+                "FileRegistry.accessCheck",
+                self.inner.chain.access_check(file_id, requester, at_block),
+            )
+            .await;
+        let why = match check {
+            Ok((_, reason)) => format!("{} (reason {reason})", reason_text(reason)),
+            Err(_) => "the file's policy does not admit you".to_owned(),
+        };
+        refuse(
+            ErrorCode::AccessDenied,
+            format!(
+                "{requester} may not read file {file_id} at block {at_block}: {why}; ask the \
+                 file owner for an AccessPass (or to allow-list you), then sign a new request"
+            ),
+        )
+    }
+
+    async fn release_bls(&self, request: &SignedAccessRequest) -> Result<KeyResponse, ErrorReply> {
+        let share = self.inner.bls.as_ref().map(Arc::clone).ok_or_else(|| {
+            refuse(
+                ErrorCode::UnknownFile,
+                "this node holds no BLS key share (not in the current key set): ask other nodes",
+            )
+        })?;
+        let file = request.request().file;
+        let capsule = request.capsule().to_vec();
+        // ~1.5 ms of pairings (capsule check + share): off the async workers.
+        let partial = tokio::task::spawn_blocking(move || {
+            let capsule = BlsCapsule::from_bytes(&capsule)?;
+            share.decrypt_share(&file, &capsule)
+        })
+        .await
+        .map_err(|_| internal("BLS decryption task"))?
+        .map_err(|e| {
+            refuse(
+                ErrorCode::CapsuleMismatch,
+                format!("{e}: the capsule is not a valid BLS ciphertext for this file"),
+            )
+        })?;
+        let node_index = self
+            .inner
+            .node_index
+            .ok_or_else(|| internal("BLS share without a node index"))?;
+        let sealed = SealedShare::seal(node_index, request, partial.to_bytes().as_slice())
+            .map_err(|e| ErrorReply::from_error(&e))?;
+        Ok(KeyResponse::Partial(sealed))
+    }
+
+    async fn release_shamir(
+        &self,
+        request: &SignedAccessRequest,
+        file: &FileRecord,
+    ) -> Result<KeyResponse, ErrorReply> {
+        let file_id = request.request().file.file_id;
+        let node_index = self.inner.node_index.ok_or_else(|| {
+            refuse(
+                ErrorCode::UnknownFile,
+                "this node has no index in the key set and holds no shares: ask other nodes",
+            )
+        })?;
+        let store = self.inner.store.clone();
+        let stored = tokio::task::spawn_blocking(move || store.deposit(file_id, node_index))
+            .await
+            .map_err(|_| internal("store read task"))?
+            .map_err(|e| {
+                tracing::error!(target: "zgvault::node::store", %file_id, error = %e, "reading a deposit failed");
+                internal("share store read")
+            })?
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::UnknownFile,
+                    format!(
+                        "node {node_index} holds no share for file {file_id}: the owner has not \
+                         deposited one here (or shredded it)"
+                    ),
+                )
+            })?;
+        if stored.commitments.hash() != file.capsule_hash {
+            return Err(refuse(
+                ErrorCode::UnknownFile,
+                format!(
+                    "the share held for file {file_id} was deposited under other commitments \
+                     than the registered ones: the owner must deposit the new shares"
+                ),
+            ));
+        }
+        let sealed = SealedShare::seal(node_index, request, stored.share.to_bytes().as_slice())
+            .map_err(|e| ErrorReply::from_error(&e))?;
+        Ok(KeyResponse::Share(sealed))
+    }
+
+    pub(crate) async fn deposit(
+        &self,
+        deposit: &SignedShareDeposit,
+        log: &mut RequestLog,
+    ) -> Result<KeyResponse, ErrorReply> {
+        let inner = &self.inner;
+        let fields = deposit.deposit();
+        let file_id = fields.file.file_id;
+        log.hash = Some(deposit.hash());
+        log.file_id = Some(file_id);
+        let signer = deposit
+            .verify(&inner.domain, unix_now())
+            .map_err(|e| ErrorReply::from_error(&e))?;
+        log.requester = Some(signer);
+        let node_index = inner.node_index.ok_or_else(|| {
+            refuse(
+                ErrorCode::Internal,
+                "this node has no index in the key set yet and cannot hold shares",
+            )
+        })?;
+        if fields.node_index != node_index {
+            return Err(refuse(
+                ErrorCode::WrongDomain,
+                format!(
+                    "the deposit is for node {}, this is node {node_index}: send each share to \
+                     its own node",
+                    fields.node_index
+                ),
+            ));
+        }
+        let file = self
+            .chain_call("FileRegistry.getFile", inner.chain.file(file_id, None))
+            .await?
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::UnknownFile,
+                    format!("file {file_id} is not registered: register it, then deposit"),
+                )
+            })?;
+        if signer != file.owner {
+            return Err(refuse(
+                ErrorCode::NotOwner,
+                format!(
+                    "the deposit is signed by {signer}, but file {file_id} is owned by {}: sign \
+                     with the owner's key",
+                    file.owner
+                ),
+            ));
+        }
+        check_scheme(&file, Scheme::Shamir, file_id)?;
+        if fields.commitments.hash() != file.capsule_hash {
+            return Err(refuse(
+                ErrorCode::CapsuleMismatch,
+                format!(
+                    "the deposit's commitments are not the ones registered for file {file_id}: \
+                     register them (setCapsule) or deposit the matching shares"
+                ),
+            ));
+        }
+        let share = ShamirShare::open_deposit(&inner.keys.encryption, fields).map_err(|e| {
+            refuse(
+                ErrorCode::Malformed,
+                format!(
+                    "{e}: the share must be sealed to this node's encryption key (see \
+                     /v1/info) and match the commitments"
+                ),
+            )
+        })?;
+        let store = inner.store.clone();
+        let commitments = fields.commitments.clone();
+        // The ack goes out only after the commit returned (fsync): acknowledged = durable.
+        tokio::task::spawn_blocking(move || store.put_deposit(file_id, &share, &commitments))
+            .await
+            .map_err(|_| internal("store write task"))?
+            .map_err(|e| {
+                tracing::error!(target: "zgvault::node::store", %file_id, error = %e, "storing a deposit failed");
+                ErrorReply::new(
+                    ErrorCode::Internal,
+                    "the node could not store the share: retry later",
+                    BUSY_RETRY_AFTER_SECS,
+                )
+            })?;
+        Ok(KeyResponse::DepositAck(DepositAck {
+            node_index,
+            file_id,
+        }))
+    }
+}
+
+fn unknown_file(file_id: B256, at_block: u64) -> ErrorReply {
+    refuse(
+        ErrorCode::UnknownFile,
+        format!(
+            "file {file_id} is not registered in the FileRegistry at block {at_block}: check the \
+             file id, or sign again at a later block if it was just registered"
+        ),
+    )
+}
+
+fn check_scheme(file: &FileRecord, wanted: Scheme, file_id: B256) -> Result<(), ErrorReply> {
+    let registered = registered_scheme(file.scheme);
+    if registered == Some(wanted) {
+        return Ok(());
+    }
+    let name = registered.map_or_else(
+        || format!("unknown ({})", file.scheme),
+        |s| format!("{s:?}"),
+    );
+    Err(refuse(
+        ErrorCode::WrongScheme,
+        format!(
+            "file {file_id} is protected by the {name} scheme, not {wanted:?}: request it with \
+             the registered scheme"
+        ),
+    ))
+}

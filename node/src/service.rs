@@ -1,0 +1,503 @@
+//! [`KeyService`]: the node's request handler, shared by the HTTP API and the libp2p
+//! transport. Transports hand it raw bytes and an [`Origin`]; it answers with an encoded
+//! `wire::KeyResponse`, never panics, and never runs past [`REQUEST_TIMEOUT`].
+//!
+//! The gate itself (what is checked, in which order) is in `gate.rs`.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use alloy_primitives::{Address, B256};
+use futures::future::BoxFuture;
+use libp2p::identity::Keypair;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use zgvault_proto::{
+    request::RequestDomain,
+    threshold::BlsSecretShare,
+    wire::{ErrorCode, ErrorReply, KeyRequest, KeyResponse, decode_request, encode_response},
+};
+
+use crate::{
+    chain::{CHAIN_CALL_TIMEOUT, Chain},
+    config::NodeConfig,
+    error::{Error, Result},
+    keys::NodeKeys,
+    limits::{MAX_TRACKED_ORIGINS, RateLimiter, ReplayCache},
+    metrics::Metrics,
+    store::ShareStore,
+};
+
+/// Longest a request may take end to end (several chain calls, a pairing, a store commit).
+/// Past it the requester gets `CHAIN_UNAVAILABLE` and the work is cancelled.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// `retry_after_secs` sent with `CHAIN_UNAVAILABLE`.
+pub const CHAIN_RETRY_AFTER_SECS: u32 = 5;
+/// `retry_after_secs` sent when the node is at its concurrency limit.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
+/// `retry_after_secs` sent when the replay cache is full.
+pub const REPLAY_FULL_RETRY_AFTER_SECS: u32 = 30;
+/// `/health` reports the chain down if no chain call succeeded for this long.
+pub const CHAIN_HEALTHY_WITHIN: Duration = Duration::from_secs(30);
+
+/// Who sent a request: for per-origin rate limits and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// `"http"` or `"p2p"`.
+    pub transport: &'static str,
+    /// The peer id or IP address.
+    pub id: String,
+}
+
+/// What a node tells the world about itself (`GET /v1/info`, `zgvault-node info`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// This node's index in the current key set, if it holds a share or has one configured.
+    pub node_index: Option<u32>,
+    /// The X25519 public key that Shamir deposits are sealed to (32 bytes, 0x-hex).
+    pub encryption_key: B256,
+    /// The operator's Ethereum address, if configured.
+    pub operator: Option<Address>,
+    /// The libp2p peer id (base58).
+    pub peer_id: String,
+    /// The bound HTTP address, once listening.
+    pub http_addr: Option<SocketAddr>,
+    /// libp2p listen multiaddrs, once listening.
+    pub listen_addrs: Vec<String>,
+    /// The chain the node gates on.
+    pub chain_id: u64,
+    /// The FileRegistry it reads.
+    pub file_registry: Address,
+    /// `zgvault-node` version.
+    pub version: String,
+}
+
+/// The answer of `/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Both the chain and the store are fine.
+    pub ok: bool,
+    /// A chain call succeeded within [`CHAIN_HEALTHY_WITHIN`].
+    pub chain_ok: bool,
+    /// Seconds since the last successful chain call (`None`: never).
+    pub last_chain_ok_secs_ago: Option<u64>,
+    /// The share store answered a read.
+    pub store_ok: bool,
+    /// What is wrong, for the operator.
+    pub reasons: Vec<String>,
+}
+
+/// The node's request handler, shared by the HTTP API and the libp2p transport.
+#[derive(Clone)]
+pub struct KeyService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for KeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyService")
+            .field("node_index", &self.inner.node_index)
+            .field("chain", &self.inner.chain)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) domain: RequestDomain,
+    pub(crate) chain: Arc<dyn Chain>,
+    pub(crate) store: ShareStore,
+    pub(crate) keys: NodeKeys,
+    /// Shared with `spawn_blocking` for the pairing work.
+    pub(crate) bls: Option<Arc<BlsSecretShare>>,
+    pub(crate) node_index: Option<u32>,
+    pub(crate) freshness_blocks: u64,
+    pub(crate) confirmations: u64,
+    max_message_bytes: usize,
+    /// Caps concurrent requests over all transports; overflow is refused, never queued.
+    permits: Arc<Semaphore>,
+    pub(crate) replay: Mutex<ReplayCache>,
+    rate: Mutex<RateLimiter>,
+    pub(crate) metrics: Metrics,
+    info: Mutex<NodeInfo>,
+    /// Unix seconds of the last successful chain call (0 = never), for `/health`.
+    chain_ok_at: AtomicU64,
+}
+
+impl KeyService {
+    /// Builds the service from the node's config, keys, store and chain. The node index is
+    /// the stored BLS share's; a configured `node_index` that differs is an error.
+    pub fn new(
+        config: &NodeConfig,
+        keys: NodeKeys,
+        store: ShareStore,
+        chain: Arc<dyn Chain>,
+    ) -> Result<Self> {
+        let bls = store.bls_share()?;
+        let node_index = match (&bls, config.node_index) {
+            (Some(share), Some(configured)) if share.node_index() != configured => {
+                return Err(Error::ConfigValue {
+                    key: "node_index".into(),
+                    value: configured.to_string(),
+                    reason: "differs from the index of the stored BLS share; remove node_index \
+                             or fix it",
+                });
+            }
+            (Some(share), _) => Some(share.node_index()),
+            (None, configured) => configured,
+        };
+        let info = NodeInfo {
+            node_index,
+            encryption_key: B256::from(*keys.encryption_public().as_bytes()),
+            operator: config.operator,
+            peer_id: keys.peer_id().to_string(),
+            http_addr: None,
+            listen_addrs: Vec::new(),
+            chain_id: config.chain.chain_id,
+            file_registry: config.chain.file_registry,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let limits = &config.limits;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                domain: RequestDomain::new(config.chain.chain_id, config.chain.file_registry),
+                chain,
+                store,
+                keys,
+                bls: bls.map(Arc::new),
+                node_index,
+                freshness_blocks: config.chain.freshness_blocks,
+                confirmations: config.chain.confirmations,
+                max_message_bytes: limits.max_message_bytes,
+                permits: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+                replay: Mutex::new(ReplayCache::new(limits.replay_cache_size)),
+                rate: Mutex::new(RateLimiter::new(
+                    limits.rate_per_sec,
+                    limits.rate_burst,
+                    MAX_TRACKED_ORIGINS,
+                )),
+                metrics: Metrics::default(),
+                info: Mutex::new(info),
+                chain_ok_at: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Handles one encoded `wire::KeyRequest` and returns an encoded `wire::KeyResponse`
+    /// (an `ErrorReply` for any failure: never panics, never hangs past its timeouts).
+    pub async fn handle(&self, origin: Origin, request: &[u8]) -> Vec<u8> {
+        encode_response(&self.respond(origin, request).await)
+    }
+
+    /// [`KeyService::handle`] before encoding, for transports that map the outcome (e.g. to
+    /// an HTTP status).
+    pub async fn respond(&self, origin: Origin, request: &[u8]) -> KeyResponse {
+        let started = Instant::now();
+        let metrics = &self.inner.metrics;
+        let _in_flight = metrics.start();
+        let mut log = RequestLog::default();
+        let response = match self.admit(&origin, request) {
+            Err(reply) => KeyResponse::Error(reply),
+            Ok(permit) => {
+                let (response, filled) = self.run_isolated(request.to_vec(), permit).await;
+                log = filled;
+                response
+            }
+        };
+        let outcome = outcome_label(&response);
+        let latency = started.elapsed();
+        metrics.record(outcome, latency);
+        let latency_ms = latency.as_secs_f64() * 1e3;
+        let message = match &response {
+            KeyResponse::Error(reply) => reply.message.as_str(),
+            _ => "",
+        };
+        macro_rules! log_request {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "zgvault::node::request",
+                    transport = origin.transport,
+                    origin = %origin.id,
+                    kind = log.kind,
+                    request_hash = ?log.hash,
+                    file_id = ?log.file_id,
+                    requester = ?log.requester,
+                    outcome,
+                    latency_ms,
+                    message,
+                    "request handled"
+                )
+            };
+        }
+        // A flood is refused cheaply; logging each refusal at info would make the log the
+        // bottleneck, so those go to debug (the metrics still count them).
+        if outcome == ErrorCode::RateLimited.as_str_name() {
+            log_request!(debug);
+        } else {
+            log_request!(info);
+        }
+        response
+    }
+
+    /// The cheap checks before any work: the origin's rate, the concurrency cap, the size.
+    fn admit(
+        &self,
+        origin: &Origin,
+        request: &[u8],
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ErrorReply> {
+        lock(&self.inner.rate)
+            .check(origin, Instant::now())
+            .map_err(|wait| {
+                ErrorReply::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many requests from {}: wait {wait} s and retry",
+                        origin.id
+                    ),
+                    wait,
+                )
+            })?;
+        let permit = Arc::clone(&self.inner.permits)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ErrorReply::new(
+                    ErrorCode::RateLimited,
+                    "the node is at its limit of concurrent requests: retry in a second or ask \
+                     other nodes",
+                    BUSY_RETRY_AFTER_SECS,
+                )
+            })?;
+        if request.len() > self.inner.max_message_bytes {
+            return Err(ErrorReply::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "request is {} bytes, the limit is {}: send one wire::Request per message",
+                    request.len(),
+                    self.inner.max_message_bytes
+                ),
+                0,
+            ));
+        }
+        Ok(permit)
+    }
+
+    /// Runs the request on its own task, so that a panic anywhere below becomes an
+    /// `INTERNAL` reply instead of taking down the transport, and so that the timeout and
+    /// the caller going away both cancel the work.
+    async fn run_isolated(
+        &self,
+        request: Vec<u8>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> (KeyResponse, RequestLog) {
+        let service = self.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let mut log = RequestLog::default();
+            let response = match service.dispatch(&request, &mut log).await {
+                Ok(response) => response,
+                Err(reply) => KeyResponse::Error(reply),
+            };
+            (response, log)
+        });
+        let _abort = AbortOnDrop(task.abort_handle());
+        match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(join)) => {
+                tracing::error!(target: "zgvault::node", error = %join, "request task failed");
+                (
+                    KeyResponse::Error(ErrorReply::new(
+                        ErrorCode::Internal,
+                        "the node failed on this request: retry or ask other nodes",
+                        0,
+                    )),
+                    RequestLog::default(),
+                )
+            }
+            Err(_) => (
+                KeyResponse::Error(ErrorReply::new(
+                    ErrorCode::ChainUnavailable,
+                    format!(
+                        "the node did not finish within {} s (chain too slow): retry later or \
+                         ask other nodes",
+                        REQUEST_TIMEOUT.as_secs()
+                    ),
+                    CHAIN_RETRY_AFTER_SECS,
+                )),
+                RequestLog::default(),
+            ),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        bytes: &[u8],
+        log: &mut RequestLog,
+    ) -> Result<KeyResponse, ErrorReply> {
+        let request = decode_request(bytes).map_err(|e| {
+            let mut reply = ErrorReply::from_error(&e);
+            reply.message = format!("{}: send a zgvault.v1.Request (protobuf)", reply.message);
+            reply
+        })?;
+        match request {
+            KeyRequest::Access(access) => {
+                log.kind = "access";
+                self.access(&access, log).await
+            }
+            KeyRequest::Deposit(deposit) => {
+                log.kind = "deposit";
+                self.deposit(&deposit, log).await
+            }
+        }
+    }
+
+    /// Runs one chain call under [`CHAIN_CALL_TIMEOUT`]. Any failure becomes
+    /// `CHAIN_UNAVAILABLE`: the gate fails closed.
+    pub(crate) async fn chain_call<T>(
+        &self,
+        call: &'static str,
+        future: BoxFuture<'_, Result<T>>,
+    ) -> Result<T, ErrorReply> {
+        let outcome = tokio::time::timeout(CHAIN_CALL_TIMEOUT, future).await;
+        match outcome {
+            Ok(Ok(value)) => {
+                self.inner.chain_ok_at.store(unix_now(), Ordering::Relaxed);
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                self.inner.metrics.chain_error(call);
+                tracing::warn!(target: "zgvault::node::chain", call, %error, "chain call failed");
+                Err(chain_unavailable(call))
+            }
+            Err(_) => {
+                self.inner.metrics.chain_error(call);
+                tracing::warn!(target: "zgvault::node::chain", call, timeout_secs = CHAIN_CALL_TIMEOUT.as_secs(), "chain call timed out");
+                Err(chain_unavailable(call))
+            }
+        }
+    }
+
+    /// The node's public description (index, keys, addresses).
+    pub fn info(&self) -> NodeInfo {
+        lock(&self.inner.info).clone()
+    }
+
+    /// Records the bound HTTP address (shown in [`NodeInfo`]).
+    pub fn set_http_addr(&self, addr: SocketAddr) {
+        lock(&self.inner.info).http_addr = Some(addr);
+    }
+
+    /// Records a libp2p listen multiaddr (shown in [`NodeInfo`]); called by the p2p layer.
+    pub fn add_listen_addr(&self, multiaddr: String) {
+        let mut info = lock(&self.inner.info);
+        if !info.listen_addrs.contains(&multiaddr) {
+            info.listen_addrs.push(multiaddr);
+        }
+    }
+
+    /// The libp2p identity (for the p2p transport).
+    pub fn identity(&self) -> Keypair {
+        self.inner.keys.identity.clone()
+    }
+
+    /// The chain this service reads (e.g. for NodeRegistry lookups by the p2p layer).
+    pub fn chain(&self) -> Arc<dyn Chain> {
+        Arc::clone(&self.inner.chain)
+    }
+
+    /// Asks the chain for its head, updating the health state. Returns whether it answered.
+    pub async fn refresh_chain(&self) -> bool {
+        let chain = Arc::clone(&self.inner.chain);
+        self.chain_call("eth_blockNumber", chain.head())
+            .await
+            .is_ok()
+    }
+
+    /// The node's health: the chain answered recently and the store is readable.
+    pub fn health(&self) -> Health {
+        let last = self.inner.chain_ok_at.load(Ordering::Relaxed);
+        let ago = (last != 0).then(|| unix_now().saturating_sub(last));
+        let chain_ok = ago.is_some_and(|ago| ago <= CHAIN_HEALTHY_WITHIN.as_secs());
+        let store = self.inner.store.check();
+        let mut reasons = Vec::new();
+        match ago {
+            None => reasons.push("the chain RPC has not answered yet: check chain.rpc_url".into()),
+            Some(ago) if !chain_ok => reasons.push(format!(
+                "no successful chain call for {ago} s: check chain.rpc_url"
+            )),
+            Some(_) => {}
+        }
+        if let Err(e) = &store {
+            reasons.push(format!("share store unreadable: {e}"));
+        }
+        Health {
+            ok: chain_ok && store.is_ok(),
+            chain_ok,
+            last_chain_ok_secs_ago: ago,
+            store_ok: store.is_ok(),
+            reasons,
+        }
+    }
+
+    /// Prometheus text exposition of the node's metrics.
+    pub fn metrics_text(&self) -> String {
+        let replay = lock(&self.inner.replay).len();
+        let deposits = self.inner.store.deposit_count().ok();
+        self.inner.metrics.render(replay, deposits)
+    }
+}
+
+/// What the log line of a request shows; filled as the request is understood.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    pub(crate) kind: &'static str,
+    pub(crate) hash: Option<B256>,
+    pub(crate) file_id: Option<B256>,
+    pub(crate) requester: Option<Address>,
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn chain_unavailable(call: &'static str) -> ErrorReply {
+    ErrorReply::new(
+        ErrorCode::ChainUnavailable,
+        format!(
+            "this node cannot read the chain right now ({call} failed): retry in \
+             {CHAIN_RETRY_AFTER_SECS} s or rely on the other nodes"
+        ),
+        CHAIN_RETRY_AFTER_SECS,
+    )
+}
+
+/// The metrics label of a response.
+fn outcome_label(response: &KeyResponse) -> &'static str {
+    match response {
+        KeyResponse::Partial(_) => "partial",
+        KeyResponse::Share(_) => "share",
+        KeyResponse::DepositAck(_) => "deposit_ack",
+        KeyResponse::Error(reply) => reply.code.as_str_name(),
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before 1970).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A poisoned lock means a panic elsewhere mid-update of plain bookkeeping (a cache, a rate
+/// table); the data is still consistent enough to keep serving, so take it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

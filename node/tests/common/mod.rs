@@ -1,0 +1,290 @@
+//! Shared fixtures for the node's tests: a test double of the chain (a fake of an external
+//! system, for handler tests only; the end-to-end tests use anvil) and request builders.
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
+
+pub mod anvil;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use alloy_primitives::{Address, B256};
+use futures::future::BoxFuture;
+use k256::ecdsa::SigningKey;
+use tokio::sync::Notify;
+use zgvault_contracts::{REASON_OK_ALLOWED, REASON_POLICY_NOT_MET, SCHEME_BLS, SCHEME_SHAMIR};
+use zgvault_node::{Chain, Error, FileRecord, KeyService, NodeConfig, NodeKeys, ShareStore};
+use zgvault_proto::{
+    FileKey,
+    request::{AccessRequest, FileRef, Scheme, ShareDeposit, SignedAccessRequest, address_of},
+    sealbox::{BoxPublicKey, BoxSecretKey},
+    threshold::{BlsCapsule, BlsKeySet, ShamirSplit, deal_bls_key_set, split_new_file_key},
+    wire::{KeyRequest, encode_request},
+};
+
+pub const CHAIN_ID: u64 = 31337;
+pub const HEAD: u64 = 1_000;
+
+pub fn registry() -> Address {
+    Address::repeat_byte(0x11)
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The test double's state: one chain, edited by the tests.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub head: u64,
+    pub files: HashMap<B256, FileRecord>,
+    pub allowed: HashSet<(B256, Address)>,
+    /// Every call fails (RPC down).
+    pub fail: bool,
+    /// Every call hangs until its timeout.
+    pub hang: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeChain {
+    pub state: Mutex<FakeState>,
+    pub calls: AtomicUsize,
+    /// Notified when a call starts (to know a request reached the chain).
+    pub entered: Notify,
+}
+
+impl FakeChain {
+    pub fn new() -> Arc<Self> {
+        let chain = Self::default();
+        chain.state.lock().unwrap().head = HEAD;
+        Arc::new(chain)
+    }
+
+    fn answer<T: Send + 'static>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&FakeState) -> T + Send,
+    ) -> BoxFuture<'_, Result<T, Error>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.entered.notify_one();
+        let (fail, hang) = {
+            let s = self.state.lock().unwrap();
+            (s.fail, s.hang)
+        };
+        let value = (!fail && !hang).then(|| f(&self.state.lock().unwrap()));
+        Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            value.ok_or(Error::Chain {
+                call,
+                detail: "connection refused (test double)".into(),
+            })
+        })
+    }
+}
+
+impl Chain for FakeChain {
+    fn chain_id(&self) -> BoxFuture<'_, Result<u64, Error>> {
+        self.answer("eth_chainId", |_| CHAIN_ID)
+    }
+    fn head(&self) -> BoxFuture<'_, Result<u64, Error>> {
+        self.answer("eth_blockNumber", |s| s.head)
+    }
+    fn file(
+        &self,
+        file_id: B256,
+        _block: Option<u64>,
+    ) -> BoxFuture<'_, Result<Option<FileRecord>, Error>> {
+        self.answer("getFile", move |s| s.files.get(&file_id).copied())
+    }
+    fn can_access(
+        &self,
+        file_id: B256,
+        user: Address,
+        _block: u64,
+    ) -> BoxFuture<'_, Result<bool, Error>> {
+        self.answer("canAccess", move |s| s.allowed.contains(&(file_id, user)))
+    }
+    fn access_check(
+        &self,
+        file_id: B256,
+        user: Address,
+        _block: u64,
+    ) -> BoxFuture<'_, Result<(bool, u8), Error>> {
+        self.answer("accessCheck", move |s| {
+            if s.allowed.contains(&(file_id, user)) {
+                (true, REASON_OK_ALLOWED)
+            } else {
+                (false, REASON_POLICY_NOT_MET)
+            }
+        })
+    }
+}
+
+/// A node (share `index` of a 2-of-3 BLS key set) with a fake chain, and a requester.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub chain: Arc<FakeChain>,
+    pub service: KeyService,
+    pub key_set: BlsKeySet,
+    pub owner: SigningKey,
+    pub reader: SigningKey,
+    pub stranger: SigningKey,
+}
+
+pub fn default_config(dir: &std::path::Path) -> NodeConfig {
+    let mut config = NodeConfig {
+        data_dir: dir.to_owned(),
+        ..NodeConfig::default()
+    };
+    config.chain.chain_id = CHAIN_ID;
+    config.chain.file_registry = registry();
+    config
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    pub fn with_config(edit: impl FnOnce(&mut NodeConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = default_config(dir.path());
+        edit(&mut config);
+        let (key_set, shares) = deal_bls_key_set(2, 3).unwrap();
+        let keys = NodeKeys::load_or_create(dir.path()).unwrap();
+        let store = ShareStore::open(dir.path(), &keys.store).unwrap();
+        store.put_bls_share(&shares[0]).unwrap();
+        let chain = FakeChain::new();
+        let service = KeyService::new(&config, keys, store, chain.clone()).unwrap();
+        Self {
+            dir,
+            chain,
+            service,
+            key_set,
+            owner: SigningKey::from_slice(&[1; 32]).unwrap(),
+            reader: SigningKey::from_slice(&[2; 32]).unwrap(),
+            stranger: SigningKey::from_slice(&[3; 32]).unwrap(),
+        }
+    }
+
+    pub fn file_ref(&self, id: u8) -> FileRef {
+        FileRef {
+            chain_id: CHAIN_ID,
+            registry: registry(),
+            file_id: B256::repeat_byte(id),
+        }
+    }
+
+    /// Registers a BLS file readable by `reader`; returns its capsule.
+    pub fn bls_file(&self, id: u8) -> BlsCapsule {
+        let file = self.file_ref(id);
+        let capsule = self
+            .key_set
+            .encrypt_file_key(&file, &FileKey::generate().unwrap());
+        let mut state = self.chain.state.lock().unwrap();
+        state.files.insert(
+            file.file_id,
+            FileRecord {
+                owner: address_of(&self.owner),
+                scheme: SCHEME_BLS,
+                capsule_hash: capsule.hash(),
+            },
+        );
+        state
+            .allowed
+            .insert((file.file_id, address_of(&self.reader)));
+        capsule
+    }
+
+    /// Registers a Shamir file (2 of 3) readable by `reader`; returns the split.
+    pub fn shamir_file(&self, id: u8) -> ShamirSplit {
+        let split = split_new_file_key(2, 3).unwrap();
+        let file = self.file_ref(id);
+        let mut state = self.chain.state.lock().unwrap();
+        state.files.insert(
+            file.file_id,
+            FileRecord {
+                owner: address_of(&self.owner),
+                scheme: SCHEME_SHAMIR,
+                capsule_hash: split.commitments.hash(),
+            },
+        );
+        state
+            .allowed
+            .insert((file.file_id, address_of(&self.reader)));
+        split
+    }
+
+    pub fn node_key(&self) -> BoxPublicKey {
+        BoxPublicKey::from_bytes(self.service.info().encryption_key.0)
+    }
+
+    /// A deposit of `split.shares[share]` for file `id`, signed by `signer`.
+    pub fn deposit(
+        &self,
+        id: u8,
+        split: &ShamirSplit,
+        share: usize,
+        signer: &SigningKey,
+    ) -> Vec<u8> {
+        let deposit = ShareDeposit::new(
+            self.file_ref(id),
+            &split.shares[share],
+            &self.node_key(),
+            split.commitments.clone(),
+            now(),
+        )
+        .unwrap()
+        .sign(signer)
+        .unwrap();
+        encode_request(&KeyRequest::Deposit(deposit))
+    }
+}
+
+/// A signed access request and the response key that opens its answers.
+pub struct Signed {
+    pub request: SignedAccessRequest,
+    pub response_key: BoxSecretKey,
+}
+
+impl Signed {
+    pub fn bytes(&self) -> Vec<u8> {
+        encode_request(&KeyRequest::Access(self.request.clone()))
+    }
+}
+
+/// Builds a request for `file` by `wallet`; `edit` may change the fields before signing.
+pub fn access(
+    file: FileRef,
+    scheme: Scheme,
+    capsule: &[u8],
+    wallet: &SigningKey,
+    edit: impl FnOnce(&mut AccessRequest),
+) -> Signed {
+    let response_key = BoxSecretKey::generate().unwrap();
+    let mut request = AccessRequest::new(
+        file,
+        scheme,
+        response_key.public_key(),
+        capsule,
+        now(),
+        120,
+        HEAD,
+    )
+    .unwrap();
+    edit(&mut request);
+    Signed {
+        request: request.sign(wallet, capsule.to_vec()).unwrap(),
+        response_key,
+    }
+}

@@ -80,7 +80,7 @@ async fn setup(n: usize, t: usize) -> anyhow::Result<Setup> {
     let capsule = key_set.encrypt_file_key(&file, &key);
     let registry = FileRegistry::new(m.contracts.file_registry, &provider);
     let reg = FileRegistry::Registration {
-        rootHash: B256::ZERO,
+        rootHash: B256::repeat_byte(0x11),
         txSeq: U256::ZERO,
         size: U256::from(1),
         scheme: SCHEME_BLS,

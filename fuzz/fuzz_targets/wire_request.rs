@@ -1,0 +1,18 @@
+//! What a share-holder node decodes from any peer: a `KeyRequest`, then its checks that
+//! need no chain (signature recovery, times). Nothing may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use zgvault_proto::wire::{KeyRequest, decode_request, encode_request};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(request) = decode_request(data) {
+        // Whatever decodes must encode again and decode to the same thing.
+        let again = decode_request(&encode_request(&request)).expect("re-encoded request decodes");
+        assert_eq!(format!("{again:?}"), format!("{request:?}"));
+        if let KeyRequest::Access(access) = &request {
+            let domain = access.request().file.domain();
+            let _ = access.verify(&domain, 1_700_000_000);
+        }
+    }
+});

@@ -290,6 +290,66 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+
+    /// The key nodes refused to release a file's key to this account.
+    #[error(
+        "access denied to file {file_id} for {user}: {reason}. The owner is {owner}: ask \
+         them for access (`zgvault grant {file_id} --to {user}`)"
+    )]
+    AccessDenied {
+        /// The file.
+        file_id: B256,
+        /// Who asked.
+        user: alloy::primitives::Address,
+        /// The file's owner.
+        owner: alloy::primitives::Address,
+        /// What the registry says (`reason_text`), or what the nodes said.
+        reason: String,
+    },
+
+    /// The FileRegistry has no file with this id.
+    #[error(
+        "no file {file_id} in the FileRegistry {registry}: check the id (`zgvault ls` lists \
+         yours) and the network"
+    )]
+    UnknownFile {
+        /// The id asked for.
+        file_id: B256,
+        /// The registry asked.
+        registry: alloy::primitives::Address,
+    },
+
+    /// The encrypted keystore could not be created, read or unlocked.
+    #[error("keystore {path}: {message}")]
+    Keystore {
+        /// The keystore file.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
+    /// A contract refused a transaction (it reverted, or would have).
+    #[error("{during} failed: the contract refused with {reason}; {advice}")]
+    Reverted {
+        /// What was being done ("registering file 0x…").
+        during: String,
+        /// The decoded revert, or the node's text.
+        reason: String,
+        /// What to do next.
+        advice: &'static str,
+    },
+
+    /// A `put` left a state file that cannot be used.
+    #[error(
+        "pending upload state {path} is unusable: {message}; if the file was never \
+         registered, delete it and run `zgvault put` again"
+    )]
+    PendingState {
+        /// The state file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// Why a segment proof was rejected (see `SegmentProof::verify`).

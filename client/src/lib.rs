@@ -5,6 +5,7 @@ pub mod keys;
 pub mod network;
 mod sealing;
 pub mod storage;
+pub mod vault;
 pub mod zg;
 
 pub use error::{Error, ProofError, SubmissionRule};

@@ -6,6 +6,8 @@ mod cli;
 use clap::{Parser, Subcommand};
 
 /// Private data on 0G Storage: files are sealed on your device, only ciphertext is uploaded.
+///
+/// Exit codes: 0 ok, 1 error, 2 usage error, 3 access denied (ask the file's owner).
 #[derive(Debug, Parser)]
 #[command(name = "zgvault", version, propagate_version = true)]
 struct Cli {
@@ -15,6 +17,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create or import your Ethereum key (encrypted keystore) and pick a network.
+    Init(cli::vault::InitArgs),
+    /// Seal a file, upload it to 0G, hand its key to the key network, register it.
+    Put(cli::vault::PutArgs),
+    /// Recover a file's key from the key network, download, verify and open it.
+    Get(cli::vault::GetArgs),
+    /// Let someone read a file: mint them an AccessPass, or add them to the allow-list.
+    Grant(cli::manage::GrantArgs),
+    /// Stop future key releases to someone (burn their passes, allow-list, --deny).
+    Revoke(cli::manage::RevokeArgs),
+    /// List the files you registered (and unfinished puts).
+    Ls(cli::manage::LsArgs),
+    /// Show a file's registry record, policy, and whether you may read it.
+    Info(cli::manage::InfoArgs),
+    /// Show or replace who may read a file.
+    Policy(cli::manage::PolicyArgs),
+    /// Check the network: chain, storage nodes, key nodes, epoch and threshold.
+    Status(cli::manage::StatusArgs),
     /// Compute a file's 0G Storage Merkle root, submission nodes and fee sectors, offline.
     Root(cli::root::Args),
     /// Encrypt a file into the zgvault sealed format (offline); prints its 0G root.
@@ -37,6 +57,15 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Init(args) => cli::vault::run_init(args),
+        Command::Put(args) => cli::vault::run_put(args),
+        Command::Get(args) => cli::vault::run_get(args),
+        Command::Grant(args) => cli::manage::run_grant(args),
+        Command::Revoke(args) => cli::manage::run_revoke(args),
+        Command::Ls(args) => cli::manage::run_ls(args),
+        Command::Info(args) => cli::manage::run_info(args),
+        Command::Policy(args) => cli::manage::run_policy(args),
+        Command::Status(args) => cli::manage::run_status(args),
         Command::Root(args) => cli::root::run(args),
         Command::Seal(args) => cli::seal::run_seal(args),
         Command::Open(args) => cli::seal::run_open(args),

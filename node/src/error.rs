@@ -166,6 +166,35 @@ pub enum Error {
     #[error(transparent)]
     P2p(#[from] crate::p2p::P2pError),
 
+    /// The key-encryption key's backend (HSM or key file) cannot be used.
+    #[error("KEK backend {backend}: {message}")]
+    KekUnavailable {
+        /// `pkcs11` or `file`.
+        backend: &'static str,
+        /// What failed and what to do.
+        message: String,
+    },
+
+    /// The HSM PIN or the key-file passphrase is wrong.
+    #[error("KEK backend {backend}: wrong {what}: check the configured {what}")]
+    KekAuth {
+        /// `pkcs11` or `file`.
+        backend: &'static str,
+        /// `PIN` or `passphrase`.
+        what: &'static str,
+    },
+
+    /// A record sealed under the KEK does not open: modified, moved, or sealed by another KEK.
+    #[error(
+        "a record sealed under KEK {kek} does not open ({detail}): it was modified or belongs to another vault; restore it from a backup"
+    )]
+    KekTampered {
+        /// The KEK's id.
+        kek: String,
+        /// Where it failed.
+        detail: &'static str,
+    },
+
     /// A protocol-level error from `zgvault-proto` outside a request (keys, shares).
     #[error(transparent)]
     Proto(#[from] zgvault_proto::Error),

@@ -2,6 +2,7 @@
 
 mod chain;
 mod config;
+pub mod custody;
 mod error;
 mod gate;
 mod genesis;

@@ -1,10 +1,15 @@
 //! Subcommands of the `zgvault` binary: one module each, with `Args` and `run`.
 
+pub(crate) mod manage;
 pub(crate) mod root;
 pub(crate) mod seal;
 pub(crate) mod storage;
+pub(crate) mod vault;
 
 use std::process::ExitCode;
+
+/// Exit code when the key nodes or the registry refuse access (0 ok, 1 error, 2 usage).
+pub(crate) const EXIT_ACCESS_DENIED: u8 = 3;
 
 /// Print an error chain the way a user can act on it, and pick the exit code.
 pub(crate) fn exit(result: anyhow::Result<()>) -> ExitCode {
@@ -21,7 +26,21 @@ pub(crate) fn exit(result: anyhow::Result<()>) -> ExitCode {
                     shown.push_str(&text);
                 }
             }
-            ExitCode::FAILURE
+            let denied = err.chain().any(|cause| {
+                matches!(
+                    cause.downcast_ref::<zgvault_client::Error>(),
+                    Some(zgvault_client::Error::AccessDenied { .. })
+                        | Some(zgvault_client::Error::KeyRequestRefused {
+                            code: zgvault_proto::wire::ErrorCode::AccessDenied,
+                            ..
+                        })
+                )
+            });
+            if denied {
+                ExitCode::from(EXIT_ACCESS_DENIED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

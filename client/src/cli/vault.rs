@@ -1,0 +1,459 @@
+//! `zgvault init`, `put` and `get`, and what every vault command shares: the config
+//! file, the keystore passphrase, the network flags.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::B256;
+use anyhow::{Context, bail};
+use indicatif::ProgressBar;
+use serde_json::json;
+use zeroize::Zeroizing;
+use zgvault_client::network::Network;
+use zgvault_client::vault::{
+    self, Config, Gate, Passphrase, PutOptions, PutStage, Vault, config_path,
+};
+
+use super::storage::default_manifest;
+
+/// Environment variable holding the keystore passphrase (else it is prompted for).
+pub(crate) const PASSPHRASE_ENV: &str = "ZGVAULT_PASSPHRASE";
+
+/// Network and output flags of every vault command; they override the config file.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct VaultArgs {
+    /// devnet (from its manifest), galileo or mainnet [default: from `zgvault init`].
+    #[arg(long)]
+    pub(crate) network: Option<String>,
+    /// The devnet manifest [default: $ZGVAULT_DEVNET_DIR/manifest.json, else
+    /// ~/.local/state/zgvault/devnet/manifest.json].
+    #[arg(long)]
+    pub(crate) manifest: Option<PathBuf>,
+    /// Override the chain RPC URL.
+    #[arg(long)]
+    pub(crate) rpc: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl VaultArgs {
+    /// The config file with these flags applied.
+    fn config(&self) -> anyhow::Result<Config> {
+        let path = config_path();
+        let mut config = Config::load(&path)?.with_context(|| {
+            format!(
+                "no config at {}: run `zgvault init` first (or set ZGVAULT_HOME)",
+                path.display()
+            )
+        })?;
+        self.apply(&mut config);
+        Ok(config)
+    }
+
+    fn apply(&self, config: &mut Config) {
+        if let Some(n) = &self.network {
+            config.network = n.clone();
+            if n != "devnet" {
+                config.manifest = None;
+            }
+        }
+        if let Some(m) = &self.manifest {
+            config.manifest = Some(m.clone());
+        }
+        if let Some(r) = &self.rpc {
+            config.rpc = Some(r.clone());
+        }
+    }
+
+    /// Unlocks the keystore and opens the vault on the configured network.
+    pub(crate) fn open(&self) -> anyhow::Result<Vault> {
+        let config = self.config()?;
+        let (network, manifest) = network_of(&config)?;
+        let signer = vault::load_keystore(&config.keystore, &passphrase(false)?)?;
+        Ok(Vault::new(network, signer, manifest)?)
+    }
+}
+
+/// The network a config names, and the devnet manifest when it is the devnet.
+pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<PathBuf>)> {
+    let (mut net, manifest) = if config.network == "devnet" {
+        let path = config.manifest.clone().unwrap_or_else(default_manifest);
+        (Network::from_devnet(&path)?, Some(path))
+    } else {
+        let net = Network::builtin(&config.network).with_context(|| {
+            format!(
+                "unknown network {:?}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
+                config.network
+            )
+        })?;
+        (net, None)
+    };
+    if let Some(rpc) = &config.rpc {
+        net.rpc_url = rpc.clone();
+    }
+    net.file_registry = config.file_registry.or(net.file_registry);
+    net.access_pass = config.access_pass.or(net.access_pass);
+    net.node_registry = config.node_registry.or(net.node_registry);
+    Ok((net, manifest))
+}
+
+/// The keystore passphrase: `$ZGVAULT_PASSPHRASE`, else a prompt on the terminal (twice
+/// when `confirm`), else one line of stdin.
+pub(crate) fn passphrase(confirm: bool) -> anyhow::Result<Passphrase> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(Passphrase::new(p));
+    }
+    if std::io::stdin().is_terminal() {
+        let first = Zeroizing::new(
+            rpassword::prompt_password("keystore passphrase: ")
+                .context("cannot read the passphrase from the terminal")?,
+        );
+        if confirm {
+            let again = Zeroizing::new(
+                rpassword::prompt_password("again: ")
+                    .context("cannot read the passphrase from the terminal")?,
+            );
+            if *first != *again {
+                bail!("the passphrases differ: run it again");
+            }
+        }
+        return Ok(Passphrase::new(first.to_string()));
+    }
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the passphrase from stdin")?;
+    if line.is_empty() {
+        bail!("no passphrase: set {PASSPHRASE_ENV} or run on a terminal");
+    }
+    Ok(Passphrase::new(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+/// A progress bar on stderr in the style of `zgvault storage`; hidden for `--json` or
+/// when stderr is not a terminal.
+pub(crate) fn bar(len: u64, msg: &'static str, json: bool) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(msg);
+    bar
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InitArgs {
+    /// Import this hex private key instead of generating one (or set ZGVAULT_IMPORT_KEY,
+    /// which keeps it out of the process list).
+    #[arg(
+        long,
+        env = "ZGVAULT_IMPORT_KEY",
+        hide_env_values = true,
+        conflicts_with = "keystore"
+    )]
+    import_key: Option<String>,
+    /// Use this existing encrypted JSON keystore (geth/foundry format).
+    #[arg(long)]
+    keystore: Option<PathBuf>,
+    #[command(flatten)]
+    net: VaultArgs,
+}
+
+/// Creates or imports the key, writes the config.
+pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
+    let path = config_path();
+    let mut config = Config::load(&path)?.unwrap_or_default();
+    args.net.apply(&mut config);
+    // Check the network before writing anything.
+    network_of(&config)?;
+    let imported = args.import_key.is_some();
+    let (signer, created) = match (&args.keystore, args.import_key) {
+        (Some(ks), _) => {
+            config.keystore = absolute(ks)?;
+            (
+                vault::load_keystore(&config.keystore, &passphrase(false)?)?,
+                false,
+            )
+        }
+        (None, Some(key)) => {
+            let key = Zeroizing::new(key);
+            if config.keystore.is_file() {
+                // Importing the key the keystore already holds is a no-op, so `init`
+                // can be run again; any other key must not replace it silently.
+                let signer = vault::load_keystore(&config.keystore, &passphrase(false)?)?;
+                let wanted: alloy::signers::local::PrivateKeySigner = key
+                    .trim()
+                    .parse()
+                    .context("--import-key is not a 32-byte hex private key")?;
+                if wanted.address() != signer.address() {
+                    bail!(
+                        "{} already holds another key ({}): move it away, or pass \
+                         --keystore FILE to keep both",
+                        config.keystore.display(),
+                        signer.address()
+                    );
+                }
+                (signer, false)
+            } else {
+                let pass = passphrase(true)?;
+                (
+                    vault::create_keystore(&config.keystore, &pass, Some(key))?,
+                    true,
+                )
+            }
+        }
+        (None, None) if config.keystore.is_file() => (
+            vault::load_keystore(&config.keystore, &passphrase(false)?)?,
+            false,
+        ),
+        (None, None) => {
+            let pass = passphrase(true)?;
+            (vault::create_keystore(&config.keystore, &pass, None)?, true)
+        }
+    };
+    config.store(&path)?;
+    let address = signer.address();
+    if args.net.json {
+        return print_json(&json!({
+            "address": address,
+            "keystore": config.keystore,
+            "created": created,
+            "config": path,
+            "network": config.network,
+        }));
+    }
+    println!("address   {address}");
+    println!(
+        "keystore  {} ({})",
+        config.keystore.display(),
+        if created { "created" } else { "existing" }
+    );
+    println!("config    {}", path.display());
+    println!("network   {}", config.network);
+    if created && !imported && config.network == "devnet" {
+        println!(
+            "fund it on the devnet, or import a funded devnet key: `zgvault-testnet manifest`"
+        );
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PutArgs {
+    /// The file to protect and upload.
+    file: PathBuf,
+    /// Who may read, repeatable (any one suffices): pass (an AccessPass, `zgvault grant`),
+    /// public, erc20:ADDR:MIN, erc721:ADDR[:ID], erc1155:ADDR:ID:MIN, allow:ADDR,...
+    /// [default: pass]
+    #[arg(long = "gate")]
+    gates: Vec<Gate>,
+    /// Nobody but you may read after this time (RFC 3339 or unix seconds).
+    #[arg(long, value_parser = parse_time)]
+    not_after: Option<u64>,
+    #[command(flatten)]
+    net: VaultArgs,
+}
+
+/// Unix seconds, or an RFC 3339 UTC time like `2027-01-31T00:00:00Z`.
+fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    parse_rfc3339(s).ok_or_else(|| {
+        format!("{s:?} is neither unix seconds nor an RFC 3339 time (2027-01-31T00:00:00Z)")
+    })
+}
+
+fn parse_rfc3339(s: &str) -> Option<u64> {
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (time, offset) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(i) => rest.split_at(i),
+        None => return None,
+    };
+    let mut t = time.split(':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let mi: i64 = t.next()?.parse().ok()?;
+    let sec: i64 = t
+        .next()
+        .map(|x| x.split('.').next().unwrap_or("0").parse().ok())
+        .unwrap_or(Some(0))?;
+    let off = match offset.as_bytes().first()? {
+        b'Z' | b'z' => 0,
+        sign => {
+            let (oh, om) = offset.get(1..)?.split_once(':')?;
+            let v = oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60;
+            if *sign == b'-' { -v } else { v }
+        }
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + sec - off).ok()
+}
+
+pub(crate) fn run_put(args: PutArgs) -> anyhow::Result<()> {
+    let vault = args.net.open()?;
+    let meta = std::fs::metadata(&args.file).with_context(|| {
+        format!(
+            "cannot read {}: check that the file exists",
+            args.file.display()
+        )
+    })?;
+    if meta.is_dir() {
+        bail!("{} is a directory: pass a file", args.file.display());
+    }
+    let gates = if args.gates.is_empty() {
+        vec![Gate::Pass]
+    } else {
+        args.gates
+    };
+    let opts = PutOptions {
+        gates,
+        not_after: args.not_after.unwrap_or(0),
+    };
+    let bar = bar(meta.len(), "sealing", args.net.json);
+    let progress = |stage: PutStage, done: u64, total: u64| {
+        let msg = match stage {
+            PutStage::Sealing => "sealing",
+            PutStage::Uploading => "uploading segments",
+            PutStage::Registering => "registering",
+        };
+        bar.set_message(msg);
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let receipt = runtime()?.block_on(vault::put(&vault, &args.file, &opts, &progress));
+    bar.finish_and_clear();
+    let receipt = receipt?;
+    if args.net.json {
+        return print_json(&serde_json::to_value(&receipt)?);
+    }
+    if receipt.resumed {
+        println!("resumed an unfinished put of {}", args.file.display());
+    }
+    println!("fileId    {}", receipt.file_id);
+    println!("rootHash  {}", receipt.root_hash);
+    match receipt.upload_tx {
+        Some(tx) => println!(
+            "tx        {tx} (0G upload, txSeq {}, fee {} wei)",
+            receipt.tx_seq, receipt.fee_wei
+        ),
+        None => println!(
+            "tx        none sent: the data was already on 0G (txSeq {})",
+            receipt.tx_seq
+        ),
+    }
+    match receipt.register_tx {
+        Some(tx) => println!("register  {tx}"),
+        None => println!("register  already registered by an earlier run"),
+    }
+    for a in &receipt.allowed {
+        println!("allowed   {a}");
+    }
+    println!(
+        "share it: `zgvault grant {} --to ADDR`, then they run `zgvault get {} -o FILE`",
+        receipt.file_id, receipt.file_id
+    );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GetArgs {
+    /// The file id (`zgvault put` printed it).
+    file_id: B256,
+    /// Where to write the plaintext (must not exist).
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    net: VaultArgs,
+}
+
+pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
+    if args.output.exists() {
+        bail!("{} exists: pick another --output", args.output.display());
+    }
+    let vault = args.net.open()?;
+    let bar: ProgressBar = bar(0, "asking the key nodes", args.net.json);
+    let progress = |downloading: bool, done: u64, total: u64| {
+        bar.set_message(if downloading {
+            "downloading segments"
+        } else {
+            "asking the key nodes"
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let report = runtime()?.block_on(vault::get(&vault, args.file_id, &args.output, &progress));
+    bar.finish_and_clear();
+    let report = report?;
+    if args.net.json {
+        return print_json(&serde_json::to_value(&report)?);
+    }
+    println!(
+        "wrote {} ({} bytes, originally {:?}) from file {}",
+        report.output.display(),
+        report.size,
+        report.name,
+        report.file_id
+    );
+    println!(
+        "key from nodes {:?}; ciphertext verified against rootHash {}",
+        report.key_nodes_used, report.root_hash
+    );
+    for f in &report.key_node_failures {
+        eprintln!("warning: key {f}");
+    }
+    for n in &report.bad_storage_nodes {
+        eprintln!("warning: storage node {n}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_unix_or_rfc3339() {
+        assert_eq!(parse_time("1700000000"), Ok(1_700_000_000));
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_time("2024-02-29T12:34:56Z"), Ok(1_709_210_096));
+        assert_eq!(parse_time("2024-02-29T14:34:56+02:00"), Ok(1_709_210_096));
+        assert!(parse_time("2024-13-01T00:00:00Z").is_err());
+        assert!(parse_time("tomorrow").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! The CLI's config file: which network, which keystore. TOML, every field defaulted,
+//! unknown keys rejected; flags override it.
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The config file's name inside [`home_dir`].
+pub const CONFIG_FILE: &str = "config.toml";
+/// The keystore's default name inside [`home_dir`].
+const KEYSTORE_FILE: &str = "keystore.json";
+
+/// `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `devnet`, `galileo`, `mainnet`, ... (see `Network::builtin`).
+    pub network: String,
+    /// The devnet manifest; absent means the default devnet location.
+    pub manifest: Option<PathBuf>,
+    /// Override the chain RPC URL.
+    pub rpc: Option<String>,
+    /// The encrypted JSON keystore holding the user's Ethereum key.
+    pub keystore: PathBuf,
+    /// zgvault's contracts on networks without built-in addresses.
+    pub file_registry: Option<Address>,
+    pub access_pass: Option<Address>,
+    pub node_registry: Option<Address>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            network: "devnet".to_owned(),
+            manifest: None,
+            rpc: None,
+            keystore: home_dir().join(KEYSTORE_FILE),
+            file_registry: None,
+            access_pass: None,
+            node_registry: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Config>, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "read the config file",
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map(Some).map_err(|e| Error::Config {
+            message: format!(
+                "{} is not a valid zgvault config: {e}; fix or delete it and run `zgvault init`",
+                path.display()
+            ),
+        })
+    }
+
+    /// Writes it to `path` (0600).
+    pub fn store(&self, path: &Path) -> Result<(), Error> {
+        let text = toml::to_string_pretty(self).map_err(|_| Error::Internal {
+            what: "serializing the config",
+        })?;
+        super::write_private(path, text.as_bytes())
+    }
+}
+
+/// `$ZGVAULT_HOME`, else `$XDG_CONFIG_HOME/zgvault`, else `~/.config/zgvault`.
+pub fn home_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("ZGVAULT_HOME") {
+        return PathBuf::from(h);
+    }
+    if let Some(c) = std::env::var_os("XDG_CONFIG_HOME") {
+        return PathBuf::from(c).join("zgvault");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config/zgvault"))
+        .unwrap_or_else(|| PathBuf::from(".zgvault"))
+}
+
+/// The config file's path.
+pub fn config_path() -> PathBuf {
+    home_dir().join(CONFIG_FILE)
+}
+
+/// Where unfinished `put`s are kept: `$ZGVAULT_HOME/state`, else
+/// `$XDG_STATE_HOME/zgvault`, else `~/.local/state/zgvault`.
+pub fn state_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("ZGVAULT_HOME") {
+        return PathBuf::from(h).join("state");
+    }
+    if let Some(s) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(s).join("zgvault");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/state/zgvault"))
+        .unwrap_or_else(|| PathBuf::from(".zgvault/state"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_fill_missing_fields_and_unknown_keys_are_rejected() {
+        let c: Config = toml::from_str("network = \"galileo\"").unwrap();
+        assert_eq!(c.network, "galileo");
+        assert!(c.manifest.is_none());
+        assert!(toml::from_str::<Config>("netwrk = \"galileo\"").is_err());
+    }
+}

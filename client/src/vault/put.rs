@@ -1,0 +1,423 @@
+//! `put`: seal with a fresh K, upload the ciphertext to 0G, encrypt K to the key
+//! network's BLS key set, register the file.
+//!
+//! Crash safety: before anything leaves the device, a state file
+//! `<state>/pending/<fileId>.json` (0600) records the salt, the sealed copy and K sealed
+//! under a key derived from the user's private key. Running `put` on the same file again
+//! finds it and resumes (the upload is idempotent, registration happens once); it is
+//! deleted only after the registration exists, so K is never lost in between.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use serde::{Deserialize, Serialize};
+use zgvault_contracts::FileRegistry::{Condition, Registration};
+use zgvault_contracts::{SCHEME_BLS, file_id, policy};
+use zgvault_proto::{FileKey, Suite};
+
+use super::keystore::{open_local, seal_local};
+use super::{Vault, chain_error, state_dir, write_private};
+use crate::error::Error;
+use crate::storage::{UploadOptions, upload_file};
+use crate::zg::{FileRoot, RootHasher};
+
+const PENDING_VERSION: u32 = 1;
+/// Said when the chain fails during registration: nothing is lost.
+const RESUME_NOTE: &str = "waiting for the registration (the upload is kept and K is sealed \
+                           locally: run `zgvault put` on the same file again to resume)";
+
+/// Who may read a file, as given on the command line (`--gate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Holders of an AccessPass for this file (`pass`).
+    Pass,
+    /// At least `min` base units of an ERC-20 (`erc20:ADDR:MIN`).
+    Erc20 { token: Address, min: U256 },
+    /// Any token (`erc721:ADDR`) or token `id` (`erc721:ADDR:ID`) of an ERC-721.
+    Erc721 { token: Address, id: Option<U256> },
+    /// At least `min` of ERC-1155 id `id` (`erc1155:ADDR:ID:MIN`).
+    Erc1155 { token: Address, id: U256, min: U256 },
+    /// Exactly these accounts, through the allow-list (`allow:ADDR,ADDR`).
+    Allow(Vec<Address>),
+    /// Everyone (`public`).
+    Public,
+}
+
+impl FromStr for Gate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Gate, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let addr = |t: &str| {
+            t.parse::<Address>()
+                .map_err(|_| format!("{t:?} is not an address (0x + 40 hex digits)"))
+        };
+        let num = |t: &str| U256::from_str(t).map_err(|_| format!("{t:?} is not a number"));
+        match parts.as_slice() {
+            ["pass"] => Ok(Gate::Pass),
+            ["public"] => Ok(Gate::Public),
+            ["erc20", t, m] => Ok(Gate::Erc20 {
+                token: addr(t)?,
+                min: num(m)?,
+            }),
+            ["erc721", t] => Ok(Gate::Erc721 {
+                token: addr(t)?,
+                id: None,
+            }),
+            ["erc721", t, i] => Ok(Gate::Erc721 {
+                token: addr(t)?,
+                id: Some(num(i)?),
+            }),
+            ["erc1155", t, i, m] => Ok(Gate::Erc1155 {
+                token: addr(t)?,
+                id: num(i)?,
+                min: num(m)?,
+            }),
+            ["allow", list] => list
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(addr)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Gate::Allow),
+            _ => Err(format!(
+                "unknown gate {s:?}: use pass, public, erc20:ADDR:MIN, erc721:ADDR[:ID], \
+                 erc1155:ADDR:ID:MIN or allow:ADDR,..."
+            )),
+        }
+    }
+}
+
+impl Gate {
+    /// The policy clauses (OR) and allow-list entries of a set of gates.
+    pub fn compile(gates: &[Gate], access_pass: Address) -> (Vec<Vec<Condition>>, Vec<Address>) {
+        let mut clauses = Vec::new();
+        let mut allow = Vec::new();
+        for g in gates {
+            match g {
+                Gate::Pass => clauses.push(vec![policy::access_pass(access_pass)]),
+                Gate::Public => clauses.extend(policy::public()),
+                Gate::Erc20 { token, min } => clauses.push(vec![policy::erc20(*token, *min)]),
+                Gate::Erc721 { token, id: None } => {
+                    clauses.push(vec![policy::erc721_any(*token, U256::from(1))])
+                }
+                Gate::Erc721 {
+                    token,
+                    id: Some(id),
+                } => clauses.push(vec![policy::erc721_id(*token, *id)]),
+                Gate::Erc1155 { token, id, min } => {
+                    clauses.push(vec![policy::erc1155(*token, *id, *min)])
+                }
+                Gate::Allow(list) => allow.extend(list.iter().copied()),
+            }
+        }
+        (clauses, allow)
+    }
+}
+
+/// How to `put`.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Who may read; empty means owner only (plus any `allow:` entries).
+    pub gates: Vec<Gate>,
+    /// Unix time after which nobody but the owner may read (0: never).
+    pub not_after: u64,
+}
+
+/// What `put` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutReceipt {
+    pub file_id: B256,
+    pub root_hash: B256,
+    pub owner: Address,
+    /// Sealed (uploaded) size in bytes.
+    pub size: u64,
+    pub tx_seq: u64,
+    /// The `Flow.submit` transaction; `None` when the network already had the data.
+    pub upload_tx: Option<B256>,
+    pub fee_wei: String,
+    /// The `FileRegistry.register` transaction; `None` if a previous run registered it.
+    pub register_tx: Option<B256>,
+    /// Accounts added to the allow-list.
+    pub allowed: Vec<Address>,
+    /// This run finished a `put` an earlier run had started.
+    pub resumed: bool,
+}
+
+/// Steps reported to the caller's progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutStage {
+    /// Sealing: plaintext bytes consumed of the total.
+    Sealing,
+    /// Uploading: segments acknowledged of the total.
+    Uploading,
+    /// Registering in the FileRegistry.
+    Registering,
+}
+
+/// An unfinished `put` on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingPut {
+    version: u32,
+    /// The plaintext this is a sealed copy of (absolute).
+    pub source: PathBuf,
+    pub source_size: u64,
+    pub owner: Address,
+    pub chain_id: u64,
+    pub registry: Address,
+    pub salt: B256,
+    pub file_id: B256,
+    pub root_hash: B256,
+    /// The sealed copy being uploaded.
+    pub sealed: PathBuf,
+    /// K sealed under the owner's key (hex); never K itself.
+    sealed_key: String,
+}
+
+fn pending_dir() -> PathBuf {
+    state_dir().join("pending")
+}
+
+/// Every unfinished `put` in the state folder (unreadable files are skipped).
+pub fn pending_puts() -> Vec<(PathBuf, PendingPut)> {
+    let Ok(entries) = std::fs::read_dir(pending_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            let state: PendingPut = serde_json::from_str(&text).ok()?;
+            Some((p, state))
+        })
+        .collect()
+}
+
+/// Seals, uploads, protects K and registers `input`. `progress(stage, done, total)`.
+pub async fn put(
+    vault: &Vault,
+    input: &Path,
+    opts: &PutOptions,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<PutReceipt, Error> {
+    let source = std::fs::canonicalize(input).map_err(|e| Error::Io {
+        action: "find",
+        path: input.to_owned(),
+        source: e,
+    })?;
+    let source_size = std::fs::metadata(&source)
+        .map_err(|e| Error::Io {
+            action: "read",
+            path: source.clone(),
+            source: e,
+        })?
+        .len();
+    let owner = vault.address();
+    let registry = vault.registry_address()?;
+    let access_pass = vault.access_pass_address()?;
+    let (clauses, allow) = Gate::compile(&opts.gates, access_pass);
+
+    let found = pending_puts().into_iter().find(|(_, p)| {
+        p.source == source
+            && p.source_size == source_size
+            && p.owner == owner
+            && p.chain_id == vault.network.chain_id
+            && p.registry == registry
+    });
+    let resumed = found.is_some();
+    let (state_path, state, key) = match found {
+        Some((path, state)) => {
+            let key = unseal_key(vault, &path, &state)?;
+            (path, state, key)
+        }
+        None => start(vault, &source, source_size, registry, progress)?,
+    };
+    let file = vault.file_ref(state.file_id)?;
+
+    // Registered already (a crash after `register`, before the state was deleted)?
+    let reg = vault.registry()?;
+    let exists = reg
+        .exists(state.file_id)
+        .call()
+        .await
+        .map_err(|e| chain_error("looking the file up", &vault.network, e))?;
+
+    let root = hash_sealed(&state.sealed)?;
+    if root.root() != state.root_hash {
+        return Err(Error::PendingState {
+            path: state_path,
+            message: format!("the sealed copy {} was changed", state.sealed.display()),
+        });
+    }
+    let connected = vault.network.connect().await?;
+    let journal = state.sealed.with_extension("journal");
+    let upload_opts = UploadOptions {
+        journal: Some(journal.clone()),
+        ..UploadOptions::default()
+    };
+    let receipt = upload_file(
+        vault.provider(),
+        connected.flow,
+        owner,
+        &connected.nodes,
+        &state.sealed,
+        &root,
+        &upload_opts,
+        &|done, total| progress(PutStage::Uploading, done, total),
+    )
+    .await?;
+
+    let mut register_tx = None;
+    if !exists {
+        progress(PutStage::Registering, 0, 1);
+        let keys = vault.key_network().await?;
+        let capsule = keys.key_set.encrypt_file_key(&file, &key);
+        let registration = Registration {
+            rootHash: receipt.root,
+            txSeq: U256::from(receipt.tx_seq),
+            size: U256::from(root.size()),
+            scheme: SCHEME_BLS,
+            capsule: Bytes::from(capsule.to_bytes()),
+            notBefore: 0,
+            notAfter: opts.not_after,
+            policy: clauses,
+        };
+        let r = reg
+            .register(state.salt, registration)
+            .send()
+            .await
+            .map_err(|e| register_error(vault, state.file_id, e))?
+            .get_receipt()
+            .await
+            .map_err(|e| chain_error(RESUME_NOTE, &vault.network, e))?;
+        if !r.status() {
+            return Err(Error::Reverted {
+                during: format!("registering file {}", state.file_id),
+                reason: format!("transaction {} reverted", r.transaction_hash),
+                advice: "the upload is kept and K is sealed locally: run `zgvault put` on \
+                         the same file again to resume",
+            });
+        }
+        register_tx = Some(r.transaction_hash);
+        progress(PutStage::Registering, 1, 1);
+    }
+    for account in &allow {
+        super::manage::send_allow(vault, state.file_id, *account, true).await?;
+    }
+
+    // The registration exists: K lives in the capsule now; forget the local copy.
+    for p in [&state.sealed, &journal, &state_path] {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(PutReceipt {
+        file_id: state.file_id,
+        root_hash: receipt.root,
+        owner,
+        size: root.size(),
+        tx_seq: receipt.tx_seq,
+        upload_tx: receipt.tx_hash,
+        fee_wei: receipt.fee.to_string(),
+        register_tx,
+        allowed: allow,
+        resumed,
+    })
+}
+
+/// A fresh `put`: K, salt, sealed copy and state file, written before any upload.
+fn start(
+    vault: &Vault,
+    source: &Path,
+    source_size: u64,
+    registry: Address,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<(PathBuf, PendingPut, FileKey), Error> {
+    let key = FileKey::generate()?;
+    let salt = B256::from(*FileKey::generate()?.as_bytes());
+    let owner = vault.address();
+    let id = file_id(owner, salt);
+    let dir = pending_dir();
+    super::create_private_dir(&dir)?;
+    let sealed = dir.join(format!("{id}.zgv"));
+    let made = crate::sealing::seal_file(source, &sealed, &key, Suite::default(), &|n| {
+        progress(PutStage::Sealing, n, source_size)
+    })?;
+    {
+        // Ciphertext only, but nobody else needs to read it either.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sealed, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            Error::Io {
+                action: "restrict the permissions of",
+                path: sealed.clone(),
+                source: e,
+            }
+        })?;
+    }
+    let sealed_key = seal_local(vault.signer(), key.as_bytes(), id.as_slice())?;
+    let state = PendingPut {
+        version: PENDING_VERSION,
+        source: source.to_owned(),
+        source_size,
+        owner,
+        chain_id: vault.network.chain_id,
+        registry,
+        salt,
+        file_id: id,
+        root_hash: made.root.root(),
+        sealed,
+        sealed_key: hex::encode(sealed_key),
+    };
+    let path = dir.join(format!("{id}.json"));
+    let text = serde_json::to_vec_pretty(&state).map_err(|_| Error::Internal {
+        what: "serializing the pending state",
+    })?;
+    write_private(&path, &text)?;
+    Ok((path, state, key))
+}
+
+fn unseal_key(vault: &Vault, path: &Path, state: &PendingPut) -> Result<FileKey, Error> {
+    let bad = |message: &str| Error::PendingState {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    };
+    if state.version != PENDING_VERSION {
+        return Err(bad("unknown version"));
+    }
+    let sealed = hex::decode(&state.sealed_key).map_err(|_| bad("the sealed key is not hex"))?;
+    let plain = open_local(vault.signer(), &sealed, state.file_id.as_slice())?
+        .ok_or_else(|| bad("the file key does not open with this account's key"))?;
+    Ok(FileKey::from_slice(&plain)?)
+}
+
+fn hash_sealed(path: &Path) -> Result<FileRoot, Error> {
+    use std::io::Read;
+    let io = |e| Error::Io {
+        action: "read the sealed copy",
+        path: path.to_owned(),
+        source: e,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = RootHasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(buf.get(..n).unwrap_or_default())?;
+    }
+    h.finish()
+}
+
+fn register_error(vault: &Vault, file_id: B256, e: alloy::contract::Error) -> Error {
+    super::manage::send_error(
+        vault,
+        &format!("registering file {file_id}"),
+        e,
+        "the upload is kept and K is sealed locally: fix the cause (e.g. the --gate) and \
+         run `zgvault put` on the same file again to resume",
+    )
+}

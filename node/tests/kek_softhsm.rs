@@ -1,0 +1,131 @@
+//! The custodial vault's KEK in a real PKCS#11 token (SoftHSM2, installed by scripts/setup).
+//! One test function: SoftHSM2 is configured per process through SOFTHSM2_CONF.
+#![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use zeroize::Zeroizing;
+use zgvault_node::Error;
+use zgvault_node::custody::{DEFAULT_SOFTHSM_MODULE, Kek, Pkcs11Config, Pkcs11Kek};
+
+fn config(pin: &str) -> Pkcs11Config {
+    Pkcs11Config {
+        module: PathBuf::from(DEFAULT_SOFTHSM_MODULE),
+        token_label: "zgv-test".into(),
+        pin: Zeroizing::new(pin.into()),
+        key_label: "vault-kek-1".into(),
+    }
+}
+
+const TEST_NAME: &str = "softhsm_kek_seals_survives_restart_and_fails_closed";
+/// Set in the child process that runs the scenario with SOFTHSM2_CONF pointing at a
+/// private token folder (the workspace forbids the `unsafe` `std::env::set_var`).
+const CHILD_ENV: &str = "ZGVAULT_TEST_SOFTHSM_CHILD";
+
+#[test]
+fn softhsm_kek_seals_survives_restart_and_fails_closed() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        scenario();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let init = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "zgv-test",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util is needed: run scripts/setup");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads", "1"])
+        .env("SOFTHSM2_CONF", &conf)
+        .env(CHILD_ENV, "1")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the SoftHSM2 scenario failed (its output is above)"
+    );
+}
+
+fn scenario() {
+    // First start: the KEK is created in the token, non-extractable.
+    let kek = Pkcs11Kek::open(&config("1234")).unwrap();
+    assert!(
+        kek.key_is_locked_in().unwrap(),
+        "KEK must be sensitive and non-extractable"
+    );
+    let sealed = kek
+        .seal(b"file-1", b"thirty-two bytes of file key K!!")
+        .unwrap();
+    assert_eq!(
+        kek.open(b"file-1", &sealed).unwrap().as_slice(),
+        b"thirty-two bytes of file key K!!"
+    );
+    // Another file's slot, and a flipped bit: refused, never garbage.
+    assert!(matches!(
+        kek.open(b"file-2", &sealed),
+        Err(Error::KekTampered { .. })
+    ));
+    let mut bad = sealed.clone();
+    bad[20] ^= 1;
+    assert!(matches!(
+        kek.open(b"file-1", &bad),
+        Err(Error::KekTampered { .. })
+    ));
+    assert!(matches!(
+        kek.open(b"file-1", &[0; 5]),
+        Err(Error::KekTampered { .. })
+    ));
+    let id = kek.id().to_owned();
+    drop(kek);
+
+    // Restart: the same key is found by label and opens the old record.
+    let kek = Pkcs11Kek::open(&config("1234")).unwrap();
+    assert_eq!(kek.id(), id);
+    assert_eq!(
+        kek.open(b"file-1", &sealed).unwrap().as_slice(),
+        b"thirty-two bytes of file key K!!"
+    );
+    drop(kek);
+
+    // Wrong PIN, missing token, missing module: clear errors, nothing opened.
+    let err = Pkcs11Kek::open(&config("9999")).unwrap_err();
+    assert!(matches!(err, Error::KekAuth { what: "PIN", .. }), "{err}");
+    let mut other = config("1234");
+    other.token_label = "no-such-token".into();
+    let err = Pkcs11Kek::open(&other).unwrap_err().to_string();
+    assert!(err.contains("softhsm2-util --init-token"), "{err}");
+    let mut missing = config("1234");
+    missing.module = PathBuf::from("/nonexistent/libpkcs11.so");
+    let err = Pkcs11Kek::open(&missing).unwrap_err().to_string();
+    assert!(err.contains("scripts/setup"), "{err}");
+    assert!(
+        !format!("{:?}", config("1234")).contains("1234"),
+        "PIN leaked in Debug"
+    );
+}

@@ -195,6 +195,49 @@ pub enum Error {
         detail: &'static str,
     },
 
+    /// A vault record names a KEK that is not loaded (a rotation away from it is unfinished).
+    #[error(
+        "the key of file {file_id} is sealed under KEK {kek}, which is not loaded: configure it \
+         as a previous KEK until a rotation has re-wrapped every record (see count_by_kek)"
+    )]
+    KekNotLoaded {
+        /// The file whose record needs it.
+        file_id: B256,
+        /// The KEK id stored in the record.
+        kek: String,
+    },
+
+    /// The audit log's hash chain is broken: a line was edited, removed or inserted.
+    #[error(
+        "audit log {path}: line {line} {reason}: the log was modified after it was written; \
+         keep the file as evidence and compare it with its off-host copy",
+        path = path.display()
+    )]
+    AuditChainBroken {
+        /// The log file.
+        path: PathBuf,
+        /// The first line (1-based) that does not follow from the one before.
+        line: usize,
+        /// What does not match.
+        reason: &'static str,
+    },
+
+    /// The audit log ends in an incomplete line (a crash during an append).
+    #[error(
+        "audit log {path}: the last line ({line}) is incomplete, after {valid_lines} intact lines: \
+         a crash interrupted an append; move the file aside and start a new log (the intact \
+         lines stay verifiable)",
+        path = path.display()
+    )]
+    AuditTornTail {
+        /// The log file.
+        path: PathBuf,
+        /// The torn line (1-based).
+        line: usize,
+        /// Intact, chained lines before it.
+        valid_lines: usize,
+    },
+
     /// A protocol-level error from `zgvault-proto` outside a request (keys, shares).
     #[error(transparent)]
     Proto(#[from] zgvault_proto::Error),

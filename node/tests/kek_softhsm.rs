@@ -102,6 +102,19 @@ fn scenario() {
         Err(Error::KekTampered { .. })
     ));
     let id = kek.id().to_owned();
+
+    // A second key in the same token, open at the same time (a rotation needs both).
+    let mut second = config("1234");
+    second.key_label = "vault-kek-2".into();
+    let kek2 = Pkcs11Kek::open(&second).unwrap();
+    let sealed2 = kek2.seal(b"file-1", b"other").unwrap();
+    assert_eq!(kek2.open(b"file-1", &sealed2).unwrap().as_slice(), b"other");
+    assert!(matches!(
+        kek.open(b"file-1", &sealed2),
+        Err(Error::KekTampered { .. })
+    ));
+    assert_ne!(kek2.id(), id);
+    drop(kek2);
     drop(kek);
 
     // Restart: the same key is found by label and opens the old record.

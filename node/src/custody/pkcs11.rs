@@ -1,8 +1,9 @@
 //! A KEK inside a PKCS#11 token: a non-extractable AES-256 key found (or created) by label;
 //! K is sealed with AES-256-GCM by the token itself, so the KEK never enters our memory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -52,7 +53,7 @@ pub struct Pkcs11Kek {
     key: ObjectHandle,
     // PKCS#11 sessions must not be used from two threads at once.
     session: Mutex<Session>,
-    _ctx: Pkcs11,
+    _ctx: Arc<Pkcs11>,
 }
 
 impl std::fmt::Debug for Pkcs11Kek {
@@ -72,14 +73,7 @@ impl Pkcs11Kek {
     /// Loads the module, finds the token by label, logs in, and finds or creates the key.
     pub fn open(config: &Pkcs11Config) -> Result<Pkcs11Kek> {
         let module: &Path = &config.module;
-        let ctx = Pkcs11::new(module).map_err(|e| {
-            unavailable(format!(
-                "cannot load the PKCS#11 module {}: {e}; install it (scripts/setup installs SoftHSM2) or fix the module path",
-                module.display()
-            ))
-        })?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(|e| unavailable(format!("C_Initialize failed: {e}")))?;
+        let ctx = context(module)?;
         let slots = ctx
             .get_slots_with_token()
             .map_err(|e| unavailable(format!("cannot list tokens: {e}")))?;
@@ -100,21 +94,26 @@ impl Pkcs11Kek {
             .open_rw_session(slot)
             .map_err(|e| unavailable(format!("cannot open a session: {e}")))?;
         let pin = AuthPin::new(config.pin.as_str().into());
-        session
-            .login(UserType::User, Some(&pin))
-            .map_err(|e| match e {
-                CkError::Pkcs11(
-                    RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange,
-                    _,
-                ) => Error::KekAuth {
-                    backend: "pkcs11",
-                    what: "PIN",
-                },
-                CkError::Pkcs11(RvError::PinLocked, _) => {
-                    unavailable("the token's PIN is locked: unlock it with the SO PIN".into())
-                }
-                other => unavailable(format!("login failed: {other}")),
-            })?;
+        // Login state is per token and application: a second key in the same token finds
+        // the user logged in already (and the token does not check the PIN again then: both
+        // keys are the same token's, opened by the same operator config).
+        let login = match session.login(UserType::User, Some(&pin)) {
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            other => other,
+        };
+        login.map_err(|e| match e {
+            CkError::Pkcs11(
+                RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange,
+                _,
+            ) => Error::KekAuth {
+                backend: "pkcs11",
+                what: "PIN",
+            },
+            CkError::Pkcs11(RvError::PinLocked, _) => {
+                unavailable("the token's PIN is locked: unlock it with the SO PIN".into())
+            }
+            other => unavailable(format!("login failed: {other}")),
+        })?;
         let label = config.key_label.as_bytes().to_vec();
         let found = session
             .find_objects(&[
@@ -178,6 +177,30 @@ impl Pkcs11Kek {
         }
         Ok(!extractable && sensitive)
     }
+}
+
+/// One initialised context per module, shared by every KEK in it: PKCS#11 allows one
+/// `C_Initialize` per process, and dropping a context finalises the library for everyone.
+fn context(module: &Path) -> Result<Arc<Pkcs11>> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Weak<Pkcs11>>>> = OnceLock::new();
+    let mut contexts = CONTEXTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(ctx) = contexts.get(module).and_then(Weak::upgrade) {
+        return Ok(ctx);
+    }
+    let ctx = Pkcs11::new(module).map_err(|e| {
+        unavailable(format!(
+            "cannot load the PKCS#11 module {}: {e}; install it (scripts/setup installs SoftHSM2) or fix the module path",
+            module.display()
+        ))
+    })?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(|e| unavailable(format!("C_Initialize failed: {e}")))?;
+    let ctx = Arc::new(ctx);
+    contexts.insert(module.to_owned(), Arc::downgrade(&ctx));
+    Ok(ctx)
 }
 
 impl Kek for Pkcs11Kek {

@@ -1,0 +1,252 @@
+//! The vault's audit log: one JSON line per release decision, hash-chained, never a secret.
+//!
+//! ```json
+//! {"seq":1,"time_ms":1764000000000,"requester":"0x…","file_id":"0x…","decision":"refused",
+//!  "code":"ACCESS_DENIED","request_hash":"0x…","prev":"<hex SHA-256 of line 0, or 64 zeros>"}
+//! ```
+//!
+//! `prev` is the SHA-256 of the previous line's bytes (without its newline): editing, removing
+//! or inserting a line breaks the chain at the next line, and `seq` numbers every line.
+//! [`verify_chain`] checks a whole file. A final line without its newline is a torn append
+//! (a crash mid-write) and is reported as such ([`Error::AuditTornTail`]), not as tampering.
+//!
+//! What a chain alone cannot show: a log cut at a line boundary, or a forged last line. Ship
+//! [`AuditLog::head`] (line count and last hash) off the host (metrics, a second log) and
+//! compare it with what [`verify_chain`] returns.
+//!
+//! Durability: each line is written with one `write` and `fsync`ed before
+//! [`AuditLog::append`] returns, so a decision is on disk before its answer is sent.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// File name of the audit log in the vault's data dir.
+pub const AUDIT_FILE: &str = "audit.jsonl";
+/// Longest line written or accepted (bytes, without the newline). A line is about 330 bytes.
+pub const MAX_AUDIT_LINE: usize = 1024;
+/// Longest refusal code (the wire's upper-case codes, e.g. `ACCESS_DENIED`).
+const MAX_CODE_LEN: usize = 48;
+/// Mode of the log file.
+const AUDIT_FILE_MODE: u32 = 0o600;
+/// `prev` of the first line.
+const GENESIS_PREV: [u8; 32] = [0; 32];
+
+/// The outcome of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditDecision {
+    /// K was released (wrapped to the requester's ephemeral key).
+    Released,
+    /// Refused, with the wire error code (`ACCESS_DENIED`, `RATE_LIMITED`, …).
+    Refused {
+        /// Upper-case code: `A-Z`, `0-9`, `_`, at most 48 characters.
+        code: String,
+    },
+}
+
+/// One decision to record. Holds no secret by construction: addresses and hashes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Who asked (the request's signer).
+    pub requester: Address,
+    /// Which file.
+    pub file_id: B256,
+    /// What was decided.
+    pub decision: AuditDecision,
+    /// The signed request's hash (ties the line to the request and the replay cache).
+    pub request_hash: B256,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    seq: u64,
+    time_ms: u64,
+    requester: Address,
+    file_id: B256,
+    decision: String,
+    code: Option<String>,
+    request_hash: B256,
+    prev: String,
+}
+
+struct State {
+    file: File,
+    lines: usize,
+    last: [u8; 32],
+}
+
+/// An open audit log, appended to from any thread.
+pub struct AuditLog {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Opens the log at `path` (created 0600 if absent), verifying the existing chain so that
+    /// new lines continue it. A broken chain or a torn last line is an error: the operator
+    /// moves the file aside (it is evidence) and starts a new one.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(AUDIT_FILE_MODE)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        let mode = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(AUDIT_FILE_MODE))
+                .map_err(|e| Error::io("chmod", path, e))?;
+        }
+        let (lines, last) = walk(path, &file)?;
+        Ok(Self {
+            path: path.to_owned(),
+            state: Mutex::new(State { file, lines, last }),
+        })
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lines written so far and the SHA-256 of the last one (zeros when empty): export it
+    /// off the host so that a cut or a forged last line is detectable.
+    pub fn head(&self) -> (usize, [u8; 32]) {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (state.lines, state.last)
+    }
+
+    /// Appends one decision and `fsync`s it. Returns the line's sequence number (1-based).
+    pub fn append(&self, record: &AuditRecord) -> Result<u64> {
+        let (decision, code) = match &record.decision {
+            AuditDecision::Released => ("released", None),
+            AuditDecision::Refused { code } => {
+                if code.is_empty()
+                    || code.len() > MAX_CODE_LEN
+                    || !code
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    return Err(Error::Internal {
+                        what: "audit refusal code must be an upper-case wire code",
+                    });
+                }
+                ("refused", Some(code.clone()))
+            }
+        };
+        let time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let line = Line {
+            seq: state.lines as u64 + 1,
+            time_ms,
+            requester: record.requester,
+            file_id: record.file_id,
+            decision: decision.to_owned(),
+            code,
+            request_hash: record.request_hash,
+            prev: hex::encode(state.last),
+        };
+        let mut bytes = serde_json::to_vec(&line).map_err(|_| Error::Internal {
+            what: "audit line JSON",
+        })?;
+        if bytes.len() > MAX_AUDIT_LINE {
+            return Err(Error::Internal {
+                what: "audit line longer than MAX_AUDIT_LINE",
+            });
+        }
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        bytes.push(b'\n');
+        // One write per line (O_APPEND): a crash leaves at most one torn line at the end.
+        state
+            .file
+            .write_all(&bytes)
+            .and_then(|()| state.file.sync_data())
+            .map_err(|e| Error::io("append to", &self.path, e))?;
+        state.lines += 1;
+        state.last = hash;
+        Ok(line.seq)
+    }
+}
+
+/// Checks the whole chain of the log at `path`; returns its number of lines.
+pub fn verify_chain(path: &Path) -> Result<usize> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    walk(path, &file).map(|(lines, _)| lines)
+}
+
+fn walk(path: &Path, file: &File) -> Result<(usize, [u8; 32])> {
+    let mut reader = BufReader::new(file);
+    let mut last = GENESIS_PREV;
+    let mut lines = 0usize;
+    let mut buf = Vec::with_capacity(MAX_AUDIT_LINE + 1);
+    loop {
+        buf.clear();
+        let line_no = lines + 1;
+        let broken = |reason| Error::AuditChainBroken {
+            path: path.to_owned(),
+            line: line_no,
+            reason,
+        };
+        // Read at most one line beyond the limit, so a huge "line" cannot exhaust memory.
+        let n = (&mut reader)
+            .take(MAX_AUDIT_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            return Ok((lines, last));
+        }
+        let Some(body) = buf.strip_suffix(b"\n") else {
+            if n > MAX_AUDIT_LINE {
+                return Err(broken("is longer than any audit line"));
+            }
+            // No newline before the end of the file: an append that did not finish.
+            return Err(Error::AuditTornTail {
+                path: path.to_owned(),
+                line: line_no,
+                valid_lines: lines,
+            });
+        };
+        let line: Line =
+            serde_json::from_slice(body).map_err(|_| broken("is not an audit record"))?;
+        if line.seq != line_no as u64 {
+            return Err(broken(
+                "has the wrong sequence number (a line before it was removed or inserted)",
+            ));
+        }
+        if line.prev != hex::encode(last) {
+            return Err(broken(
+                "does not carry the hash of the line before it (that line was edited or removed)",
+            ));
+        }
+        last = Sha256::digest(body).into();
+        lines = line_no;
+    }
+}

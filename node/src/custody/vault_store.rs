@@ -1,0 +1,478 @@
+//! The vault's store of file keys: one redb record per file, K sealed under a KEK.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `vault_keys` | `fileId (32)` | `version (1) ‖ depositor (20) ‖ kek id length (1) ‖ kek id ‖ sealed K` |
+//!
+//! `sealed K` is [`Kek::seal`] of the 32 bytes of K with
+//! `aad = "zgvault/v1/vault" ‖ fileId ‖ version ‖ depositor`: a record moved to another file,
+//! flipped, truncated or given another depositor fails to open ([`Error::KekTampered`]),
+//! never yields garbage. The KEK id beside it says which KEK opens it, so during a rotation
+//! records under the old and the new KEK are both readable.
+//!
+//! Durability: every write commits with redb's default `Durability::Immediate` (fsync before
+//! `commit` returns); [`VaultStore::put`] returns only after that commit.
+//!
+//! Rotation ([`VaultStore::rotate`]) makes the new KEK current (new deposits use it at once),
+//! then re-wraps the records in transactions of [`ROTATION_BATCH`]. Readers never wait (redb
+//! MVCC) and writers wait at most one batch. An interrupted rotation leaves every record
+//! readable (each batch commits or not at all); running it again finishes it.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    io::ErrorKind,
+    ops::Bound,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+};
+
+use alloy_primitives::{Address, B256};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use zgvault_proto::{FileKey, KEY_LEN};
+
+use super::kek::{Kek, SEALED_OVERHEAD};
+use crate::error::{Error, Result};
+
+/// File name of the vault database in the vault's data dir.
+pub const VAULT_STORE_FILE: &str = "vault.redb";
+/// Records re-wrapped per write transaction during a rotation: small enough that deposits
+/// wait only briefly, large enough that a rotation of a million records is not a million fsyncs.
+pub const ROTATION_BATCH: usize = 256;
+/// Records examined per write transaction during a rotation, so that a re-run over a store
+/// that is mostly re-wrapped already does not hold the write lock for a full scan.
+const ROTATION_SCAN: usize = 16 * ROTATION_BATCH;
+/// Longest KEK id stored beside a record (it is length-prefixed by one byte).
+pub const MAX_KEK_ID_LEN: usize = 255;
+/// Mode of the database file.
+const VAULT_FILE_MODE: u32 = 0o600;
+/// Format version of a record; part of the AAD.
+const RECORD_VERSION: u8 = 1;
+/// Prefix of every record's associated data.
+const AAD_PREFIX: &[u8] = b"zgvault/v1/vault";
+/// Length of the sealed K in a record.
+const SEALED_LEN: usize = KEY_LEN + SEALED_OVERHEAD;
+/// Largest record accepted from the database.
+const MAX_RECORD_LEN: usize = 1 + Address::len_bytes() + 1 + MAX_KEK_ID_LEN + SEALED_LEN;
+
+const KEYS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vault_keys");
+
+/// A stored file key with the address that deposited it.
+#[derive(Debug)]
+pub struct VaultEntry {
+    /// K (secret; `Debug` redacted).
+    pub key: FileKey,
+    /// The file owner who deposited K.
+    pub depositor: Address,
+}
+
+/// What a [`VaultStore::rotate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RotationReport {
+    /// Records re-wrapped from an older KEK to the new one.
+    pub rewrapped: u64,
+    /// Records already under the new KEK (deposited after the switch, or by an earlier run).
+    pub already_current: u64,
+}
+
+struct Keks {
+    current: Arc<dyn Kek>,
+    by_id: HashMap<String, Arc<dyn Kek>>,
+}
+
+/// The vault's sealed key store. Cheap to clone (one database, shared); every method takes
+/// `&self` and may be called from several threads.
+#[derive(Clone)]
+pub struct VaultStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    path: PathBuf,
+    keks: RwLock<Keks>,
+}
+
+impl fmt::Debug for VaultStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultStore")
+            .field("path", &self.inner.path)
+            .field("current_kek", &self.current_kek_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultStore {
+    /// Opens (or creates) the store in `data_dir`. New records are sealed under `current`;
+    /// records under any of `previous` (an unfinished rotation) stay readable.
+    pub fn open(data_dir: &Path, current: Arc<dyn Kek>, previous: &[Arc<dyn Kek>]) -> Result<Self> {
+        let path = data_dir.join(VAULT_STORE_FILE);
+        // Create the file 0600 before redb opens it, so it is never readable by others.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(VAULT_FILE_MODE)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("create", &path, e)),
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(VAULT_FILE_MODE))
+            .map_err(|e| Error::io("chmod", &path, e))?;
+        let db = Database::create(&path).map_err(|e| Error::store(&path, "open", e))?;
+        let mut by_id = HashMap::new();
+        for kek in previous.iter().chain(std::iter::once(&current)) {
+            check_kek_id(kek.id())?;
+            by_id.insert(kek.id().to_owned(), Arc::clone(kek));
+        }
+        let store = Self {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                keks: RwLock::new(Keks { current, by_id }),
+            }),
+        };
+        store.write("create tables", |txn| {
+            txn.open_table(KEYS)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The id of the KEK new records are sealed under.
+    pub fn current_kek_id(&self) -> String {
+        self.keks().current.id().to_owned()
+    }
+
+    /// Stores K for `file_id` (replacing any earlier record), sealed under the current KEK.
+    /// Returns after the commit is on disk.
+    pub fn put(&self, file_id: B256, key: &FileKey, depositor: Address) -> Result<()> {
+        let path = &self.inner.path;
+        let txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(|e| Error::store(path, "store file key", e))?;
+        // Read the current KEK while holding the write lock: a rotation switches KEKs inside
+        // its first write transaction, so no record sealed under the old KEK can be committed
+        // behind its scan.
+        let kek = self.keks().current.clone();
+        let value = seal_record(kek.as_ref(), file_id, key, depositor)?;
+        let insert = || -> Result<(), redb::Error> {
+            txn.open_table(KEYS)?
+                .insert(file_id.as_slice(), value.as_slice())?;
+            Ok(())
+        };
+        insert().map_err(|e| Error::store(path, "store file key", e))?;
+        txn.commit()
+            .map_err(|e| Error::store(path, "store file key", e))
+    }
+
+    /// K for `file_id`, if one was deposited.
+    pub fn get(&self, file_id: B256) -> Result<Option<FileKey>> {
+        Ok(self.entry(file_id)?.map(|entry| entry.key))
+    }
+
+    /// K and its depositor for `file_id`, if one was deposited.
+    pub fn entry(&self, file_id: B256) -> Result<Option<VaultEntry>> {
+        let value = self.read(|txn| {
+            let table = txn.open_table(KEYS)?;
+            Ok(table.get(file_id.as_slice())?.map(|v| v.value().to_vec()))
+        })?;
+        value
+            .map(|value| self.open_record(file_id, &value))
+            .transpose()
+    }
+
+    /// Deletes the record of `file_id`. Returns whether there was one.
+    pub fn delete(&self, file_id: B256) -> Result<bool> {
+        let mut removed = false;
+        self.write("delete file key", |txn| {
+            removed = txn.open_table(KEYS)?.remove(file_id.as_slice())?.is_some();
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    /// Number of stored records.
+    pub fn len(&self) -> Result<u64> {
+        self.read(|txn| Ok(txn.open_table(KEYS)?.len()?))
+    }
+
+    /// Whether the store holds no record.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Records per KEK id: before dropping an old KEK from the configuration, check that it
+    /// holds none. Unparsable records are counted under `"<corrupt>"`.
+    pub fn count_by_kek(&self) -> Result<BTreeMap<String, u64>> {
+        self.read(|txn| {
+            let mut counts = BTreeMap::new();
+            for item in txn.open_table(KEYS)?.iter()? {
+                let (_, value) = item?;
+                let id = parse(value.value())
+                    .map(|r| r.kek_id.to_owned())
+                    .unwrap_or_else(|_| "<corrupt>".to_owned());
+                *counts.entry(id).or_insert(0) += 1;
+            }
+            Ok(counts)
+        })
+    }
+
+    /// Makes `new_kek` current and re-wraps every record under it, [`ROTATION_BATCH`] per
+    /// transaction, while reads and deposits go on. Safe to interrupt and to run again with
+    /// the same KEK: it continues where it stopped. The old KEKs stay loaded (records not yet
+    /// re-wrapped need them); drop them from the configuration once [`Self::count_by_kek`]
+    /// shows none left.
+    ///
+    /// If it fails (the new KEK's backend went away, a record does not open), the KEK that
+    /// was current before stays current for new deposits; both remain loaded.
+    pub fn rotate(&self, new_kek: Arc<dyn Kek>) -> Result<RotationReport> {
+        check_kek_id(new_kek.id())?;
+        let before = self.keks().current.clone();
+        self.rewrap_all(new_kek).inspect_err(|e| {
+            tracing::warn!(error = %e, "KEK rotation interrupted; run it again to finish");
+            self.inner
+                .keks
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .current = before;
+        })
+    }
+
+    fn rewrap_all(&self, new_kek: Arc<dyn Kek>) -> Result<RotationReport> {
+        let new_id = new_kek.id().to_owned();
+        let path = &self.inner.path;
+        let mut report = RotationReport::default();
+        let mut cursor: Option<Vec<u8>> = None;
+        let mut first = true;
+        loop {
+            let txn = self
+                .inner
+                .db
+                .begin_write()
+                .map_err(|e| Error::store(path, "rotate KEK", e))?;
+            if first {
+                // Switch inside the write lock: every later `put` seals under the new KEK.
+                let mut keks = self.inner.keks.write().unwrap_or_else(|p| p.into_inner());
+                keks.by_id.insert(new_id.clone(), Arc::clone(&new_kek));
+                keks.current = Arc::clone(&new_kek);
+                first = false;
+            }
+            let mut table = txn
+                .open_table(KEYS)
+                .map_err(|e| Error::store(path, "rotate KEK", e))?;
+            let mut todo: Vec<(B256, Vec<u8>)> = Vec::new();
+            let mut exhausted = true;
+            {
+                let lower = match &cursor {
+                    Some(c) => Bound::Excluded(c.as_slice()),
+                    None => Bound::Unbounded,
+                };
+                let range = table
+                    .range::<&[u8]>((lower, Bound::Unbounded))
+                    .map_err(|e| Error::store(path, "rotate KEK", e))?;
+                for (scanned, item) in range.enumerate() {
+                    if scanned >= ROTATION_SCAN {
+                        exhausted = false;
+                        break;
+                    }
+                    let (k, v) = item.map_err(|e| Error::store(path, "rotate KEK", e))?;
+                    let key = k.value();
+                    cursor = Some(key.to_vec());
+                    let file_id = B256::try_from(key).map_err(|_| Error::KekTampered {
+                        kek: new_id.clone(),
+                        detail: "a record key is not 32 bytes",
+                    })?;
+                    if parse(v.value()).is_ok_and(|r| r.kek_id == new_id) {
+                        report.already_current += 1;
+                    } else {
+                        todo.push((file_id, v.value().to_vec()));
+                    }
+                    if todo.len() >= ROTATION_BATCH {
+                        exhausted = false;
+                        break;
+                    }
+                }
+            }
+            for (file_id, value) in &todo {
+                let entry = self.open_record(*file_id, value)?;
+                let sealed = seal_record(new_kek.as_ref(), *file_id, &entry.key, entry.depositor)?;
+                table
+                    .insert(file_id.as_slice(), sealed.as_slice())
+                    .map_err(|e| Error::store(path, "rotate KEK", e))?;
+            }
+            drop(table);
+            txn.commit()
+                .map_err(|e| Error::store(path, "rotate KEK", e))?;
+            report.rewrapped += todo.len() as u64;
+            if exhausted {
+                tracing::info!(
+                    kek = %new_id,
+                    rewrapped = report.rewrapped,
+                    already_current = report.already_current,
+                    "KEK rotation finished"
+                );
+                return Ok(report);
+            }
+        }
+    }
+
+    fn keks(&self) -> std::sync::RwLockReadGuard<'_, Keks> {
+        self.inner.keks.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open_record(&self, file_id: B256, value: &[u8]) -> Result<VaultEntry> {
+        let record = parse(value)?;
+        let kek = self
+            .keks()
+            .by_id
+            .get(record.kek_id)
+            .cloned()
+            .ok_or_else(|| Error::KekNotLoaded {
+                file_id,
+                kek: record.kek_id.to_owned(),
+            })?;
+        let tampered = |detail| Error::KekTampered {
+            kek: record.kek_id.to_owned(),
+            detail,
+        };
+        let aad = record_aad(file_id, record.version, record.depositor);
+        let plain = kek.open(&aad, record.sealed).inspect_err(|e| {
+            if matches!(e, Error::KekTampered { .. }) {
+                tracing::warn!(%file_id, kek = record.kek_id, "vault record failed authentication");
+            }
+        })?;
+        let key = FileKey::from_slice(&plain).map_err(|_| tampered("K is not 32 bytes"))?;
+        Ok(VaultEntry {
+            key,
+            depositor: record.depositor,
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
+    ) -> Result<T> {
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| Error::store(&self.inner.path, "begin read", e))?;
+        f(&txn).map_err(|e| Error::store(&self.inner.path, "read", e))
+    }
+
+    fn write(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<()> {
+        let path = &self.inner.path;
+        let txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(|e| Error::store(path, what, e))?;
+        // The default durability is `Immediate` (fsync on commit); nothing here lowers it.
+        f(&txn).map_err(|e| Error::store(path, what, e))?;
+        txn.commit().map_err(|e| Error::store(path, what, e))
+    }
+}
+
+/// A record's fields, borrowed from its bytes.
+struct Record<'a> {
+    version: u8,
+    depositor: Address,
+    kek_id: &'a str,
+    sealed: &'a [u8],
+}
+
+fn parse(value: &[u8]) -> Result<Record<'_>> {
+    let tampered = |detail| Error::KekTampered {
+        kek: "<unknown: the record is unreadable>".to_owned(),
+        detail,
+    };
+    if value.len() > MAX_RECORD_LEN {
+        return Err(tampered("record longer than any vault record"));
+    }
+    let (&version, rest) = value
+        .split_first()
+        .ok_or_else(|| tampered("empty record"))?;
+    if version != RECORD_VERSION {
+        return Err(tampered("unknown record version"));
+    }
+    let (depositor, rest) = rest
+        .split_first_chunk::<20>()
+        .ok_or_else(|| tampered("record truncated"))?;
+    let (&id_len, rest) = rest
+        .split_first()
+        .ok_or_else(|| tampered("record truncated"))?;
+    let (kek_id, sealed) = rest
+        .split_at_checked(usize::from(id_len))
+        .ok_or_else(|| tampered("record truncated"))?;
+    let kek_id = std::str::from_utf8(kek_id).map_err(|_| tampered("KEK id is not UTF-8"))?;
+    if sealed.len() != SEALED_LEN {
+        return Err(Error::KekTampered {
+            kek: kek_id.to_owned(),
+            detail: "sealed key has the wrong length (truncated or extended)",
+        });
+    }
+    Ok(Record {
+        version,
+        depositor: Address::from(*depositor),
+        kek_id,
+        sealed,
+    })
+}
+
+fn seal_record(kek: &dyn Kek, file_id: B256, key: &FileKey, depositor: Address) -> Result<Vec<u8>> {
+    let id = kek.id().as_bytes();
+    let id_len = u8::try_from(id.len()).map_err(|_| Error::Internal {
+        what: "KEK id length checked at load",
+    })?;
+    let sealed = kek.seal(
+        &record_aad(file_id, RECORD_VERSION, depositor),
+        key.as_bytes(),
+    )?;
+    if sealed.len() != SEALED_LEN {
+        return Err(Error::Internal {
+            what: "a KEK backend returned a sealed key of unexpected length",
+        });
+    }
+    let mut out = Vec::with_capacity(1 + 20 + 1 + id.len() + SEALED_LEN);
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(depositor.as_slice());
+    out.push(id_len);
+    out.extend_from_slice(id);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn record_aad(file_id: B256, version: u8, depositor: Address) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_PREFIX.len() + 32 + 1 + 20);
+    aad.extend_from_slice(AAD_PREFIX);
+    aad.extend_from_slice(file_id.as_slice());
+    aad.push(version);
+    aad.extend_from_slice(depositor.as_slice());
+    aad
+}
+
+fn check_kek_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_KEK_ID_LEN {
+        return Err(Error::KekUnavailable {
+            backend: "vault",
+            message: format!(
+                "KEK id {id:?} must be 1..={MAX_KEK_ID_LEN} bytes: shorten the key or token label"
+            ),
+        });
+    }
+    Ok(())
+}

@@ -3,6 +3,7 @@
 mod chain;
 mod config;
 pub mod custody;
+mod db;
 mod error;
 mod gate;
 mod genesis;

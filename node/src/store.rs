@@ -29,7 +29,7 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
 };
 use rand_core::{OsRng, RngCore};
-use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTableMetadata, TableDefinition};
 use zeroize::Zeroizing;
 use zgvault_proto::threshold::{
     BLS_SECRET_SHARE_LEN, BlsSecretShare, SHAMIR_SHARE_LEN, ShamirCommitments, ShamirShare,
@@ -234,12 +234,7 @@ impl ShareStore {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T> {
-        let txn = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| Error::store(&self.inner.path, "begin read", e))?;
-        f(&txn).map_err(|e| Error::store(&self.inner.path, "read", e))
+        crate::db::read(&self.inner.db, &self.inner.path, f)
     }
 
     fn write(
@@ -247,15 +242,7 @@ impl ShareStore {
         what: &'static str,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<()> {
-        let path = &self.inner.path;
-        let txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| Error::store(path, what, e))?;
-        // The default durability is `Immediate` (fsync on commit); nothing here lowers it.
-        f(&txn).map_err(|e| Error::store(path, what, e))?;
-        txn.commit().map_err(|e| Error::store(path, what, e))
+        crate::db::write(&self.inner.db, &self.inner.path, what, f)
     }
 
     fn seal(&self, table: &str, key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {

@@ -3,8 +3,9 @@
 //! One test function: SoftHSM2 is configured per process through SOFTHSM2_CONF.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+mod softhsm_common;
+
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,9 +17,6 @@ use zgvault_node::custody::{
 use zgvault_proto::FileKey;
 
 const TEST_NAME: &str = "vault_rotates_from_a_key_file_into_softhsm_while_serving";
-/// Set in the child process that runs the scenario with SOFTHSM2_CONF pointing at a private
-/// token folder (the workspace forbids the `unsafe` `std::env::set_var`).
-const CHILD_ENV: &str = "ZGVAULT_TEST_SOFTHSM_ROTATION_CHILD";
 const TOKEN: &str = "zgv-rotation";
 
 fn config(key_label: &str) -> Pkcs11Config {
@@ -32,51 +30,7 @@ fn config(key_label: &str) -> Pkcs11Config {
 
 #[test]
 fn vault_rotates_from_a_key_file_into_softhsm_while_serving() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        scenario();
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            TOKEN,
-            "--pin",
-            "1234",
-            "--so-pin",
-            "5678",
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util is needed: run scripts/setup");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads", "1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env(CHILD_ENV, "1")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the SoftHSM2 rotation scenario failed (its output is above)"
-    );
+    softhsm_common::run_with_private_token(TEST_NAME, TOKEN, scenario);
 }
 
 fn file_id(i: u64) -> B256 {

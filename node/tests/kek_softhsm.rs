@@ -2,8 +2,9 @@
 //! One test function: SoftHSM2 is configured per process through SOFTHSM2_CONF.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+mod softhsm_common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use zeroize::Zeroizing;
 use zgvault_node::Error;
@@ -19,57 +20,10 @@ fn config(pin: &str) -> Pkcs11Config {
 }
 
 const TEST_NAME: &str = "softhsm_kek_seals_survives_restart_and_fails_closed";
-/// Set in the child process that runs the scenario with SOFTHSM2_CONF pointing at a
-/// private token folder (the workspace forbids the `unsafe` `std::env::set_var`).
-const CHILD_ENV: &str = "ZGVAULT_TEST_SOFTHSM_CHILD";
 
 #[test]
 fn softhsm_kek_seals_survives_restart_and_fails_closed() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        scenario();
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "zgv-test",
-            "--pin",
-            "1234",
-            "--so-pin",
-            "5678",
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util is needed: run scripts/setup");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads", "1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env(CHILD_ENV, "1")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the SoftHSM2 scenario failed (its output is above)"
-    );
+    softhsm_common::run_with_private_token(TEST_NAME, "zgv-test", scenario);
 }
 
 fn scenario() {

@@ -29,7 +29,7 @@ use std::{
 };
 
 use alloy_primitives::{Address, B256};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zgvault_proto::{FileKey, KEY_LEN};
 
 use super::kek::{Kek, SEALED_OVERHEAD};
@@ -362,12 +362,7 @@ impl VaultStore {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T> {
-        let txn = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| Error::store(&self.inner.path, "begin read", e))?;
-        f(&txn).map_err(|e| Error::store(&self.inner.path, "read", e))
+        crate::db::read(&self.inner.db, &self.inner.path, f)
     }
 
     fn write(
@@ -375,15 +370,7 @@ impl VaultStore {
         what: &'static str,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<()> {
-        let path = &self.inner.path;
-        let txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| Error::store(path, what, e))?;
-        // The default durability is `Immediate` (fsync on commit); nothing here lowers it.
-        f(&txn).map_err(|e| Error::store(path, what, e))?;
-        txn.commit().map_err(|e| Error::store(path, what, e))
+        crate::db::write(&self.inner.db, &self.inner.path, what, f)
     }
 }
 

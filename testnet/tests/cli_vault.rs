@@ -57,6 +57,15 @@ impl User {
     }
 }
 
+/// A devnet with 5 key nodes (3 of 5) and 2 storage nodes.
+async fn devnet(dir: &Path) -> Devnet {
+    let mut config = DevnetConfig::new(dir.join("devnet"));
+    config.nodes = 5;
+    config.threshold = 3;
+    config.storage_nodes = 2;
+    Devnet::start(&config).await.unwrap()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -85,11 +94,7 @@ fn user(dir: &Path, name: &str, devnet: &Devnet) -> (User, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_get_grant_revoke_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = DevnetConfig::new(dir.path().join("devnet"));
-    config.nodes = 5;
-    config.threshold = 3;
-    config.storage_nodes = 2;
-    let mut devnet = Devnet::start(&config).await.unwrap();
+    let mut devnet = devnet(dir.path()).await;
     let (alice, alice_addr) = user(dir.path(), "alice", &devnet);
     let (bob, bob_addr) = user(dir.path(), "bob", &devnet);
 
@@ -299,4 +304,47 @@ async fn put_get_grant_revoke_with_the_cli() {
 fn carol_view(dir: &Path, devnet: &Devnet, file_id: &str) -> Value {
     let (carol, _) = user(dir, "carol", devnet);
     carol.json(&["info", file_id])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shamir_custody_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut devnet = devnet(dir.path()).await;
+    let (alice, _) = user(dir.path(), "alice", &devnet);
+    let (bob, bob_addr) = user(dir.path(), "bob", &devnet);
+    let csv = dir.path().join("ledger.csv");
+    let data: String = (0..500).map(|i| format!("{i},{}\n", i * 7)).collect();
+    std::fs::write(&csv, &data).unwrap();
+
+    // Alice splits K among the five nodes, one deposited share each.
+    let put = alice.json(&["put", csv.to_str().unwrap(), "--custody", "shamir"]);
+    let file_id = put["fileId"].as_str().unwrap().to_owned();
+    let info = alice.json(&["info", &file_id]);
+    assert_eq!(info["scheme"], "shamir", "registered as shamir: {info}");
+
+    // Bob: refused, then granted, then recovers K from 3 of the 5 shares.
+    let out = bob.run(&[
+        "get",
+        &file_id,
+        "-o",
+        dir.path().join("no.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    alice.json(&["grant", &file_id, "--to", &bob_addr]);
+    // Two nodes down: the remaining three still hold enough shares.
+    devnet.kill_process("keynode-1").unwrap();
+    devnet.kill_process("keynode-2").unwrap();
+    let got = dir.path().join("bob.csv");
+    let out = bob.run(&["get", &file_id, "-o", got.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), data);
+
+    // custodial is refused up front with what to use instead.
+    let out = alice.run(&["put", csv.to_str().unwrap(), "--custody", "custodial"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("threshold or shamir"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -274,6 +274,10 @@ pub(crate) struct PutArgs {
     /// Nobody but you may read after this time (RFC 3339 or unix seconds).
     #[arg(long, value_parser = parse_time)]
     not_after: Option<u64>,
+    /// How K is protected: threshold (K encrypted to the nodes' BLS key set) or shamir
+    /// (K split, one share deposited with each node).
+    #[arg(long, default_value = "threshold")]
+    custody: vault::Custody,
     #[command(flatten)]
     net: VaultArgs,
 }
@@ -344,6 +348,7 @@ pub(crate) fn run_put(args: PutArgs) -> anyhow::Result<()> {
     let opts = PutOptions {
         gates,
         not_after: args.not_after.unwrap_or(0),
+        custody: args.custody,
     };
     let bar = bar(meta.len(), "sealing", args.net.json);
     let progress = |stage: PutStage, done: u64, total: u64| {

@@ -48,3 +48,52 @@ macro_rules! impl_combiner {
 
 impl_combiner!(BlsCombiner);
 impl_combiner!(ShamirCombiner);
+
+/// Either scheme's combiner, for callers that learn the scheme at run time (from the
+/// file's registry record).
+#[derive(Debug)]
+pub enum AnyCombiner {
+    /// Scheme `bls`.
+    Bls(Box<BlsCombiner>),
+    /// Scheme `shamir`.
+    Shamir(ShamirCombiner),
+}
+
+impl Combiner for AnyCombiner {
+    fn add(&mut self, node_index: u32, share: &[u8]) -> Result<(), CulpritReason> {
+        match self {
+            AnyCombiner::Bls(c) => c.add(node_index, share),
+            AnyCombiner::Shamir(c) => c.add(node_index, share),
+        }
+    }
+    fn report(&mut self, node_index: u32, reason: CulpritReason) {
+        match self {
+            AnyCombiner::Bls(c) => c.report(node_index, reason),
+            AnyCombiner::Shamir(c) => c.report(node_index, reason),
+        }
+    }
+    fn is_ready(&self) -> bool {
+        match self {
+            AnyCombiner::Bls(c) => c.is_ready(),
+            AnyCombiner::Shamir(c) => c.is_ready(),
+        }
+    }
+    fn good(&self) -> usize {
+        match self {
+            AnyCombiner::Bls(c) => c.good(),
+            AnyCombiner::Shamir(c) => c.good(),
+        }
+    }
+    fn needed(&self) -> usize {
+        match self {
+            AnyCombiner::Bls(c) => c.needed(),
+            AnyCombiner::Shamir(c) => c.needed(),
+        }
+    }
+    fn finish(self) -> zgvault_proto::Result<Recovered> {
+        match self {
+            AnyCombiner::Bls(c) => c.finish(),
+            AnyCombiner::Shamir(c) => c.finish(),
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! and refusals (`ACCESS_DENIED`, ...) are reported once with what the nodes said.
 
 mod combiner;
+mod deposit;
 mod failure;
 mod http;
 mod p2p;
@@ -16,7 +17,8 @@ mod recover;
 
 use std::time::Duration;
 
-pub use combiner::Combiner;
+pub use combiner::{AnyCombiner, Combiner};
+pub use deposit::deposit_share;
 pub use failure::{FailureKind, NodeFailure, NodeFailures, Refusal};
 pub(crate) use failure::{code_advice, list_nodes, quote_messages};
 pub use http::{MAX_INFO_BYTES, NodeInfo, fetch_node_info};

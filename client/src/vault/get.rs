@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
-use zgvault_contracts::SCHEME_BLS;
+use zgvault_contracts::{SCHEME_BLS, SCHEME_SHAMIR};
 use zgvault_proto::request::{AccessRequest, Scheme};
 use zgvault_proto::sealbox::BoxSecretKey;
-use zgvault_proto::threshold::BlsCapsule;
+use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
 use super::{Vault, chain_error, now_secs};
 use crate::error::Error;
-use crate::keys::{FailureKind, RecoverOptions, recover_key};
+use crate::keys::{AnyCombiner, FailureKind, RecoverOptions, recover_key};
 use crate::storage::{DownloadOptions, download_file};
 
 /// How long an access request stays valid (nodes accept at most 300 s).
@@ -58,15 +58,18 @@ pub async fn get(
         });
     }
     let record = vault.record(file_id).await?;
-    if record.scheme != SCHEME_BLS {
-        return Err(Error::Config {
-            message: format!(
-                "file {file_id} uses custody scheme {}; this zgvault only reads BLS \
-                 threshold (scheme 0) files yet",
-                record.scheme
-            ),
-        });
-    }
+    let scheme = match record.scheme {
+        SCHEME_BLS => Scheme::Bls,
+        SCHEME_SHAMIR => Scheme::Shamir,
+        other => {
+            return Err(Error::Config {
+                message: format!(
+                    "file {file_id} uses custody scheme {other} (custodial); this zgvault \
+                     reads threshold (0) and shamir (1) files"
+                ),
+            });
+        }
+    };
     let registry = vault.registry()?;
     let capsule_bytes = registry
         .capsuleOf(file_id)
@@ -74,16 +77,25 @@ pub async fn get(
         .await
         .map_err(|e| chain_error("reading the capsule", &vault.network, e))?
         .to_vec();
-    let capsule = BlsCapsule::from_bytes(&capsule_bytes)?;
     let file = vault.file_ref(file_id)?;
     let keys = vault.key_network().await?;
+    let combiner = match scheme {
+        Scheme::Shamir => AnyCombiner::Shamir(
+            ShamirCommitments::from_bytes(&capsule_bytes)?.combiner(keys.nodes.len()),
+        ),
+        _ => AnyCombiner::Bls(Box::new(keys.key_set.combiner(
+            &file,
+            &BlsCapsule::from_bytes(&capsule_bytes)?,
+            keys.nodes.len(),
+        ))),
+    };
 
     progress(false, 0, keys.threshold.into());
     let secret = BoxSecretKey::generate()?;
     let at_block = vault.head().await?;
     let request = AccessRequest::new(
         file,
-        Scheme::Bls,
+        scheme,
         secret.public_key(),
         &capsule_bytes,
         now_secs(),
@@ -91,7 +103,6 @@ pub async fn get(
         at_block,
     )?;
     let signed = request.sign(vault.signer().credential(), capsule_bytes.clone())?;
-    let combiner = keys.key_set.combiner(&file, &capsule, keys.nodes.len());
     let result = recover_key(
         &keys.nodes,
         &signed,

@@ -29,7 +29,7 @@ pub use manage::{
     FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport, StorageNodeStatus,
     grant, info, list_files, revoke, set_policy, status,
 };
-pub use put::{Gate, PendingPut, PutOptions, PutReceipt, PutStage, pending_puts, put};
+pub use put::{Custody, Gate, PendingPut, PutOptions, PutReceipt, PutStage, pending_puts, put};
 
 use crate::error::Error;
 use crate::keys::KeyNode;

@@ -13,12 +13,16 @@ use std::str::FromStr;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use zgvault_contracts::FileRegistry::{Condition, Registration};
-use zgvault_contracts::{SCHEME_BLS, file_id, policy};
+use zgvault_contracts::{SCHEME_BLS, SCHEME_SHAMIR, file_id, policy};
+use zgvault_proto::request::ShareDeposit;
+use zgvault_proto::sealbox::BoxPublicKey;
+use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_key};
 use zgvault_proto::{FileKey, Suite};
 
 use super::keystore::{open_local, seal_local};
 use super::{Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
+use crate::keys::deposit_share;
 use crate::storage::{UploadOptions, upload_file};
 use crate::zg::{FileRoot, RootHasher};
 
@@ -122,6 +126,31 @@ pub struct PutOptions {
     pub gates: Vec<Gate>,
     /// Unix time after which nobody but the owner may read (0: never).
     pub not_after: u64,
+    /// How K is protected.
+    pub custody: Custody,
+}
+
+/// How a file's K is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Custody {
+    /// K encrypted to the network's BLS key set; nodes return decryption shares.
+    #[default]
+    Threshold,
+    /// K split with Feldman VSS; each node holds one share, deposited by the owner.
+    Shamir,
+}
+
+impl FromStr for Custody {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Custody, String> {
+        match s {
+            "threshold" | "bls" => Ok(Custody::Threshold),
+            "shamir" => Ok(Custody::Shamir),
+            "custodial" => Err("custodial custody needs the vault service, which is not built yet: use threshold or shamir".into()),
+            other => Err(format!("{other:?} is not a custody mode: use threshold or shamir")),
+        }
+    }
 }
 
 /// What `put` did.
@@ -174,6 +203,19 @@ pub struct PendingPut {
     pub sealed: PathBuf,
     /// K sealed under the owner's key (hex); never K itself.
     sealed_key: String,
+    /// Shamir custody: what still has to reach the nodes after registration.
+    #[serde(default)]
+    shamir: Option<PendingShamir>,
+}
+
+/// The Shamir split of a pending `put`, kept until every node acknowledged its share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingShamir {
+    /// The Feldman commitments (hex): registered as the file's capsule.
+    commitments: String,
+    /// Share i sealed under the owner's key (hex), in node order.
+    shares: Vec<String>,
 }
 
 fn pending_dir() -> PathBuf {
@@ -234,7 +276,16 @@ pub async fn put(
             let key = unseal_key(vault, &path, &state)?;
             (path, state, key)
         }
-        None => start(vault, &source, source_size, registry, progress)?,
+        None => {
+            let shamir = match opts.custody {
+                Custody::Threshold => None,
+                Custody::Shamir => {
+                    let keys = vault.key_network().await?;
+                    Some((keys.threshold as usize, keys.nodes.len()))
+                }
+            };
+            start(vault, &source, source_size, registry, shamir, progress)?
+        }
     };
     let file = vault.file_ref(state.file_id)?;
 
@@ -274,14 +325,25 @@ pub async fn put(
     let mut register_tx = None;
     if !exists {
         progress(PutStage::Registering, 0, 1);
-        let keys = vault.key_network().await?;
-        let capsule = keys.key_set.encrypt_file_key(&file, &key);
+        let (scheme, capsule) = match &state.shamir {
+            None => {
+                let keys = vault.key_network().await?;
+                (
+                    SCHEME_BLS,
+                    keys.key_set.encrypt_file_key(&file, &key).to_bytes(),
+                )
+            }
+            Some(shamir) => (
+                SCHEME_SHAMIR,
+                commitments_of(&state_path, shamir)?.to_bytes(),
+            ),
+        };
         let registration = Registration {
             rootHash: receipt.root,
             txSeq: U256::from(receipt.tx_seq),
             size: U256::from(root.size()),
-            scheme: SCHEME_BLS,
-            capsule: Bytes::from(capsule.to_bytes()),
+            scheme,
+            capsule: Bytes::from(capsule),
             notBefore: 0,
             notAfter: opts.not_after,
             policy: clauses,
@@ -308,6 +370,9 @@ pub async fn put(
     for account in &allow {
         super::manage::send_allow(vault, state.file_id, *account, true).await?;
     }
+    if let Some(shamir) = &state.shamir {
+        deposit_shares(vault, &state_path, &state, shamir).await?;
+    }
 
     // The registration exists: K lives in the capsule now; forget the local copy.
     for p in [&state.sealed, &journal, &state_path] {
@@ -333,12 +398,31 @@ fn start(
     source: &Path,
     source_size: u64,
     registry: Address,
+    shamir: Option<(usize, usize)>,
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
 ) -> Result<(PathBuf, PendingPut, FileKey), Error> {
-    let key = FileKey::generate()?;
     let salt = B256::from(*FileKey::generate()?.as_bytes());
     let owner = vault.address();
     let id = file_id(owner, salt);
+    let (key, pending_shamir) = match shamir {
+        None => (FileKey::generate()?, None),
+        Some((needed, nodes)) => {
+            let split = split_new_file_key(needed, nodes)?;
+            let shares = split
+                .shares
+                .iter()
+                .map(|share| {
+                    let aad = share_aad(id, share.node_index());
+                    seal_local(vault.signer(), share.to_bytes().as_slice(), &aad).map(hex::encode)
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            let pending = PendingShamir {
+                commitments: hex::encode(split.commitments.to_bytes()),
+                shares,
+            };
+            (split.key, Some(pending))
+        }
+    };
     let dir = pending_dir();
     super::create_private_dir(&dir)?;
     let sealed = dir.join(format!("{id}.zgv"));
@@ -369,6 +453,7 @@ fn start(
         root_hash: made.root.root(),
         sealed,
         sealed_key: hex::encode(sealed_key),
+        shamir: pending_shamir,
     };
     let path = dir.join(format!("{id}.json"));
     let text = serde_json::to_vec_pretty(&state).map_err(|_| Error::Internal {
@@ -376,6 +461,67 @@ fn start(
     })?;
     write_private(&path, &text)?;
     Ok((path, state, key))
+}
+
+fn share_aad(file_id: B256, index: u32) -> Vec<u8> {
+    let mut aad = file_id.to_vec();
+    aad.extend_from_slice(&index.to_be_bytes());
+    aad
+}
+
+fn commitments_of(path: &Path, shamir: &PendingShamir) -> Result<ShamirCommitments, Error> {
+    let bytes = hex::decode(&shamir.commitments).map_err(|_| Error::PendingState {
+        path: path.to_owned(),
+        message: "the Shamir commitments are not hex".into(),
+    })?;
+    Ok(ShamirCommitments::from_bytes(&bytes)?)
+}
+
+/// Sends every node its share (after the registration exists: nodes check the owner
+/// on-chain). All must acknowledge; otherwise the pending state stays for a retry.
+async fn deposit_shares(
+    vault: &Vault,
+    path: &Path,
+    state: &PendingPut,
+    shamir: &PendingShamir,
+) -> Result<(), Error> {
+    let bad = |message: String| Error::PendingState {
+        path: path.to_owned(),
+        message,
+    };
+    let commitments = commitments_of(path, shamir)?;
+    let keys = vault.key_network().await?;
+    let file = vault.file_ref(state.file_id)?;
+    for (i, sealed) in shamir.shares.iter().enumerate() {
+        let index = u32::try_from(i).map_err(|_| bad("too many shares".into()))?;
+        let node = keys
+            .nodes
+            .iter()
+            .find(|n| n.index == index)
+            .ok_or_else(|| {
+                bad(format!(
+                    "no key node {index} in the NodeRegistry to hold share {index}"
+                ))
+            })?;
+        let sealed = hex::decode(sealed).map_err(|_| bad(format!("share {index} is not hex")))?;
+        let plain = open_local(vault.signer(), &sealed, &share_aad(state.file_id, index))?
+            .ok_or_else(|| {
+                bad(format!(
+                    "share {index} does not open with this account's key"
+                ))
+            })?;
+        let share = ShamirShare::from_bytes(index, &plain)?;
+        let deposit = ShareDeposit::new(
+            file,
+            &share,
+            &BoxPublicKey::from_bytes(node.enc_key),
+            commitments.clone(),
+            super::now_secs(),
+        )?
+        .sign(vault.signer().credential())?;
+        deposit_share(node, deposit).await?;
+    }
+    Ok(())
 }
 
 fn unseal_key(vault: &Vault, path: &Path, state: &PendingPut) -> Result<FileKey, Error> {

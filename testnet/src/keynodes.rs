@@ -59,6 +59,11 @@ pub fn find_zgvault_node() -> Result<PathBuf> {
     process::find_workspace_binary("zgvault-node", "ZGVAULT_NODE_BIN", "zgvault-node")
 }
 
+/// Finds the `zgvault` CLI the same way: `$ZGVAULT_BIN`, beside this program, then `PATH`.
+pub fn find_zgvault() -> Result<PathBuf> {
+    process::find_workspace_binary("zgvault", "ZGVAULT_BIN", "zgvault-client")
+}
+
 /// What the key network needs from the rest of the devnet.
 #[derive(Debug)]
 pub(crate) struct KeyNetworkSetup<'a> {

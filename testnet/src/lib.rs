@@ -20,7 +20,7 @@ pub use devnet::{
 pub use error::{Error, Result};
 pub use keynodes::{
     DEFAULT_THRESHOLD, GENESIS_EPOCH, GENESIS_SHARE_FILE, KeyNetworkInfo, KeyNodeInfo,
-    NODE_CONFIG_FILE, find_zgvault_node,
+    NODE_CONFIG_FILE, find_zgvault, find_zgvault_node,
 };
 pub use manifest::{Account, Contracts, MANIFEST_FILE, MANIFEST_VERSION, Manifest, Process};
 pub use process::find_tool;

@@ -11,13 +11,8 @@ use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE};
 
 /// The `zgvault` binary of this build (scripts/test builds every workspace binary).
 fn zgvault_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|d| d.join("zgvault"))
-        .find(|p| p.is_file())
-        .expect("zgvault binary not built: run `cargo build -p zgvault-client` (scripts/test does)")
+    zgvault_testnet::find_zgvault()
+        .expect("run `cargo build -p zgvault-client` (scripts/test does)")
 }
 
 /// One user: their own ZGVAULT_HOME, the devnet's manifest, a passphrase in the env.

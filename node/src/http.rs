@@ -133,6 +133,7 @@ fn status_of(response: &KeyResponse) -> StatusCode {
     };
     match reply.code {
         ErrorCode::AccessDenied | ErrorCode::NotOwner => StatusCode::FORBIDDEN,
+        ErrorCode::Shredded => StatusCode::GONE,
         ErrorCode::UnknownFile => StatusCode::NOT_FOUND,
         ErrorCode::Replay => StatusCode::CONFLICT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

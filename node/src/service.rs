@@ -352,6 +352,11 @@ impl KeyService {
                 log.kind = "deposit";
                 self.deposit(&deposit, log).await
             }
+            KeyRequest::KeyDeposit(_) | KeyRequest::Shred(_) => Err(ErrorReply::new(
+                ErrorCode::WrongScheme,
+                "this node does not handle custodial deposits or shreds yet",
+                0,
+            )),
         }
     }
 
@@ -485,6 +490,8 @@ fn outcome_label(response: &KeyResponse) -> &'static str {
         KeyResponse::Partial(_) => "partial",
         KeyResponse::Share(_) => "share",
         KeyResponse::DepositAck(_) => "deposit_ack",
+        KeyResponse::Key(_) => "key",
+        KeyResponse::ShredAck(_) => "shred_ack",
         KeyResponse::Error(reply) => reply.code.as_str_name(),
     }
 }

@@ -49,6 +49,8 @@ pub const MAX_BOX_LEN: usize = MAX_BOX_PLAINTEXT + BOX_OVERHEAD;
 pub const INFO_RESPONSE: &[u8] = b"zgvault/v1/response";
 /// HKDF info for Shamir shares sealed to a node's long-term encryption key.
 pub const INFO_SHARE_DEPOSIT: &[u8] = b"zgvault/v1/share-deposit";
+/// HKDF info for file keys sealed to a custodial vault's encryption key.
+pub const INFO_KEY_DEPOSIT: &[u8] = b"zgvault/v1/key-deposit";
 
 /// The nonce: constant, because the key is fresh for every box (see the module docs).
 const NONCE: [u8; 12] = [0; 12];
@@ -60,6 +62,8 @@ pub enum BoxPurpose {
     Response,
     /// A Shamir share deposited with a node, sealed to the node's encryption key.
     ShareDeposit,
+    /// A file key deposited with a custodial vault, sealed to the vault's encryption key.
+    KeyDeposit,
 }
 
 impl BoxPurpose {
@@ -67,6 +71,7 @@ impl BoxPurpose {
         match self {
             BoxPurpose::Response => INFO_RESPONSE,
             BoxPurpose::ShareDeposit => INFO_SHARE_DEPOSIT,
+            BoxPurpose::KeyDeposit => INFO_KEY_DEPOSIT,
         }
     }
 }

@@ -11,12 +11,15 @@ use proptest::prelude::*;
 use prost::Message;
 use zgvault_proto::{
     Error, FileKey,
-    request::{AccessRequest, FileRef, Scheme, ShareDeposit, address_of},
+    request::{
+        AccessRequest, CustodialCapsule, FileRef, KeyDeposit, Scheme, ShareDeposit, Shred,
+        address_of,
+    },
     sealbox::{self, BOX_OVERHEAD, BoxPurpose, BoxSecretKey, MAX_BOX_PLAINTEXT},
     threshold::{ShamirShare, deal_bls_key_set, split_new_file_key},
     wire::{
         DepositAck, ErrorCode, ErrorReply, KeyRequest, KeyResponse, MAX_ERROR_MESSAGE_BYTES,
-        MAX_MESSAGE_BYTES, SealedShare, decode_request, decode_response, encode_request,
+        MAX_MESSAGE_BYTES, SealedShare, ShredAck, decode_request, decode_response, encode_request,
         encode_response,
     },
 };
@@ -164,6 +167,77 @@ fn deposit_round_trip() {
 }
 
 #[test]
+fn custodial_exchange_round_trip() {
+    let vault = BoxSecretKey::generate().unwrap();
+    let owner = SigningKey::from_slice(&[0x33; 32]).unwrap();
+    let key = FileKey::generate().unwrap();
+    let capsule = CustodialCapsule::new(&file(), vault.public_key(), &key);
+
+    // The owner deposits K with the vault.
+    let deposit = KeyDeposit::new(file(), &key, &vault.public_key(), NOW)
+        .unwrap()
+        .sign(&owner)
+        .unwrap();
+    let request = KeyRequest::KeyDeposit(deposit);
+    let decoded = decode_request(&encode_request(&request)).unwrap();
+    assert_eq!(decoded, request);
+    let KeyRequest::KeyDeposit(deposit) = decoded else {
+        panic!("not a key deposit")
+    };
+    assert_eq!(
+        deposit.verify(&file().domain(), NOW).unwrap(),
+        address_of(&owner)
+    );
+    let held = deposit.deposit().open_key(&vault).unwrap();
+    assert!(capsule.matches(&file(), &held));
+
+    // A reader asks; the vault answers with K sealed to the request.
+    let (response_key, access) = access(Vec::new(), Scheme::Custodial);
+    let KeyRequest::Access(access) = access else {
+        panic!("not an access request")
+    };
+    let answer = KeyResponse::Key(SealedShare::seal(0, &access, held.as_bytes()).unwrap());
+    let KeyResponse::Key(sealed) = decode_response(&encode_response(&answer)).unwrap() else {
+        panic!("not a key release")
+    };
+    let opened = sealed.open(&response_key, &access.hash()).unwrap();
+    let released = FileKey::from_slice(&opened).unwrap();
+    assert!(capsule.matches(&file(), &released));
+
+    // The owner shreds.
+    let shred = Shred {
+        file: file(),
+        issued_at: NOW,
+    }
+    .sign(&owner)
+    .unwrap();
+    let request = KeyRequest::Shred(shred);
+    assert_eq!(decode_request(&encode_request(&request)).unwrap(), request);
+}
+
+#[test]
+fn fail_custodial_messages_with_wrong_lengths() {
+    let owner = SigningKey::from_slice(&[0x33; 32]).unwrap();
+    let shred = Shred {
+        file: file(),
+        issued_at: NOW,
+    }
+    .sign(&owner)
+    .unwrap();
+    let mut bytes = encode_request(&KeyRequest::Shred(shred));
+    // Cut the last byte (of the signature): the length prefixes overrun, a decode error.
+    bytes.pop();
+    assert!(decode_request(&bytes).is_err());
+
+    let sealed_too_long = KeyResponse::Key(SealedShare {
+        node_index: 0,
+        request_hash: B256::repeat_byte(1),
+        sealed: vec![0; sealbox::MAX_BOX_LEN + 1],
+    });
+    assert!(decode_response(&encode_response(&sealed_too_long)).is_err());
+}
+
+#[test]
 fn responses_round_trip() {
     let responses = [
         KeyResponse::Partial(SealedShare {
@@ -180,6 +254,16 @@ fn responses_round_trip() {
             node_index: 3,
             file_id: B256::repeat_byte(3),
         }),
+        KeyResponse::Key(SealedShare {
+            node_index: 0,
+            request_hash: B256::repeat_byte(4),
+            sealed: vec![7; 80],
+        }),
+        KeyResponse::ShredAck(ShredAck {
+            file_id: B256::repeat_byte(5),
+            held: true,
+        }),
+        KeyResponse::Error(ErrorReply::new(ErrorCode::Shredded, "gone", 0)),
         KeyResponse::Error(ErrorReply::new(ErrorCode::RateLimited, "slow down", 30)),
     ];
     for response in responses {
@@ -461,7 +545,20 @@ fn arb_reply() -> impl Strategy<Value = KeyResponse> {
                 file_id: B256::from(f)
             }
         )),
-        ("\\PC{0,300}", any::<u32>(), 0i32..19).prop_map(|(message, retry, code)| {
+        (
+            any::<[u8; 32]>(),
+            proptest::collection::vec(any::<u8>(), 0..200)
+        )
+            .prop_map(|(h, sealed)| KeyResponse::Key(SealedShare {
+                node_index: 0,
+                request_hash: B256::from(h),
+                sealed,
+            })),
+        (any::<[u8; 32]>(), any::<bool>()).prop_map(|(f, held)| KeyResponse::ShredAck(ShredAck {
+            file_id: B256::from(f),
+            held,
+        })),
+        ("\\PC{0,300}", any::<u32>(), 0i32..20).prop_map(|(message, retry, code)| {
             KeyResponse::Error(ErrorReply::new(
                 ErrorCode::try_from(code).unwrap_or(ErrorCode::Unspecified),
                 message,

@@ -180,9 +180,9 @@ fn open_answer(
                 retry_after_secs: reply.retry_after_secs,
             }));
         }
-        KeyResponse::DepositAck(_) => {
+        KeyResponse::DepositAck(_) | KeyResponse::Key(_) | KeyResponse::ShredAck(_) => {
             return Err(FailureKind::Malformed {
-                message: "a deposit acknowledgement instead of a share".into(),
+                message: "an answer of another kind instead of a share".into(),
             });
         }
     };

@@ -5,7 +5,8 @@ use alloy_primitives::{Address, B256, keccak256};
 use k256::ecdsa::SigningKey;
 
 use super::{
-    CLOCK_SKEW_SECS, FileRef, RequestDomain,
+    FileRef, RequestDomain,
+    custody::verify_owner_message,
     eip712::sol,
     signature::{EthSignature, sign_digest},
 };
@@ -109,24 +110,12 @@ impl SignedShareDeposit {
     }
 
     /// The checks a node can make without the chain: domain, sealed-share size, age at `now`
-    /// (at most [`MAX_DEPOSIT_AGE_SECS`] old, at most [`CLOCK_SKEW_SECS`] in the future), and
+    /// (at most [`MAX_DEPOSIT_AGE_SECS`] old, at most [`CLOCK_SKEW_SECS`](super::CLOCK_SKEW_SECS) in the future), and
     /// the signature. Returns the signer; the node must check it is the file's owner on-chain
     /// and that the commitments match the registered ones, then open the share with
     /// [`ShamirShare::open_deposit`].
     pub fn verify(&self, domain: &RequestDomain, now: u64) -> Result<Address> {
         let deposit = &self.deposit;
-        if deposit.file.chain_id != domain.chain_id() {
-            return Err(Error::WrongChain {
-                expected: domain.chain_id(),
-                got: deposit.file.chain_id,
-            });
-        }
-        if deposit.file.registry != domain.registry() {
-            return Err(Error::WrongRegistry {
-                expected: domain.registry(),
-                got: deposit.file.registry,
-            });
-        }
         if deposit.sealed_share.len() > MAX_BOX_LEN {
             return Err(Error::BoxLength {
                 len: deposit.sealed_share.len(),
@@ -134,16 +123,13 @@ impl SignedShareDeposit {
                 max: MAX_BOX_LEN,
             });
         }
-        if deposit.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
-            return Err(Error::RequestNotYetValid {
-                issued_at: deposit.issued_at,
-                now,
-            });
-        }
-        let expires_at = deposit.issued_at.saturating_add(MAX_DEPOSIT_AGE_SECS);
-        if now >= expires_at {
-            return Err(Error::RequestExpired { expires_at, now });
-        }
-        self.signature.recover(&self.hash)
+        verify_owner_message(
+            domain,
+            &deposit.file,
+            deposit.issued_at,
+            now,
+            &self.signature,
+            &self.hash,
+        )
     }
 }

@@ -42,6 +42,19 @@ pub(crate) mod sol {
             bytes32 commitmentsHash;
             uint64 issuedAt;
         }
+
+        /// What a file owner signs to hand a custodial vault the file's key.
+        struct KeyDeposit {
+            bytes32 fileId;
+            bytes32 sealedKeyHash;
+            uint64 issuedAt;
+        }
+
+        /// What a file owner signs to make a node or vault forget what it holds for a file.
+        struct Shred {
+            bytes32 fileId;
+            uint64 issuedAt;
+        }
     }
 }
 

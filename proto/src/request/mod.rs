@@ -4,6 +4,7 @@
 //! Time is passed in (`now`, Unix seconds) so the rules are testable and the node decides
 //! which clock to trust.
 
+mod custody;
 mod deposit;
 mod eip712;
 mod signature;
@@ -12,6 +13,10 @@ use alloy_primitives::{Address, B256, keccak256};
 use k256::ecdsa::SigningKey;
 use rand_core::{OsRng, RngCore};
 
+pub use custody::{
+    CUSTODIAL_CAPSULE_LEN, CustodialCapsule, KEY_COMMITMENT_TAG, KeyDeposit, Shred,
+    SignedKeyDeposit, SignedShred,
+};
 pub use deposit::{MAX_DEPOSIT_AGE_SECS, ShareDeposit, SignedShareDeposit};
 pub use eip712::{EIP712_NAME, EIP712_VERSION, RequestDomain};
 pub use signature::{EthSignature, SIGNATURE_LEN, address_of, sign_digest};

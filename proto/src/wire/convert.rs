@@ -11,8 +11,8 @@ use super::{
 use crate::{
     error::{Error, Result},
     request::{
-        ADDRESS_LEN, AccessRequest, EthSignature, FileRef, Scheme, ShareDeposit,
-        SignedAccessRequest, SignedShareDeposit,
+        ADDRESS_LEN, AccessRequest, EthSignature, FileRef, KeyDeposit, Scheme, ShareDeposit, Shred,
+        SignedAccessRequest, SignedKeyDeposit, SignedShareDeposit, SignedShred,
     },
     sealbox::{self, BoxPublicKey, BoxPurpose, BoxSecretKey, MAX_BOX_LEN},
     threshold::ShamirCommitments,
@@ -25,6 +25,10 @@ pub enum KeyRequest {
     Access(SignedAccessRequest),
     /// Store this Shamir share (from the file's owner).
     Deposit(SignedShareDeposit),
+    /// Custodial vault: store this file key (from the file's owner).
+    KeyDeposit(SignedKeyDeposit),
+    /// Forget what you hold for this file (from the file's owner).
+    Shred(SignedShred),
 }
 
 /// A node's answer.
@@ -36,6 +40,10 @@ pub enum KeyResponse {
     Share(SealedShare),
     /// The deposit was stored.
     DepositAck(DepositAck),
+    /// The custodial vault's answer: K sealed to the requester (`node_index` is 0).
+    Key(SealedShare),
+    /// The shred was carried out.
+    ShredAck(ShredAck),
     /// The request was refused.
     Error(ErrorReply),
 }
@@ -92,6 +100,15 @@ pub struct DepositAck {
     pub file_id: B256,
 }
 
+/// A node or vault carried out a shred.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShredAck {
+    /// The file.
+    pub file_id: B256,
+    /// Whether anything was held for it (and is now deleted).
+    pub held: bool,
+}
+
 /// A refusal with a machine-readable code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorReply {
@@ -133,6 +150,10 @@ pub(super) fn request_to_pb(request: &KeyRequest) -> pb::Request {
     let body = match request {
         KeyRequest::Access(access) => pb::request::Body::Access(access_to_pb(access)),
         KeyRequest::Deposit(deposit) => pb::request::Body::Deposit(deposit_to_pb(deposit)),
+        KeyRequest::KeyDeposit(deposit) => {
+            pb::request::Body::KeyDeposit(key_deposit_to_pb(deposit))
+        }
+        KeyRequest::Shred(shred) => pb::request::Body::Shred(shred_to_pb(shred)),
     };
     pb::Request {
         version: WIRE_VERSION,
@@ -147,6 +168,10 @@ pub(super) fn request_from_pb(envelope: pb::Request) -> Result<KeyRequest> {
         Some(pb::request::Body::Deposit(deposit)) => {
             deposit_from_pb(deposit).map(KeyRequest::Deposit)
         }
+        Some(pb::request::Body::KeyDeposit(deposit)) => {
+            key_deposit_from_pb(deposit).map(KeyRequest::KeyDeposit)
+        }
+        Some(pb::request::Body::Shred(shred)) => shred_from_pb(shred).map(KeyRequest::Shred),
         None => Err(Error::MissingField {
             field: "request body",
         }),
@@ -229,6 +254,49 @@ fn deposit_from_pb(msg: pb::ShareDeposit) -> Result<SignedShareDeposit> {
     Ok(SignedShareDeposit::from_parts(deposit, signature))
 }
 
+fn key_deposit_to_pb(signed: &SignedKeyDeposit) -> pb::KeyDeposit {
+    let deposit = signed.deposit();
+    pb::KeyDeposit {
+        chain_id: deposit.file.chain_id,
+        registry: deposit.file.registry.to_vec(),
+        file_id: deposit.file.file_id.to_vec(),
+        sealed_key: deposit.sealed_key.clone(),
+        issued_at: deposit.issued_at,
+        signature: signed.signature().as_bytes().to_vec(),
+    }
+}
+
+fn key_deposit_from_pb(msg: pb::KeyDeposit) -> Result<SignedKeyDeposit> {
+    check_sealed("sealed key", &msg.sealed_key)?;
+    let deposit = KeyDeposit {
+        file: file_ref(msg.chain_id, &msg.registry, &msg.file_id)?,
+        sealed_key: msg.sealed_key,
+        issued_at: msg.issued_at,
+    };
+    let signature = EthSignature::from_slice(&msg.signature)?;
+    Ok(SignedKeyDeposit::from_parts(deposit, signature))
+}
+
+fn shred_to_pb(signed: &SignedShred) -> pb::Shred {
+    let shred = signed.shred();
+    pb::Shred {
+        chain_id: shred.file.chain_id,
+        registry: shred.file.registry.to_vec(),
+        file_id: shred.file.file_id.to_vec(),
+        issued_at: shred.issued_at,
+        signature: signed.signature().as_bytes().to_vec(),
+    }
+}
+
+fn shred_from_pb(msg: pb::Shred) -> Result<SignedShred> {
+    let shred = Shred {
+        file: file_ref(msg.chain_id, &msg.registry, &msg.file_id)?,
+        issued_at: msg.issued_at,
+    };
+    let signature = EthSignature::from_slice(&msg.signature)?;
+    Ok(SignedShred::from_parts(shred, signature))
+}
+
 fn file_ref(chain_id: u64, registry: &[u8], file_id: &[u8]) -> Result<FileRef> {
     Ok(FileRef {
         chain_id,
@@ -255,6 +323,14 @@ pub(super) fn response_to_pb(response: &KeyResponse) -> pb::Response {
             node_index: ack.node_index,
             file_id: ack.file_id.to_vec(),
         }),
+        KeyResponse::Key(key) => pb::response::Body::Key(pb::KeyRelease {
+            request_hash: key.request_hash.to_vec(),
+            sealed: key.sealed.clone(),
+        }),
+        KeyResponse::ShredAck(ack) => pb::response::Body::ShredAck(pb::ShredAck {
+            file_id: ack.file_id.to_vec(),
+            held: ack.held,
+        }),
         KeyResponse::Error(reply) => pb::response::Body::Error(pb::ErrorReply {
             code: reply.code as i32,
             message: reply.message.clone(),
@@ -279,6 +355,13 @@ pub(super) fn response_from_pb(envelope: pb::Response) -> Result<KeyResponse> {
         Some(pb::response::Body::DepositAck(msg)) => Ok(KeyResponse::DepositAck(DepositAck {
             node_index: msg.node_index,
             file_id: hash_field("file id", &msg.file_id)?,
+        })),
+        Some(pb::response::Body::Key(msg)) => {
+            sealed_share(0, &msg.request_hash, msg.sealed).map(KeyResponse::Key)
+        }
+        Some(pb::response::Body::ShredAck(msg)) => Ok(KeyResponse::ShredAck(ShredAck {
+            file_id: hash_field("file id", &msg.file_id)?,
+            held: msg.held,
         })),
         Some(pb::response::Body::Error(msg)) => {
             if msg.message.len() > MAX_ERROR_MESSAGE_BYTES {

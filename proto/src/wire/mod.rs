@@ -10,7 +10,7 @@ mod convert;
 use alloy_primitives::B256;
 use prost::Message;
 
-pub use convert::{DepositAck, ErrorReply, KeyRequest, KeyResponse, SealedShare};
+pub use convert::{DepositAck, ErrorReply, KeyRequest, KeyResponse, SealedShare, ShredAck};
 
 use crate::error::{Error, Result};
 

@@ -44,6 +44,9 @@ pub trait Chain: Send + Sync + fmt::Debug + 'static {
     fn head(&self) -> BoxFuture<'_, Result<u64>>;
     /// `FileRegistry.getFile(file_id)` at `block` (the latest block when `None`).
     fn file(&self, file_id: B256, block: Option<u64>) -> BoxFuture<'_, Result<Option<FileRecord>>>;
+    /// `FileRegistry.capsuleOf(file_id)` at `block` (the latest block when `None`): the
+    /// registered capsule bytes (`None`: no such file).
+    fn capsule(&self, file_id: B256, block: Option<u64>) -> BoxFuture<'_, Result<Option<Vec<u8>>>>;
     /// `FileRegistry.canAccess(file_id, user)` at `block`.
     fn can_access(&self, file_id: B256, user: Address, block: u64) -> BoxFuture<'_, Result<bool>>;
     /// `FileRegistry.accessCheck(file_id, user)` at `block`: `(ok, reason)`, the reason code
@@ -136,6 +139,17 @@ impl Chain for AlloyChain {
                 // failure (transport, other revert) must fail closed as a chain error.
                 Err(e) if e.as_decoded_error::<FileRegistry::UnknownFile>().is_some() => Ok(None),
                 Err(e) => Err(rpc_error("FileRegistry.getFile", e)),
+            }
+        })
+    }
+
+    fn capsule(&self, file_id: B256, block: Option<u64>) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let block = block.map_or(BlockId::latest(), BlockId::number);
+            match self.registry.capsuleOf(file_id).block(block).call().await {
+                Ok(bytes) => Ok(Some(bytes.to_vec())),
+                Err(e) if e.as_decoded_error::<FileRegistry::UnknownFile>().is_some() => Ok(None),
+                Err(e) => Err(rpc_error("FileRegistry.capsuleOf", e)),
             }
         })
     }

@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 use zgvault_proto::wire::MAX_MESSAGE_BYTES;
 
 use crate::error::{Error, Result};
+pub use crate::vault::config::{
+    DEFAULT_AUDIT_LOG, DEFAULT_FILE_KEK, DEFAULT_KEY_LABEL, DEFAULT_TOKEN_LABEL,
+    FILE_PASSPHRASE_ENV, FileKekConfig, KekBackend, KekConfig, NodeMode, PKCS11_PIN_ENV,
+    Pkcs11KekConfig, VaultConfig,
+};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "ZGVAULT_NODE_";
@@ -43,11 +48,18 @@ pub const DEFAULT_RATE_BURST: u32 = 100;
 /// Default replay-cache capacity. Entries live at most 330 s (lifetime + skew), so this
 /// allows about 300 fresh requests per second before the node refuses new ones.
 pub const DEFAULT_REPLAY_CACHE_SIZE: usize = 100_000;
+/// Default sustained requests per minute per signer address (after signature verification).
+pub const DEFAULT_REQUESTER_RATE_PER_MIN: u32 = 120;
+/// Default burst per signer address.
+pub const DEFAULT_REQUESTER_BURST: u32 = 30;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
+    /// What the node serves: `threshold` (BLS/Shamir share-holder, the default) or
+    /// `custodial` (the vault: K under a KEK, see `[vault]`).
+    pub mode: NodeMode,
     /// Folder for keys (mode 0600) and the share store. Created (mode 0700) if missing.
     pub data_dir: PathBuf,
     /// This node's 0-based index in the key set. Optional: when a BLS share is stored its
@@ -66,6 +78,8 @@ pub struct NodeConfig {
     pub chain: ChainConfig,
     /// Limits against abuse.
     pub limits: LimitsConfig,
+    /// The custodial vault (read only when `mode = "custodial"`).
+    pub vault: VaultConfig,
 }
 
 /// `[http]`.
@@ -120,11 +134,17 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Request hashes remembered for replay protection.
     pub replay_cache_size: usize,
+    /// Sustained requests per minute per signer address (checked after the signature,
+    /// before any chain call; all modes).
+    pub requester_rate_per_min: u32,
+    /// Burst per signer address.
+    pub requester_burst: u32,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
+            mode: NodeMode::Threshold,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             node_index: None,
             operator: None,
@@ -133,6 +153,7 @@ impl Default for NodeConfig {
             p2p: P2pConfig::default(),
             chain: ChainConfig::default(),
             limits: LimitsConfig::default(),
+            vault: VaultConfig::default(),
         }
     }
 }
@@ -176,12 +197,15 @@ impl Default for LimitsConfig {
             rate_burst: DEFAULT_RATE_BURST,
             max_message_bytes: MAX_MESSAGE_BYTES,
             replay_cache_size: DEFAULT_REPLAY_CACHE_SIZE,
+            requester_rate_per_min: DEFAULT_REQUESTER_RATE_PER_MIN,
+            requester_burst: DEFAULT_REQUESTER_BURST,
         }
     }
 }
 
 /// Every key that can be overridden from the environment or the command line.
 pub const CONFIG_KEYS: &[&str] = &[
+    "mode",
     "data_dir",
     "node_index",
     "operator",
@@ -201,9 +225,32 @@ pub const CONFIG_KEYS: &[&str] = &[
     "limits.rate_burst",
     "limits.max_message_bytes",
     "limits.replay_cache_size",
+    "limits.requester_rate_per_min",
+    "limits.requester_burst",
+    "vault.kek",
+    "vault.audit_log",
+    "vault.pkcs11.module",
+    "vault.pkcs11.token_label",
+    "vault.pkcs11.key_label",
+    "vault.pkcs11.pin_file",
+    "vault.file.path",
+    "vault.file.passphrase_file",
 ];
 
+/// Environment variables under [`ENV_PREFIX`] that carry secrets rather than config keys:
+/// read by the vault at start (and for a rotation), never written to a config file.
+pub const SECRET_ENV_VARS: &[&str] = &[PKCS11_PIN_ENV, FILE_PASSPHRASE_ENV];
+
 impl NodeConfig {
+    /// This config in custodial mode with `vault` as its `[vault]` section (for launchers:
+    /// `NodeConfig { data_dir, .. }.custodial(VaultConfig::new(KekConfig::pkcs11(..)))`).
+    #[must_use]
+    pub fn custodial(mut self, vault: VaultConfig) -> Self {
+        self.mode = NodeMode::Custodial;
+        self.vault = vault;
+        self
+    }
+
     /// Parses a TOML document (missing keys take their defaults). Does not validate.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
         toml::from_str(text).map_err(|source| Error::ConfigParse {
@@ -253,6 +300,9 @@ impl NodeConfig {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
+            if SECRET_ENV_VARS.contains(&name.as_str()) {
+                continue;
+            }
             let key = CONFIG_KEYS
                 .iter()
                 .find(|key| key.replace('.', "_").eq_ignore_ascii_case(rest))
@@ -270,6 +320,7 @@ impl NodeConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let v = value.trim();
         match key {
+            "mode" => self.mode = parse(key, v, "threshold or custodial")?,
             "data_dir" => self.data_dir = PathBuf::from(v),
             "node_index" => self.node_index = optional(key, v, "a node index (u32)")?,
             "operator" => self.operator = optional(key, v, "a 0x-prefixed 20-byte address")?,
@@ -304,6 +355,22 @@ impl NodeConfig {
             }
             "limits.replay_cache_size" => {
                 self.limits.replay_cache_size = parse(key, v, "a count")?;
+            }
+            "limits.requester_rate_per_min" => {
+                self.limits.requester_rate_per_min = parse(key, v, "a count")?;
+            }
+            "limits.requester_burst" => self.limits.requester_burst = parse(key, v, "a count")?,
+            "vault.kek" => self.vault.kek = parse(key, v, "pkcs11 or file")?,
+            "vault.audit_log" => self.vault.audit_log = PathBuf::from(v),
+            "vault.pkcs11.module" => self.vault.pkcs11.module = PathBuf::from(v),
+            "vault.pkcs11.token_label" => self.vault.pkcs11.token_label = v.to_owned(),
+            "vault.pkcs11.key_label" => self.vault.pkcs11.key_label = v.to_owned(),
+            "vault.pkcs11.pin_file" => {
+                self.vault.pkcs11.pin_file = (!v.is_empty()).then(|| PathBuf::from(v));
+            }
+            "vault.file.path" => self.vault.file.path = PathBuf::from(v),
+            "vault.file.passphrase_file" => {
+                self.vault.file.passphrase_file = (!v.is_empty()).then(|| PathBuf::from(v));
             }
             _ => {
                 return Err(Error::ConfigValue {
@@ -368,6 +435,19 @@ impl NodeConfig {
         }
         if limits.replay_cache_size == 0 {
             return bad("limits.replay_cache_size", "0".into(), "must be at least 1");
+        }
+        if limits.requester_rate_per_min == 0 || limits.requester_burst == 0 {
+            return bad(
+                "limits.requester_rate_per_min",
+                format!(
+                    "{}/{}",
+                    limits.requester_rate_per_min, limits.requester_burst
+                ),
+                "requester_rate_per_min and requester_burst must be at least 1",
+            );
+        }
+        if self.mode == NodeMode::Custodial {
+            self.vault.validate()?;
         }
         Ok(())
     }

@@ -238,6 +238,30 @@ pub enum Error {
         valid_lines: usize,
     },
 
+    /// The audit log was deleted or moved away while the vault runs.
+    #[error(
+        "audit log {path} was deleted or replaced while the vault runs: nothing is released \
+         until the vault restarts with its log (restore the file, then restart)",
+        path = path.display()
+    )]
+    AuditLogReplaced {
+        /// The configured log path.
+        path: PathBuf,
+    },
+
+    /// A KEK rotation was asked for while another one runs.
+    #[error("a KEK rotation is already running: wait for it (zgvault-node vault status)")]
+    RotationRunning,
+
+    /// The admin socket answered with an error, or could not be reached.
+    #[error("admin socket {path}: {message}", path = path.display())]
+    Admin {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
     /// A protocol-level error from `zgvault-proto` outside a request (keys, shares).
     #[error(transparent)]
     Proto(#[from] zgvault_proto::Error),

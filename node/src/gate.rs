@@ -5,16 +5,20 @@
 //! → `atBlock` within the freshness window and deep enough → the file record at `atBlock` →
 //! scheme and capsule hash match the registered ones → `canAccess(fileId, requester)` at
 //! `atBlock` → only then the partial (BLS, off the event loop) or the stored share (Shamir),
-//! sealed to the requester. Any chain failure refuses with `CHAIN_UNAVAILABLE`.
+//! sealed to the requester; or, on the custodial vault, K (`vault/handlers.rs`). Any chain
+//! failure refuses with `CHAIN_UNAVAILABLE`.
+//!
+//! Every owner- or requester-signed message is charged to its signer's token bucket right
+//! after the signature is verified, before any chain call (`RATE_LIMITED`).
 
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR, reason_text};
 use zgvault_proto::{
-    request::{Scheme, SignedAccessRequest, SignedShareDeposit},
+    request::{Scheme, SignedAccessRequest, SignedShareDeposit, SignedShred},
     threshold::{BlsCapsule, ShamirShare},
-    wire::{DepositAck, ErrorCode, ErrorReply, KeyResponse, SealedShare},
+    wire::{DepositAck, ErrorCode, ErrorReply, KeyResponse, SealedShare, ShredAck},
 };
 
 use crate::{
@@ -23,16 +27,36 @@ use crate::{
     service::{
         BUSY_RETRY_AFTER_SECS, KeyService, REPLAY_FULL_RETRY_AFTER_SECS, RequestLog, lock, unix_now,
     },
+    store::DepositOutcome,
+    vault::NodeMode,
 };
 
 /// `retry_after_secs` sent with `NOT_CONFIRMED` (about one block on most chains).
 pub const NOT_CONFIRMED_RETRY_AFTER_SECS: u32 = 2;
 
-fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+pub(crate) fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
     ErrorReply::new(code, message, 0)
 }
 
-fn internal(what: &str) -> ErrorReply {
+/// The refusal a threshold node gives custodial messages.
+pub(crate) fn not_a_vault() -> ErrorReply {
+    refuse(
+        ErrorCode::WrongScheme,
+        "this is a threshold node; use the vault (the node whose /v1/info says mode \"custodial\") \
+         for custodial files",
+    )
+}
+
+/// The refusal the vault gives threshold messages.
+pub(crate) fn not_a_share_holder() -> ErrorReply {
+    refuse(
+        ErrorCode::WrongScheme,
+        "this is the custodial vault; send BLS and Shamir requests and share deposits to the \
+         threshold share-holder nodes",
+    )
+}
+
+pub(crate) fn internal(what: &str) -> ErrorReply {
     refuse(
         ErrorCode::Internal,
         format!("the node failed ({what}): retry or ask other nodes"),
@@ -76,11 +100,13 @@ impl KeyService {
             .verify(&inner.domain, now)
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(verified.requester);
-        if fields.scheme == Scheme::Custodial {
-            return Err(refuse(
-                ErrorCode::WrongScheme,
-                "this is a threshold share-holder node; send custodial requests to the vault",
-            ));
+        self.check_requester(verified.requester)?;
+        match (inner.mode, fields.scheme) {
+            (NodeMode::Threshold, Scheme::Custodial) => return Err(not_a_vault()),
+            (NodeMode::Custodial, Scheme::Bls | Scheme::Shamir) => {
+                return Err(not_a_share_holder());
+            }
+            _ => {}
         }
         let inserted = lock(&inner.replay).insert(verified.hash, verified.replay_until, now);
         match inserted {
@@ -157,7 +183,7 @@ impl KeyService {
         match fields.scheme {
             Scheme::Bls => self.release_bls(request).await,
             Scheme::Shamir => self.release_shamir(request, &file).await,
-            Scheme::Custodial => Err(internal("custodial scheme reached the release step")),
+            Scheme::Custodial => self.release_custodial(request, &file).await,
         }
     }
 
@@ -308,6 +334,10 @@ impl KeyService {
             .verify(&inner.domain, unix_now())
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(signer);
+        self.check_requester(signer)?;
+        if inner.mode == NodeMode::Custodial {
+            return Err(not_a_share_holder());
+        }
         let node_index = inner.node_index.ok_or_else(|| {
             refuse(
                 ErrorCode::Internal,
@@ -364,9 +394,12 @@ impl KeyService {
         })?;
         let store = inner.store.clone();
         let commitments = fields.commitments.clone();
+        let issued_at = fields.issued_at;
         // The ack goes out only after the commit returned (fsync): acknowledged = durable.
-        tokio::task::spawn_blocking(move || store.put_deposit(file_id, &share, &commitments))
-            .await
+        let outcome = tokio::task::spawn_blocking(move || {
+            store.put_deposit_unless_shredded(file_id, &share, &commitments, issued_at)
+        })
+        .await
             .map_err(|_| internal("store write task"))?
             .map_err(|e| {
                 tracing::error!(target: "zgvault::node::store", %file_id, error = %e, "storing a deposit failed");
@@ -376,14 +409,94 @@ impl KeyService {
                     BUSY_RETRY_AFTER_SECS,
                 )
             })?;
+        if let DepositOutcome::Shredded { at } = outcome {
+            return Err(shredded(file_id, issued_at, at));
+        }
         Ok(KeyResponse::DepositAck(DepositAck {
             node_index,
             file_id,
         }))
     }
+
+    /// The owner's shred, in both modes: the signer must own the file on-chain (latest
+    /// block); then the share (threshold) or K (vault) is deleted and the tombstone raised
+    /// in one transaction. A replayed older shred is a harmless no-op (`held = false`).
+    pub(crate) async fn shred(
+        &self,
+        shred: &SignedShred,
+        log: &mut RequestLog,
+    ) -> Result<KeyResponse, ErrorReply> {
+        let inner = &self.inner;
+        let fields = shred.shred();
+        let file_id = fields.file.file_id;
+        log.hash = Some(shred.hash());
+        log.file_id = Some(file_id);
+        let signer = shred
+            .verify(&inner.domain, unix_now())
+            .map_err(|e| ErrorReply::from_error(&e))?;
+        log.requester = Some(signer);
+        self.check_requester(signer)?;
+        let file = self
+            .chain_call("FileRegistry.getFile", inner.chain.file(file_id, None))
+            .await?
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::UnknownFile,
+                    format!("file {file_id} is not registered: nothing to shred"),
+                )
+            })?;
+        if signer != file.owner {
+            return Err(refuse(
+                ErrorCode::NotOwner,
+                format!(
+                    "the shred is signed by {signer}, but file {file_id} is owned by {}: sign \
+                     with the owner's key",
+                    file.owner
+                ),
+            ));
+        }
+        let issued_at = fields.issued_at;
+        let held = match &inner.vault {
+            Some(vault) => {
+                let store = vault.store().clone();
+                tokio::task::spawn_blocking(move || store.shred(file_id, issued_at)).await
+            }
+            None => {
+                let store = inner.store.clone();
+                let node_index = inner.node_index;
+                tokio::task::spawn_blocking(move || match node_index {
+                    Some(index) => store.shred(file_id, index, issued_at),
+                    // No index: no share can be held, but the tombstone still counts.
+                    None => store.shred(file_id, u32::MAX, issued_at),
+                })
+                .await
+            }
+        }
+        .map_err(|_| internal("store write task"))?
+        .map_err(|e| {
+            tracing::error!(target: "zgvault::node::store", %file_id, error = %e, "shred failed");
+            ErrorReply::new(
+                ErrorCode::Internal,
+                "the node could not carry out the shred: retry later",
+                BUSY_RETRY_AFTER_SECS,
+            )
+        })?;
+        Ok(KeyResponse::ShredAck(ShredAck { file_id, held }))
+    }
 }
 
-fn unknown_file(file_id: B256, at_block: u64) -> ErrorReply {
+/// The `SHREDDED` refusal of a deposit signed at `issued_at` for a file shredded at `at`.
+pub(crate) fn shredded(file_id: B256, issued_at: u64, at: u64) -> ErrorReply {
+    refuse(
+        ErrorCode::Shredded,
+        format!(
+            "file {file_id} was shredded here by a shred signed at {at}, and this deposit was \
+             signed at {issued_at}: sign a new deposit to protect the file again"
+        ),
+    )
+}
+
+pub(crate) fn unknown_file(file_id: B256, at_block: u64) -> ErrorReply {
     refuse(
         ErrorCode::UnknownFile,
         format!(
@@ -393,7 +506,11 @@ fn unknown_file(file_id: B256, at_block: u64) -> ErrorReply {
     )
 }
 
-fn check_scheme(file: &FileRecord, wanted: Scheme, file_id: B256) -> Result<(), ErrorReply> {
+pub(crate) fn check_scheme(
+    file: &FileRecord,
+    wanted: Scheme,
+    file_id: B256,
+) -> Result<(), ErrorReply> {
     let registered = registered_scheme(file.scheme);
     if registered == Some(wanted) {
         return Ok(());

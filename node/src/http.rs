@@ -54,13 +54,27 @@ const CORS_MAX_AGE_SECS: &str = "600";
 /// memory idle or slow connections can hold. Further clients wait in the kernel's queue.
 pub const MAX_HTTP_CONNECTIONS: usize = 1024;
 
+/// Every route of the public API as (method, path): the router is built from this table,
+/// and a test compares it with `docs/openapi.json`, so the two cannot drift apart.
+pub const HTTP_ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/keys"),
+    ("get", "/v1/info"),
+    ("get", "/health"),
+    ("get", "/metrics"),
+];
+
 /// The API routes over `service` (needs `PeerAddr` connect info: served by [`serve_http`]).
 fn router(service: KeyService) -> Router {
-    Router::new()
-        .route("/v1/keys", post(keys))
-        .route("/v1/info", get(info))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+    let mut router = Router::new();
+    for &(_, path) in HTTP_ROUTES {
+        router = match path {
+            "/v1/keys" => router.route(path, post(keys)),
+            "/v1/info" => router.route(path, get(info)),
+            "/health" => router.route(path, get(health)),
+            _ => router.route(path, get(metrics)),
+        };
+    }
+    router
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
         .layer(middleware::from_fn(cors))
         .with_state(service)
@@ -128,10 +142,20 @@ async fn keys(
 }
 
 fn status_of(response: &KeyResponse) -> StatusCode {
-    let KeyResponse::Error(reply) = response else {
-        return StatusCode::OK;
-    };
-    match reply.code {
+    match response {
+        KeyResponse::Error(reply) => status_for(reply.code),
+        _ => StatusCode::OK,
+    }
+}
+
+/// The HTTP status `POST /v1/keys` answers a refusal with `code` (documented per code in
+/// `docs/openapi.json`).
+pub fn http_status(code: ErrorCode) -> u16 {
+    status_for(code).as_u16()
+}
+
+fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
         ErrorCode::AccessDenied | ErrorCode::NotOwner => StatusCode::FORBIDDEN,
         ErrorCode::Shredded => StatusCode::GONE,
         ErrorCode::UnknownFile => StatusCode::NOT_FOUND,

@@ -15,29 +15,44 @@ mod node;
 pub mod p2p;
 mod service;
 mod store;
+mod vault;
 
 pub use chain::{ACCESS_CALL_GAS, AlloyChain, CHAIN_CALL_TIMEOUT, Chain, FileRecord};
 pub use config::{
     CONFIG_KEYS, ChainConfig, DEFAULT_CHAIN_ID, DEFAULT_CONFIRMATIONS, DEFAULT_DATA_DIR,
     DEFAULT_FRESHNESS_BLOCKS, DEFAULT_HTTP_LISTEN, DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_P2P_LISTEN, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SEC, DEFAULT_REPLAY_CACHE_SIZE,
-    DEFAULT_RPC_URL, ENV_PREFIX, HttpConfig, LimitsConfig, NodeConfig, P2pConfig,
+    DEFAULT_REQUESTER_BURST, DEFAULT_REQUESTER_RATE_PER_MIN, DEFAULT_RPC_URL, ENV_PREFIX,
+    HttpConfig, LimitsConfig, NodeConfig, P2pConfig, SECRET_ENV_VARS,
+};
+pub use config::{
+    DEFAULT_AUDIT_LOG, DEFAULT_FILE_KEK, DEFAULT_KEY_LABEL, DEFAULT_TOKEN_LABEL,
+    FILE_PASSPHRASE_ENV, FileKekConfig, KekBackend, KekConfig, NodeMode, PKCS11_PIN_ENV,
+    Pkcs11KekConfig, VaultConfig,
 };
 pub use error::{Error, Result};
 pub use gate::NOT_CONFIRMED_RETRY_AFTER_SECS;
 pub use genesis::{GenesisShare, import_genesis_share};
-pub use http::{MAX_HTTP_CONNECTIONS, PROTOBUF_CONTENT_TYPE, serve_http};
+pub use http::{HTTP_ROUTES, MAX_HTTP_CONNECTIONS, PROTOBUF_CONTENT_TYPE, http_status, serve_http};
 pub use keys::{
     ENCRYPTION_KEY_FILE, IDENTITY_KEY_FILE, NodeKeys, STORE_KEY_FILE, STORE_KEY_LEN, StoreKey,
 };
-pub use limits::MAX_TRACKED_ORIGINS;
+pub use limits::{MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS};
 pub use metrics::LATENCY_BUCKETS_SECS;
 pub use node::{
-    HEALTH_POLL_INTERVAL, HTTP_LISTENING_LINE, MAX_BOOTSTRAP_PEERS, P2P_LISTENING_LINE,
-    REGISTRY_REFRESH_INTERVAL, STARTUP_CHAIN_ATTEMPTS, STARTUP_CHAIN_RETRY, offline_info, run,
+    ADMIN_LISTENING_LINE, HEALTH_POLL_INTERVAL, HTTP_LISTENING_LINE, MAX_BOOTSTRAP_PEERS,
+    P2P_LISTENING_LINE, REGISTRY_REFRESH_INTERVAL, STARTUP_CHAIN_ATTEMPTS, STARTUP_CHAIN_RETRY,
+    offline_info, run,
 };
 pub use service::{
     BUSY_RETRY_AFTER_SECS, CHAIN_HEALTHY_WITHIN, CHAIN_RETRY_AFTER_SECS, Health, KeyService,
     NodeInfo, Origin, REPLAY_FULL_RETRY_AFTER_SECS, REQUEST_TIMEOUT,
 };
-pub use store::{STORE_FILE, ShareStore, StoredDeposit};
+pub use store::{DepositOutcome, STORE_FILE, ShareStore, StoredDeposit};
+pub use vault::{
+    RotationOutcome, Vault, VaultStatus,
+    admin::{
+        ADMIN_ROUTES, ADMIN_SOCKET, RanAt, admin_socket_path, rotate as vault_rotate,
+        status as vault_status,
+    },
+};

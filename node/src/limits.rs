@@ -1,18 +1,20 @@
-//! Bounded bookkeeping against abuse: the replay cache and the per-origin rate limiter.
-//! Both refuse new work when full rather than forget state that still protects the node.
+//! Bounded bookkeeping against abuse: the replay cache and the token-bucket rate limiters
+//! (per origin before decoding, per signer address after the signature). Both refuse new
+//! work when full rather than forget state that still protects the node.
 
 use std::{
     collections::{BTreeSet, HashMap},
+    hash::Hash,
     time::Instant,
 };
 
 use alloy_primitives::B256;
 
-use crate::service::Origin;
-
 /// Most origins (peer ids or IPs) the rate limiter tracks at once. Idle origins are dropped
 /// when the table is full; if none is idle, new origins are refused until some are.
 pub const MAX_TRACKED_ORIGINS: usize = 10_000;
+/// Most signer addresses the per-requester limiter tracks at once (same policy).
+pub const MAX_TRACKED_REQUESTERS: usize = 100_000;
 
 /// Why the replay cache refused a request hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,13 +77,14 @@ impl ReplayCache {
     }
 }
 
-/// Token buckets, one per origin: `burst` requests at once, refilled at `rate` per second.
+/// Token buckets, one per key (an origin, a signer address): `burst` requests at once,
+/// refilled at `rate` per second.
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct RateLimiter<K> {
     rate: f64,
     burst: f64,
     max_origins: usize,
-    buckets: HashMap<Origin, Bucket>,
+    buckets: HashMap<K, Bucket>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +101,7 @@ impl Bucket {
     }
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub(crate) fn new(rate_per_sec: u32, burst: u32, max_origins: usize) -> Self {
         Self {
             rate: f64::from(rate_per_sec.max(1)),
@@ -108,8 +111,18 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter refilled at `rate_per_min` per minute.
+    pub(crate) fn per_minute(rate_per_min: u32, burst: u32, max_keys: usize) -> Self {
+        Self {
+            rate: f64::from(rate_per_min.max(1)) / 60.0,
+            burst: f64::from(burst.max(1)),
+            max_origins: max_keys,
+            buckets: HashMap::new(),
+        }
+    }
+
     /// Takes one token for `origin`. On refusal returns the seconds to wait (at least 1).
-    pub(crate) fn check(&mut self, origin: &Origin, now: Instant) -> Result<(), u32> {
+    pub(crate) fn check(&mut self, origin: &K, now: Instant) -> Result<(), u32> {
         let (rate, burst) = (self.rate, self.burst);
         if !self.buckets.contains_key(origin) && self.buckets.len() >= self.max_origins {
             // Drop the idle origins (full buckets): forgetting them changes nothing.
@@ -130,8 +143,12 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            // rate >= 1 token/s and tokens >= 0, so the next token is at most 1 s away.
-            Err(1)
+            // Seconds until the next whole token, rounded up; at least 1, and bounded
+            // because rate >= 1/60 token/s.
+            let wait = ((1.0 - bucket.tokens) / rate).ceil().clamp(1.0, 60.0);
+            // Clamped to 1..=60 above, so the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Err(wait as u32)
         }
     }
 }
@@ -143,6 +160,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::service::Origin;
+
+    #[test]
+    fn per_minute_limiter_says_how_long_to_wait() {
+        let mut limiter = RateLimiter::per_minute(6, 2, 10);
+        let t0 = Instant::now();
+        limiter.check(&1u8, t0).unwrap();
+        limiter.check(&1u8, t0).unwrap();
+        assert_eq!(limiter.check(&1u8, t0), Err(10), "one token per 10 s");
+        limiter.check(&2u8, t0).unwrap();
+        limiter.check(&1u8, t0 + Duration::from_secs(10)).unwrap();
+    }
 
     #[test]
     fn replay_cache_refuses_seen_and_when_full() {

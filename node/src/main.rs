@@ -36,6 +36,35 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
     },
+    /// Custodial vault administration (through the running daemon's admin socket, or on
+    /// the store directly when no daemon runs).
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// Re-wrap every stored key under the config's current KEK, without downtime. Put the new
+    /// KEK in [vault] and the old one under [[vault.previous]] first.
+    Rotate {
+        /// The node's TOML config file.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Records per KEK, rotation progress, audit log head (JSON).
+    Status {
+        /// The node's TOML config file.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Verify the audit log's hash chain; prints the number of lines.
+    VerifyAudit {
+        /// The node's TOML config file.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
 }
 
 /// Overrides applied after the config file and the `ZGVAULT_NODE_*` environment.
@@ -124,6 +153,42 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Init { data_dir } => print_info(data_dir, true)?,
         Command::Info { data_dir } => print_info(data_dir, false)?,
+        Command::Vault { command } => vault(command).await?,
+    }
+    Ok(())
+}
+
+async fn vault(command: VaultCommand) -> anyhow::Result<()> {
+    let load = |path: &PathBuf| -> anyhow::Result<NodeConfig> {
+        let config = NodeConfig::load(Some(path), std::env::vars(), &[])?;
+        anyhow::ensure!(
+            config.mode == zgvault_node::NodeMode::Custodial,
+            "{}: mode is not \"custodial\": this node has no vault",
+            path.display()
+        );
+        Ok(config)
+    };
+    match command {
+        VaultCommand::Rotate { config } => {
+            let (ran_at, outcome) = zgvault_node::vault_rotate(&load(&config)?).await?;
+            let answer = serde_json::json!({ "ran_at": ran_at, "rotation": outcome });
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        VaultCommand::Status { config } => {
+            let (ran_at, status) = zgvault_node::vault_status(&load(&config)?).await?;
+            let answer = serde_json::json!({ "ran_at": ran_at, "status": status });
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        VaultCommand::VerifyAudit { config } => {
+            let config = load(&config)?;
+            let path = if config.vault.audit_log.is_absolute() {
+                config.vault.audit_log.clone()
+            } else {
+                config.data_dir.join(&config.vault.audit_log)
+            };
+            let lines = zgvault_node::custody::verify_chain(&path)?;
+            println!("{lines}");
+        }
     }
     Ok(())
 }

@@ -143,6 +143,28 @@ impl Metrics {
     }
 }
 
+/// The vault's families: records per KEK (a full scan of the key table per scrape: fine for
+/// up to ~10⁵ records) and the audit log's length.
+pub(crate) fn render_vault(out: &mut String, vault: &crate::vault::Vault) {
+    if let Ok(counts) = vault.store().count_by_kek() {
+        let _ = writeln!(
+            out,
+            "# HELP zgvault_node_vault_records File keys held by the vault, by KEK id."
+        );
+        let _ = writeln!(out, "# TYPE zgvault_node_vault_records gauge");
+        for (kek, count) in counts {
+            let kek = kek.replace(['\\', '"', '\n'], "_");
+            let _ = writeln!(out, "zgvault_node_vault_records{{kek=\"{kek}\"}} {count}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP zgvault_node_audit_lines Lines in the vault's audit log."
+    );
+    let _ = writeln!(out, "# TYPE zgvault_node_audit_lines gauge");
+    let _ = writeln!(out, "zgvault_node_audit_lines {}", vault.audit().head().0);
+}
+
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
     *lock(map).entry(key).or_insert(0) += 1;
 }

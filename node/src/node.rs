@@ -17,6 +17,10 @@ use crate::{
     p2p::{self, P2pHandle, P2pLimits},
     service::{KeyService, NodeInfo},
     store::ShareStore,
+    vault::{
+        NodeMode, Vault,
+        admin::{bind_admin, serve_admin},
+    },
 };
 
 /// How often the node asks the chain for its head when idle, so `/health` stays true.
@@ -33,6 +37,8 @@ pub const STARTUP_CHAIN_ATTEMPTS: u32 = 10;
 pub const STARTUP_CHAIN_RETRY: Duration = Duration::from_millis(500);
 /// The line the devnet launcher waits for on stdout, followed by the bound address.
 pub const HTTP_LISTENING_LINE: &str = "zgvault-node http listening on";
+/// The line printed by a custodial vault once its admin socket listens, followed by its path.
+pub const ADMIN_LISTENING_LINE: &str = "zgvault-node admin listening on";
 /// The line printed per libp2p listen address, followed by the multiaddr.
 pub const P2P_LISTENING_LINE: &str = "zgvault-node p2p listening on";
 
@@ -50,13 +56,36 @@ pub async fn run(
     if let Some(path) = &config.genesis_share {
         import_genesis_share(&store, path)?;
     }
+    // The vault opens before anything listens: a KEK that cannot be used, a record under an
+    // unconfigured KEK or a broken audit chain stop the start (fail closed).
+    let vault = match config.mode {
+        NodeMode::Threshold => None,
+        NodeMode::Custodial => {
+            let opening = config.clone();
+            let vault = tokio::task::spawn_blocking(move || Vault::open(&opening))
+                .await
+                .map_err(|_| Error::Internal {
+                    what: "vault opening task",
+                })??;
+            Some(Arc::new(vault))
+        }
+    };
     let chain = AlloyChain::new(&config.chain.rpc_url, config.chain.file_registry)?;
     check_chain_id(&chain, &config).await?;
-    let service = KeyService::new(&config, keys, store, Arc::new(chain.clone()))?;
+    let service = match &vault {
+        None => KeyService::new(&config, keys, store, Arc::new(chain.clone()))?,
+        Some(vault) => KeyService::custodial(
+            &config,
+            keys,
+            store,
+            Arc::new(chain.clone()),
+            Arc::clone(vault),
+        )?,
+    };
     // So that `/health` is true from the first line the launcher sees, not one poll later.
     service.refresh_chain().await;
     let info = service.info();
-    if info.node_index.is_none() {
+    if info.node_index.is_none() && vault.is_none() {
         tracing::warn!(
             target: "zgvault::node",
             "this node holds no BLS share and has no node_index: it can answer nothing until \
@@ -88,6 +117,20 @@ pub async fn run(
         None
     };
 
+    let admin = match &vault {
+        None => None,
+        Some(vault) => {
+            let listener = bind_admin(&config.data_dir)?;
+            let path = crate::vault::admin::admin_socket_path(&config.data_dir);
+            announce(&format!("{ADMIN_LISTENING_LINE} {}", path.display()));
+            Some(tokio::spawn(serve_admin(
+                listener,
+                Arc::clone(vault),
+                stopped(stop_rx.clone()),
+            )))
+        }
+    };
+
     let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -103,6 +146,7 @@ pub async fn run(
     tracing::info!(
         target: "zgvault::node",
         %addr,
+        mode = %config.mode,
         peer_id = %info.peer_id,
         node_index = ?info.node_index,
         chain_id = config.chain.chain_id,
@@ -122,6 +166,12 @@ pub async fn run(
         refresh
     );
     poller.abort();
+    if let Some(admin) = admin {
+        if let Ok(Err(error)) = admin.await {
+            tracing::warn!(target: "zgvault::node", %error, "admin socket failed");
+        }
+        let _ = std::fs::remove_file(crate::vault::admin::admin_socket_path(&config.data_dir));
+    }
     if let Some(handle) = p2p {
         handle.stopped().await;
     }
@@ -144,6 +194,7 @@ pub fn offline_info(config: &NodeConfig, create: bool) -> Result<NodeInfo> {
         .flatten()
         .map(|share| share.node_index());
     Ok(NodeInfo {
+        mode: config.mode,
         node_index: stored_index.or(config.node_index),
         encryption_key: keys.encryption_public().as_bytes().into(),
         operator: config.operator,

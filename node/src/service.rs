@@ -29,9 +29,10 @@ use crate::{
     config::NodeConfig,
     error::{Error, Result},
     keys::NodeKeys,
-    limits::{MAX_TRACKED_ORIGINS, RateLimiter, ReplayCache},
+    limits::{MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache},
     metrics::Metrics,
     store::ShareStore,
+    vault::{NodeMode, Vault},
 };
 
 /// Longest a request may take end to end (several chain calls, a pairing, a store commit).
@@ -58,9 +59,13 @@ pub struct Origin {
 /// What a node tells the world about itself (`GET /v1/info`, `zgvault-node info`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
+    /// `threshold` (a share-holder) or `custodial` (the vault).
+    #[serde(default)]
+    pub mode: NodeMode,
     /// This node's index in the current key set, if it holds a share or has one configured.
     pub node_index: Option<u32>,
-    /// The X25519 public key that Shamir deposits are sealed to (32 bytes, 0x-hex).
+    /// The X25519 public key that Shamir deposits and custodial key deposits are sealed to
+    /// (32 bytes, 0x-hex); a custodial capsule names the vault by it.
     pub encryption_key: B256,
     /// The operator's Ethereum address, if configured.
     pub operator: Option<Address>,
@@ -89,6 +94,12 @@ pub struct Health {
     pub last_chain_ok_secs_ago: Option<u64>,
     /// The share store answered a read.
     pub store_ok: bool,
+    /// Custodial mode: the KEK sealed and opened a probe (`None` in threshold mode).
+    #[serde(default)]
+    pub kek_ok: Option<bool>,
+    /// Custodial mode: the audit log is writable (`None` in threshold mode).
+    #[serde(default)]
+    pub audit_ok: Option<bool>,
     /// What is wrong, for the operator.
     pub reasons: Vec<String>,
 }
@@ -110,6 +121,9 @@ impl std::fmt::Debug for KeyService {
 
 pub(crate) struct Inner {
     pub(crate) domain: RequestDomain,
+    pub(crate) mode: NodeMode,
+    /// The custodial vault (`mode = "custodial"` only).
+    pub(crate) vault: Option<Arc<Vault>>,
     pub(crate) chain: Arc<dyn Chain>,
     pub(crate) store: ShareStore,
     pub(crate) keys: NodeKeys,
@@ -122,7 +136,9 @@ pub(crate) struct Inner {
     /// Caps concurrent requests over all transports; overflow is refused, never queued.
     permits: Arc<Semaphore>,
     pub(crate) replay: Mutex<ReplayCache>,
-    rate: Mutex<RateLimiter>,
+    rate: Mutex<RateLimiter<Origin>>,
+    /// Per signer address, checked after the signature and before any chain call.
+    requester_rate: Mutex<RateLimiter<Address>>,
     pub(crate) metrics: Metrics,
     info: Mutex<NodeInfo>,
     /// Unix seconds of the last successful chain call (0 = never), for `/health`.
@@ -130,14 +146,42 @@ pub(crate) struct Inner {
 }
 
 impl KeyService {
-    /// Builds the service from the node's config, keys, store and chain. The node index is
-    /// the stored BLS share's; a configured `node_index` that differs is an error.
+    /// Builds a threshold share-holder service from the node's config, keys, store and
+    /// chain. The node index is the stored BLS share's; a configured `node_index` that
+    /// differs is an error.
     pub fn new(
         config: &NodeConfig,
         keys: NodeKeys,
         store: ShareStore,
         chain: Arc<dyn Chain>,
     ) -> Result<Self> {
+        Self::build(config, keys, store, chain, None)
+    }
+
+    /// Builds the custodial vault's service: `vault` holds K (see [`Vault::open`]); the node's
+    /// encryption key is the vault key custodial capsules name.
+    pub fn custodial(
+        config: &NodeConfig,
+        keys: NodeKeys,
+        store: ShareStore,
+        chain: Arc<dyn Chain>,
+        vault: Arc<Vault>,
+    ) -> Result<Self> {
+        Self::build(config, keys, store, chain, Some(vault))
+    }
+
+    fn build(
+        config: &NodeConfig,
+        keys: NodeKeys,
+        store: ShareStore,
+        chain: Arc<dyn Chain>,
+        vault: Option<Arc<Vault>>,
+    ) -> Result<Self> {
+        let mode = if vault.is_some() {
+            NodeMode::Custodial
+        } else {
+            NodeMode::Threshold
+        };
         let bls = store.bls_share()?;
         let node_index = match (&bls, config.node_index) {
             (Some(share), Some(configured)) if share.node_index() != configured => {
@@ -152,6 +196,7 @@ impl KeyService {
             (None, configured) => configured,
         };
         let info = NodeInfo {
+            mode,
             node_index,
             encryption_key: B256::from(*keys.encryption_public().as_bytes()),
             operator: config.operator,
@@ -166,6 +211,8 @@ impl KeyService {
         Ok(Self {
             inner: Arc::new(Inner {
                 domain: RequestDomain::new(config.chain.chain_id, config.chain.file_registry),
+                mode,
+                vault,
                 chain,
                 store,
                 keys,
@@ -180,6 +227,11 @@ impl KeyService {
                     limits.rate_per_sec,
                     limits.rate_burst,
                     MAX_TRACKED_ORIGINS,
+                )),
+                requester_rate: Mutex::new(RateLimiter::per_minute(
+                    limits.requester_rate_per_min,
+                    limits.requester_burst,
+                    MAX_TRACKED_REQUESTERS,
                 )),
                 metrics: Metrics::default(),
                 info: Mutex::new(info),
@@ -343,21 +395,41 @@ impl KeyService {
             reply.message = format!("{}: send a zgvault.v1.Request (protobuf)", reply.message);
             reply
         })?;
-        match request {
+        let response = match &request {
             KeyRequest::Access(access) => {
                 log.kind = "access";
-                self.access(&access, log).await
+                self.access(access, log).await
             }
             KeyRequest::Deposit(deposit) => {
                 log.kind = "deposit";
-                self.deposit(&deposit, log).await
+                self.deposit(deposit, log).await
             }
-            KeyRequest::KeyDeposit(_) | KeyRequest::Shred(_) => Err(ErrorReply::new(
-                ErrorCode::WrongScheme,
-                "this node does not handle custodial deposits or shreds yet",
-                0,
-            )),
+            KeyRequest::KeyDeposit(deposit) => {
+                log.kind = "key_deposit";
+                self.key_deposit(deposit, log).await
+            }
+            KeyRequest::Shred(shred) => {
+                log.kind = "shred";
+                self.shred(shred, log).await
+            }
+        };
+        match &self.inner.vault {
+            Some(vault) => self.audited(vault, &request, log, response).await,
+            None => response,
         }
+    }
+
+    /// Per-signer token bucket, checked after the signature and before any chain call.
+    pub(crate) fn check_requester(&self, signer: Address) -> Result<(), ErrorReply> {
+        lock(&self.inner.requester_rate)
+            .check(&signer, Instant::now())
+            .map_err(|wait| {
+                ErrorReply::new(
+                    ErrorCode::RateLimited,
+                    format!("too many requests signed by {signer}: wait {wait} s and retry"),
+                    wait,
+                )
+            })
     }
 
     /// Runs one chain call under [`CHAIN_CALL_TIMEOUT`]. Any failure becomes
@@ -429,6 +501,19 @@ impl KeyService {
         let chain_ok = ago.is_some_and(|ago| ago <= CHAIN_HEALTHY_WITHIN.as_secs());
         let store = self.inner.store.check();
         let mut reasons = Vec::new();
+        let (kek_ok, audit_ok) = match &self.inner.vault {
+            None => (None, None),
+            Some(vault) => {
+                let (kek, audit) = vault.check();
+                if let Err(e) = &kek {
+                    reasons.push(format!("the vault's KEK cannot be used: {e}"));
+                }
+                if let Err(e) = &audit {
+                    reasons.push(format!("the audit log cannot be written: {e}"));
+                }
+                (Some(kek.is_ok()), Some(audit.is_ok()))
+            }
+        };
         match ago {
             None => reasons.push("the chain RPC has not answered yet: check chain.rpc_url".into()),
             Some(ago) if !chain_ok => reasons.push(format!(
@@ -440,10 +525,12 @@ impl KeyService {
             reasons.push(format!("share store unreadable: {e}"));
         }
         Health {
-            ok: chain_ok && store.is_ok(),
+            ok: chain_ok && store.is_ok() && kek_ok != Some(false) && audit_ok != Some(false),
             chain_ok,
             last_chain_ok_secs_ago: ago,
             store_ok: store.is_ok(),
+            kek_ok,
+            audit_ok,
             reasons,
         }
     }
@@ -452,7 +539,21 @@ impl KeyService {
     pub fn metrics_text(&self) -> String {
         let replay = lock(&self.inner.replay).len();
         let deposits = self.inner.store.deposit_count().ok();
-        self.inner.metrics.render(replay, deposits)
+        let mut text = self.inner.metrics.render(replay, deposits);
+        if let Some(vault) = &self.inner.vault {
+            crate::metrics::render_vault(&mut text, vault);
+        }
+        text
+    }
+
+    /// The node's mode.
+    pub fn mode(&self) -> NodeMode {
+        self.inner.mode
+    }
+
+    /// The custodial vault, in custodial mode (for the admin socket).
+    pub fn vault(&self) -> Option<Arc<Vault>> {
+        self.inner.vault.clone()
     }
 }
 

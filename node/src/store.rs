@@ -7,6 +7,11 @@
 //! |---|---|---|
 //! | `meta` | `"bls_share"` | `1 ‖ node index (4 BE) ‖ BLS secret share (32)` |
 //! | `shamir_deposits` | `fileId (32) ‖ node index (4 BE)` | `1 ‖ share value (32) ‖ commitments (33·t)` |
+//! | `shreds` | `fileId (32)` | not sealed (not secret): the latest shred's `issuedAt` (8 BE) |
+//!
+//! A shred deletes the deposit and records its tombstone in one transaction; a deposit
+//! issued at or before the tombstone is refused in the transaction that would store it
+//! ([`ShareStore::put_deposit_unless_shredded`]), so a shred racing a deposit cannot lose.
 //!
 //! A sealed value is `nonce (12, random) ‖ ChaCha20-Poly1305(store key, nonce, aad, value)`
 //! with `aad = "zgvault/v1/store" ‖ table name ‖ 0x00 ‖ record key`: a value moved to another
@@ -29,7 +34,7 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
 };
 use rand_core::{OsRng, RngCore};
-use redb::{Database, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zeroize::Zeroizing;
 use zgvault_proto::threshold::{
     BLS_SECRET_SHARE_LEN, BlsSecretShare, SHAMIR_SHARE_LEN, ShamirCommitments, ShamirShare,
@@ -57,6 +62,47 @@ const META_TABLE: &str = "meta";
 const DEPOSITS_TABLE: &str = "shamir_deposits";
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(META_TABLE);
 const DEPOSITS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(DEPOSITS_TABLE);
+const SHREDS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("shreds");
+
+/// What a deposit checked against the file's shred tombstone came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepositOutcome {
+    /// Stored durably.
+    Stored,
+    /// Refused: the owner shredded the file at `at` (Unix seconds), at or after the
+    /// deposit's `issued_at`.
+    Shredded {
+        /// The tombstone's `issuedAt`.
+        at: u64,
+    },
+}
+
+/// Reads the tombstone of `file_id` in `table` inside a write transaction.
+pub(crate) fn tombstone(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<'_, &[u8], u64>,
+    file_id: B256,
+) -> Result<Option<u64>, redb::Error> {
+    Ok(txn
+        .open_table(table)?
+        .get(file_id.as_slice())?
+        .map(|v| v.value()))
+}
+
+/// Raises the tombstone of `file_id` in `table` to `issued_at` (never lowers it).
+pub(crate) fn raise_tombstone(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<'_, &[u8], u64>,
+    file_id: B256,
+    issued_at: u64,
+) -> Result<(), redb::Error> {
+    let old = tombstone(txn, table, file_id)?;
+    if old.is_none_or(|old| old < issued_at) {
+        txn.open_table(table)?
+            .insert(file_id.as_slice(), issued_at)?;
+    }
+    Ok(())
+}
 
 /// A Shamir share held for a file, with the commitments it was deposited under.
 #[derive(Debug)]
@@ -103,6 +149,7 @@ impl ShareStore {
         store.write("create tables", |txn| {
             txn.open_table(META)?;
             txn.open_table(DEPOSITS)?;
+            txn.open_table(SHREDS)?;
             Ok(())
         })?;
         Ok(store)
@@ -149,12 +196,26 @@ impl ShareStore {
     }
 
     /// Stores a Shamir deposit durably: when this returns `Ok`, the share survives a crash.
+    /// Ignores shred tombstones (see [`ShareStore::put_deposit_unless_shredded`]).
     pub fn put_deposit(
         &self,
         file_id: B256,
         share: &ShamirShare,
         commitments: &ShamirCommitments,
     ) -> Result<()> {
+        self.put_deposit_unless_shredded(file_id, share, commitments, u64::MAX)
+            .map(|_| ())
+    }
+
+    /// Stores a Shamir deposit issued at `issued_at` durably, unless the owner shredded the
+    /// file at or after that time (then nothing is written).
+    pub fn put_deposit_unless_shredded(
+        &self,
+        file_id: B256,
+        share: &ShamirShare,
+        commitments: &ShamirCommitments,
+        issued_at: u64,
+    ) -> Result<DepositOutcome> {
         let key = deposit_key(file_id, share.node_index());
         let commitment_bytes = commitments.to_bytes();
         let mut plain = Zeroizing::new(Vec::with_capacity(
@@ -164,10 +225,43 @@ impl ShareStore {
         plain.extend_from_slice(share.to_bytes().as_slice());
         plain.extend_from_slice(&commitment_bytes);
         let sealed = self.seal(DEPOSITS_TABLE, &key, &plain)?;
+        let mut outcome = DepositOutcome::Stored;
         self.write("store deposit", |txn| {
+            // `u64::MAX` is the unchecked put: it is after every tombstone.
+            if let Some(at) = tombstone(txn, SHREDS, file_id)?
+                && issued_at != u64::MAX
+                && issued_at <= at
+            {
+                outcome = DepositOutcome::Shredded { at };
+                return Ok(());
+            }
             txn.open_table(DEPOSITS)?
                 .insert(key.as_slice(), sealed.as_slice())?;
             Ok(())
+        })?;
+        Ok(outcome)
+    }
+
+    /// The owner's shred signed at `issued_at`: deletes this node's share of `file_id` and
+    /// raises the file's tombstone to `issued_at`, in one transaction. Returns whether a
+    /// share was held.
+    pub fn shred(&self, file_id: B256, node_index: u32, issued_at: u64) -> Result<bool> {
+        let key = deposit_key(file_id, node_index);
+        let mut removed = false;
+        self.write("shred", |txn| {
+            removed = txn.open_table(DEPOSITS)?.remove(key.as_slice())?.is_some();
+            raise_tombstone(txn, SHREDS, file_id, issued_at)
+        })?;
+        Ok(removed)
+    }
+
+    /// The `issuedAt` of the latest shred of `file_id`, if it was ever shredded here.
+    pub fn shredded_at(&self, file_id: B256) -> Result<Option<u64>> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(SHREDS)?
+                .get(file_id.as_slice())?
+                .map(|v| v.value()))
         })
     }
 

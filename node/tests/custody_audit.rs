@@ -7,10 +7,21 @@ use std::path::Path;
 
 use alloy_primitives::{Address, B256};
 use zgvault_node::Error;
-use zgvault_node::custody::{AUDIT_FILE, AuditDecision, AuditLog, AuditRecord, verify_chain};
+use zgvault_node::custody::{
+    AUDIT_FILE, AuditAction, AuditDecision, AuditLog, AuditRecord, verify_chain,
+};
 
 fn record(i: u8, released: bool) -> AuditRecord {
+    let actions = [
+        AuditAction::Release,
+        AuditAction::Deposit,
+        AuditAction::Shred,
+        AuditAction::Rotate,
+    ];
+    let action = actions[usize::from(i) % actions.len()];
     AuditRecord {
+        action,
+        note: (action == AuditAction::Rotate).then(|| "from file:ab to pkcs11:t:k".to_owned()),
         requester: Address::repeat_byte(i),
         file_id: B256::repeat_byte(i.wrapping_add(0x40)),
         decision: if released {
@@ -169,4 +180,30 @@ fn fail_refusal_code_that_could_carry_anything() {
         assert!(log.append(&r).is_err(), "{code:?}");
     }
     assert_eq!(log.head().0, 0);
+}
+
+#[test]
+fn lines_written_before_actions_existed_still_verify_and_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(AUDIT_FILE);
+    let old = format!(
+        "{{\"seq\":1,\"time_ms\":1,\"requester\":\"{}\",\"file_id\":\"{}\",\"decision\":\"released\",\"code\":null,\"request_hash\":\"{}\",\"prev\":\"{}\"}}\n",
+        Address::repeat_byte(1),
+        B256::repeat_byte(2),
+        B256::repeat_byte(3),
+        "0".repeat(64)
+    );
+    fs::write(&path, old).unwrap();
+    assert_eq!(verify_chain(&path).unwrap(), 1);
+    let log = AuditLog::open(&path).unwrap();
+    assert_eq!(log.append(&record(3, false)).unwrap(), 2);
+    assert_eq!(verify_chain(&path).unwrap(), 2);
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains("\"action\":\"rotate\""),
+        "{text}"
+    );
 }

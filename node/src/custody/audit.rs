@@ -1,9 +1,15 @@
-//! The vault's audit log: one JSON line per release decision, hash-chained, never a secret.
+//! The vault's audit log: one JSON line per decision (release, deposit, shred, KEK
+//! rotation), hash-chained, never a secret.
 //!
 //! ```json
-//! {"seq":1,"time_ms":1764000000000,"requester":"0x…","file_id":"0x…","decision":"refused",
-//!  "code":"ACCESS_DENIED","request_hash":"0x…","prev":"<hex SHA-256 of line 0, or 64 zeros>"}
+//! {"seq":1,"time_ms":1764000000000,"action":"release","requester":"0x…","file_id":"0x…",
+//!  "decision":"refused","code":"ACCESS_DENIED","request_hash":"0x…",
+//!  "prev":"<hex SHA-256 of line 0, or 64 zeros>"}
 //! ```
+//!
+//! `action` is `release`, `deposit`, `shred` or `rotate` (lines written before actions
+//! existed have none and read as `release`); a `rotate` line has the zero address and zero
+//! hashes, and a `note` naming the KEKs and the records re-wrapped.
 //!
 //! `prev` is the SHA-256 of the previous line's bytes (without its newline): editing, removing
 //! or inserting a line breaks the chain at the next line, and `seq` numbers every line.
@@ -20,7 +26,7 @@
 use std::{
     fs::{File, OpenOptions},
     io::{BufRead, BufReader, Read, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::Mutex,
     time::{SystemTime, UNIX_EPOCH},
@@ -55,9 +61,41 @@ pub enum AuditDecision {
     },
 }
 
+/// What was asked of the vault.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditAction {
+    /// An access request: release K to the requester.
+    #[default]
+    Release,
+    /// A key deposit by the file owner.
+    Deposit,
+    /// A shred by the file owner.
+    Shred,
+    /// A KEK rotation by the operator.
+    Rotate,
+}
+
+impl AuditAction {
+    /// The JSON name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Deposit => "deposit",
+            Self::Shred => "shred",
+            Self::Rotate => "rotate",
+        }
+    }
+}
+
+/// Longest `note` on an audit line.
+pub const MAX_AUDIT_NOTE: usize = 256;
+
 /// One decision to record. Holds no secret by construction: addresses and hashes only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
+    /// What was asked.
+    pub action: AuditAction,
     /// Who asked (the request's signer).
     pub requester: Address,
     /// Which file.
@@ -66,6 +104,8 @@ pub struct AuditRecord {
     pub decision: AuditDecision,
     /// The signed request's hash (ties the line to the request and the replay cache).
     pub request_hash: B256,
+    /// Free text without secrets (KEK ids for a rotation), at most [`MAX_AUDIT_NOTE`] bytes.
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,11 +113,15 @@ pub struct AuditRecord {
 struct Line {
     seq: u64,
     time_ms: u64,
+    #[serde(default)]
+    action: AuditAction,
     requester: Address,
     file_id: B256,
     decision: String,
     code: Option<String>,
     request_hash: B256,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     prev: String,
 }
 
@@ -85,6 +129,8 @@ struct State {
     file: File,
     lines: usize,
     last: [u8; 32],
+    /// `(device, inode)` of the file opened: an append checks the path still names it.
+    identity: (u64, u64),
 }
 
 /// An open audit log, appended to from any thread.
@@ -113,11 +159,9 @@ impl AuditLog {
             .mode(AUDIT_FILE_MODE)
             .open(path)
             .map_err(|e| Error::io("open", path, e))?;
-        let mode = file
-            .metadata()
-            .map_err(|e| Error::io("stat", path, e))?
-            .permissions()
-            .mode();
+        let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+        let identity = (meta.dev(), meta.ino());
+        let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(AUDIT_FILE_MODE))
                 .map_err(|e| Error::io("chmod", path, e))?;
@@ -125,7 +169,12 @@ impl AuditLog {
         let (lines, last) = walk(path, &file)?;
         Ok(Self {
             path: path.to_owned(),
-            state: Mutex::new(State { file, lines, last }),
+            state: Mutex::new(State {
+                file,
+                lines,
+                last,
+                identity,
+            }),
         })
     }
 
@@ -142,6 +191,9 @@ impl AuditLog {
     }
 
     /// Appends one decision and `fsync`s it. Returns the line's sequence number (1-based).
+    /// Refuses ([`Error::AuditLogReplaced`]) when the path no longer names the file opened
+    /// (deleted or moved away under the running vault): lines written to an unlinked file
+    /// would be lost, so the caller must not go on as if they were recorded.
     pub fn append(&self, record: &AuditRecord) -> Result<u64> {
         let (decision, code) = match &record.decision {
             AuditDecision::Released => ("released", None),
@@ -159,19 +211,37 @@ impl AuditLog {
                 ("refused", Some(code.clone()))
             }
         };
+        if record
+            .note
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_AUDIT_NOTE)
+        {
+            return Err(Error::Internal {
+                what: "audit note longer than MAX_AUDIT_NOTE",
+            });
+        }
         let time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let same = std::fs::metadata(&self.path)
+            .is_ok_and(|meta| (meta.dev(), meta.ino()) == state.identity);
+        if !same {
+            return Err(Error::AuditLogReplaced {
+                path: self.path.clone(),
+            });
+        }
         let line = Line {
             seq: state.lines as u64 + 1,
             time_ms,
+            action: record.action,
             requester: record.requester,
             file_id: record.file_id,
             decision: decision.to_owned(),
             code,
             request_hash: record.request_hash,
+            note: record.note.clone(),
             prev: hex::encode(state.last),
         };
         let mut bytes = serde_json::to_vec(&line).map_err(|_| Error::Internal {

@@ -8,7 +8,10 @@ mod kek;
 mod pkcs11;
 mod vault_store;
 
-pub use audit::{AUDIT_FILE, AuditDecision, AuditLog, AuditRecord, MAX_AUDIT_LINE, verify_chain};
+pub use audit::{
+    AUDIT_FILE, AuditAction, AuditDecision, AuditLog, AuditRecord, MAX_AUDIT_LINE, MAX_AUDIT_NOTE,
+    verify_chain,
+};
 pub use file::{FILE_KEK_VERSION, FileKek, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
 pub use kek::{Kek, SEALED_OVERHEAD};
 pub use pkcs11::{DEFAULT_SOFTHSM_MODULE, Pkcs11Config, Pkcs11Kek};

@@ -72,6 +72,17 @@ fn unavailable(message: String) -> Error {
 impl Pkcs11Kek {
     /// Loads the module, finds the token by label, logs in, and finds or creates the key.
     pub fn open(config: &Pkcs11Config) -> Result<Pkcs11Kek> {
+        Self::open_with(config, true)
+    }
+
+    /// Like [`Pkcs11Kek::open`], but a missing key is an error instead of being created:
+    /// for a KEK that already sealed records (a fresh key under the same label would open
+    /// none of them).
+    pub fn open_existing(config: &Pkcs11Config) -> Result<Pkcs11Kek> {
+        Self::open_with(config, false)
+    }
+
+    fn open_with(config: &Pkcs11Config, create: bool) -> Result<Pkcs11Kek> {
         let module: &Path = &config.module;
         let ctx = context(module)?;
         let slots = ctx
@@ -123,6 +134,13 @@ impl Pkcs11Kek {
             .map_err(|e| unavailable(format!("cannot search the token: {e}")))?;
         let key = match found.as_slice() {
             [key] => *key,
+            [] if !create => {
+                return Err(unavailable(format!(
+                    "no key labelled {:?} in token {:?}, but this vault has keys sealed under \
+                     it: restore the token from its backup (or fix key_label)",
+                    config.key_label, config.token_label
+                )));
+            }
             [] => session
                 .generate_key(
                     &Mechanism::AesKeyGen,

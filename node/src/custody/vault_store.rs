@@ -3,6 +3,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `vault_keys` | `fileId (32)` | `version (1) ‖ depositor (20) ‖ kek id length (1) ‖ kek id ‖ sealed K` |
+//! | `vault_shreds` | `fileId (32)` | the latest shred's `issuedAt` (8 BE): deposits issued at or before it are refused |
 //!
 //! `sealed K` is [`Kek::seal`] of the 32 bytes of K with
 //! `aad = "zgvault/v1/vault" ‖ fileId ‖ version ‖ depositor`: a record moved to another file,
@@ -34,6 +35,7 @@ use zgvault_proto::{FileKey, KEY_LEN};
 
 use super::kek::{Kek, SEALED_OVERHEAD};
 use crate::error::{Error, Result};
+use crate::store::{DepositOutcome, raise_tombstone, tombstone};
 
 /// File name of the vault database in the vault's data dir.
 pub const VAULT_STORE_FILE: &str = "vault.redb";
@@ -56,7 +58,12 @@ const SEALED_LEN: usize = KEY_LEN + SEALED_OVERHEAD;
 /// Largest record accepted from the database.
 const MAX_RECORD_LEN: usize = 1 + Address::len_bytes() + 1 + MAX_KEK_ID_LEN + SEALED_LEN;
 
+/// Associated data and plaintext of the `/health` KEK probe (not a secret).
+const PROBE_AAD: &[u8] = b"zgvault/v1/vault-health-probe";
+const PROBE: &[u8] = b"probe";
+
 const KEYS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vault_keys");
+const SHREDS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("vault_shreds");
 
 /// A stored file key with the address that deposited it.
 #[derive(Debug)]
@@ -136,6 +143,7 @@ impl VaultStore {
         };
         store.write("create tables", |txn| {
             txn.open_table(KEYS)?;
+            txn.open_table(SHREDS)?;
             Ok(())
         })?;
         Ok(store)
@@ -152,8 +160,21 @@ impl VaultStore {
     }
 
     /// Stores K for `file_id` (replacing any earlier record), sealed under the current KEK.
-    /// Returns after the commit is on disk.
+    /// Returns after the commit is on disk. Ignores shred tombstones.
     pub fn put(&self, file_id: B256, key: &FileKey, depositor: Address) -> Result<()> {
+        self.put_unless_shredded(file_id, key, depositor, u64::MAX)
+            .map(|_| ())
+    }
+
+    /// [`VaultStore::put`] of a deposit signed at `issued_at`, unless the owner shredded the
+    /// file at or after that time: checked in the transaction that would store it.
+    pub fn put_unless_shredded(
+        &self,
+        file_id: B256,
+        key: &FileKey,
+        depositor: Address,
+        issued_at: u64,
+    ) -> Result<DepositOutcome> {
         let path = &self.inner.path;
         let txn = self
             .inner
@@ -165,14 +186,59 @@ impl VaultStore {
         // behind its scan.
         let kek = self.keks().current.clone();
         let value = seal_record(kek.as_ref(), file_id, key, depositor)?;
-        let insert = || -> Result<(), redb::Error> {
+        let insert = || -> Result<DepositOutcome, redb::Error> {
+            // `u64::MAX` is the unchecked put: it is after every tombstone.
+            if let Some(at) = tombstone(&txn, SHREDS, file_id)?
+                && issued_at != u64::MAX
+                && issued_at <= at
+            {
+                return Ok(DepositOutcome::Shredded { at });
+            }
             txn.open_table(KEYS)?
                 .insert(file_id.as_slice(), value.as_slice())?;
-            Ok(())
+            Ok(DepositOutcome::Stored)
         };
-        insert().map_err(|e| Error::store(path, "store file key", e))?;
+        let outcome = insert().map_err(|e| Error::store(path, "store file key", e))?;
         txn.commit()
-            .map_err(|e| Error::store(path, "store file key", e))
+            .map_err(|e| Error::store(path, "store file key", e))?;
+        Ok(outcome)
+    }
+
+    /// The owner's shred signed at `issued_at`: deletes K of `file_id` and raises the file's
+    /// tombstone to `issued_at`, in one transaction. Returns whether K was held.
+    pub fn shred(&self, file_id: B256, issued_at: u64) -> Result<bool> {
+        let mut removed = false;
+        self.write("shred file key", |txn| {
+            removed = txn.open_table(KEYS)?.remove(file_id.as_slice())?.is_some();
+            raise_tombstone(txn, SHREDS, file_id, issued_at)
+        })?;
+        Ok(removed)
+    }
+
+    /// The `issuedAt` of the latest shred of `file_id`, if it was ever shredded here.
+    pub fn shredded_at(&self, file_id: B256) -> Result<Option<u64>> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(SHREDS)?
+                .get(file_id.as_slice())?
+                .map(|v| v.value()))
+        })
+    }
+
+    /// Seals and opens a probe under the current KEK: fails when its backend (the token)
+    /// cannot be used. For `/health`.
+    pub fn probe_kek(&self) -> Result<()> {
+        let kek = self.keks().current.clone();
+        let sealed = kek.seal(PROBE_AAD, PROBE)?;
+        let opened = kek.open(PROBE_AAD, &sealed)?;
+        if opened.as_slice() == PROBE {
+            Ok(())
+        } else {
+            Err(Error::KekTampered {
+                kek: kek.id().to_owned(),
+                detail: "the health probe opened to other bytes",
+            })
+        }
     }
 
     /// K for `file_id`, if one was deposited.

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
 pub mod anvil;
+pub mod registry;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -17,11 +18,19 @@ use alloy_primitives::{Address, B256};
 use futures::future::BoxFuture;
 use k256::ecdsa::SigningKey;
 use tokio::sync::Notify;
-use zgvault_contracts::{REASON_OK_ALLOWED, REASON_POLICY_NOT_MET, SCHEME_BLS, SCHEME_SHAMIR};
-use zgvault_node::{Chain, Error, FileRecord, KeyService, NodeConfig, NodeKeys, ShareStore};
+use zgvault_contracts::{
+    REASON_OK_ALLOWED, REASON_POLICY_NOT_MET, SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR,
+};
+use zgvault_node::{
+    Chain, Error, FileRecord, KekConfig, KeyService, NodeConfig, NodeKeys, ShareStore, Vault,
+    VaultConfig,
+};
 use zgvault_proto::{
     FileKey,
-    request::{AccessRequest, FileRef, Scheme, ShareDeposit, SignedAccessRequest, address_of},
+    request::{
+        AccessRequest, CustodialCapsule, FileRef, KeyDeposit, Scheme, ShareDeposit, Shred,
+        SignedAccessRequest, address_of,
+    },
     sealbox::{BoxPublicKey, BoxSecretKey},
     threshold::{BlsCapsule, BlsKeySet, ShamirSplit, deal_bls_key_set, split_new_file_key},
     wire::{KeyRequest, encode_request},
@@ -46,6 +55,8 @@ pub fn now() -> u64 {
 pub struct FakeState {
     pub head: u64,
     pub files: HashMap<B256, FileRecord>,
+    /// Registered capsule bytes (custodial files).
+    pub capsules: HashMap<B256, Vec<u8>>,
     pub allowed: HashSet<(B256, Address)>,
     /// Every call fails (RPC down).
     pub fail: bool,
@@ -105,6 +116,13 @@ impl Chain for FakeChain {
         _block: Option<u64>,
     ) -> BoxFuture<'_, Result<Option<FileRecord>, Error>> {
         self.answer("getFile", move |s| s.files.get(&file_id).copied())
+    }
+    fn capsule(
+        &self,
+        file_id: B256,
+        _block: Option<u64>,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+        self.answer("capsuleOf", move |s| s.capsules.get(&file_id).cloned())
     }
     fn can_access(
         &self,
@@ -286,5 +304,166 @@ pub fn access(
     Signed {
         request: request.sign(wallet, capsule.to_vec()).unwrap(),
         response_key,
+    }
+}
+
+/// A custodial vault (file KEK, passphrase in a 0600 file) behind a fake chain.
+pub struct VaultFixture {
+    pub dir: tempfile::TempDir,
+    pub chain: Arc<FakeChain>,
+    pub service: KeyService,
+    pub config: NodeConfig,
+    pub owner: SigningKey,
+    pub reader: SigningKey,
+    pub stranger: SigningKey,
+}
+
+/// Writes `secret` to `dir/name` with mode 0600.
+pub fn secret_file(dir: &std::path::Path, name: &str, secret: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A custodial config in `dir` with a file KEK (`kek.json`, passphrase in `kek.pass`).
+pub fn vault_config(dir: &std::path::Path) -> NodeConfig {
+    secret_file(dir, "kek.pass", "vault test passphrase");
+    default_config(dir).custodial(VaultConfig::new(KekConfig::file(
+        "kek.json",
+        Some("kek.pass".into()),
+    )))
+}
+
+impl VaultFixture {
+    pub fn new() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    pub fn with_config(edit: impl FnOnce(&mut NodeConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = vault_config(dir.path());
+        edit(&mut config);
+        let chain = FakeChain::new();
+        let service = Self::open(&config, chain.clone());
+        Self {
+            dir,
+            chain,
+            service,
+            config,
+            owner: SigningKey::from_slice(&[1; 32]).unwrap(),
+            reader: SigningKey::from_slice(&[2; 32]).unwrap(),
+            stranger: SigningKey::from_slice(&[3; 32]).unwrap(),
+        }
+    }
+
+    /// Opens the vault of `config` as a running node would.
+    pub fn open(config: &NodeConfig, chain: Arc<FakeChain>) -> KeyService {
+        let keys = NodeKeys::load_or_create(&config.data_dir).unwrap();
+        let store = ShareStore::open(&config.data_dir, &keys.store).unwrap();
+        let vault = Arc::new(Vault::open(config).unwrap());
+        KeyService::custodial(config, keys, store, chain, vault).unwrap()
+    }
+
+    /// Stops the vault (closing its store), runs `offline` on the stopped vault's config,
+    /// and opens it again on the same folder.
+    pub fn restart_with(self, offline: impl FnOnce(&NodeConfig)) -> Self {
+        let Self {
+            dir,
+            chain,
+            service,
+            config,
+            owner,
+            reader,
+            stranger,
+        } = self;
+        drop(service);
+        offline(&config);
+        let service = Self::open(&config, chain.clone());
+        Self {
+            dir,
+            chain,
+            service,
+            config,
+            owner,
+            reader,
+            stranger,
+        }
+    }
+
+    pub fn file_ref(&self, id: u8) -> FileRef {
+        FileRef {
+            chain_id: CHAIN_ID,
+            registry: registry(),
+            file_id: B256::repeat_byte(id),
+        }
+    }
+
+    pub fn vault_key(&self) -> BoxPublicKey {
+        BoxPublicKey::from_bytes(self.service.info().encryption_key.0)
+    }
+
+    /// Registers custodial file `id` whose capsule names `vault_key` and commits to `key`,
+    /// readable by `reader`.
+    pub fn custodial_file_for(&self, id: u8, key: &FileKey, vault_key: BoxPublicKey) {
+        let file = self.file_ref(id);
+        let capsule = CustodialCapsule::new(&file, vault_key, key);
+        let mut state = self.chain.state.lock().unwrap();
+        state.files.insert(
+            file.file_id,
+            FileRecord {
+                owner: address_of(&self.owner),
+                scheme: SCHEME_CUSTODIAL,
+                capsule_hash: capsule.hash(),
+            },
+        );
+        state.capsules.insert(file.file_id, capsule.to_bytes());
+        state
+            .allowed
+            .insert((file.file_id, address_of(&self.reader)));
+    }
+
+    /// Registers custodial file `id` for this vault; returns its K.
+    pub fn custodial_file(&self, id: u8) -> FileKey {
+        let key = FileKey::generate().unwrap();
+        self.custodial_file_for(id, &key, self.vault_key());
+        key
+    }
+
+    /// A key deposit of `key` for file `id`, signed by `signer` at `issued_at`.
+    pub fn key_deposit(
+        &self,
+        id: u8,
+        key: &FileKey,
+        signer: &SigningKey,
+        issued_at: u64,
+    ) -> Vec<u8> {
+        let deposit = KeyDeposit::new(self.file_ref(id), key, &self.vault_key(), issued_at)
+            .unwrap()
+            .sign(signer)
+            .unwrap();
+        encode_request(&KeyRequest::KeyDeposit(deposit))
+    }
+
+    /// A shred of file `id`, signed by `signer` at `issued_at`.
+    pub fn shred(&self, id: u8, signer: &SigningKey, issued_at: u64) -> Vec<u8> {
+        let shred = Shred {
+            file: self.file_ref(id),
+            issued_at,
+        }
+        .sign(signer)
+        .unwrap();
+        encode_request(&KeyRequest::Shred(shred))
+    }
+
+    /// The audit log's lines, parsed.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        let path = self.dir.path().join(zgvault_node::DEFAULT_AUDIT_LOG);
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }

@@ -1,0 +1,264 @@
+//! The custodial vault service (DESIGN §6, Flow A): `mode = "custodial"`. One vault holds each
+//! custodial file's key K sealed under its KEK (`custody::VaultStore`) and releases it, sealed
+//! to the requester, after the same gate as a share-holder node (`gate.rs`); every decision
+//! is written to the hash-chained audit log before its answer leaves.
+//!
+//! | module | what |
+//! |---|---|
+//! | `config` | [`NodeMode`], [`VaultConfig`], [`KekConfig`] (the `[vault]` TOML section) |
+//! | `open` | KEKs from the config; secrets from 0600 files or the environment |
+//! | `handlers` | key deposit, release, shred and the audit of each decision |
+//! | `admin` | the operator's Unix socket (`admin.sock`): rotate, status; and its client |
+
+pub(crate) mod admin;
+pub(crate) mod config;
+mod handlers;
+mod open;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+
+pub(crate) use config::{KekConfig, NodeMode};
+use open::{Create, open_kek, resolve};
+
+use crate::{
+    config::NodeConfig,
+    custody::{
+        AuditAction, AuditDecision, AuditLog, AuditRecord, Kek, RotationReport, VAULT_STORE_FILE,
+        VaultStore,
+    },
+    error::{Error, Result},
+    service::lock,
+};
+
+/// The custodial vault: its key store, its audit log and its rotation state.
+pub struct Vault {
+    store: VaultStore,
+    audit: AuditLog,
+    data_dir: PathBuf,
+    /// Set when an audit append failed: `/health` reports it until restart.
+    audit_failed: AtomicBool,
+    /// Held while a rotation runs (one at a time).
+    rotation_lock: Mutex<()>,
+    /// The KEK a running rotation moves records to.
+    rotating_to: Mutex<Option<String>>,
+    /// The outcome of the last rotation since start.
+    last_rotation: Mutex<Option<RotationOutcome>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("store", &self.store)
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `GET /admin/vault/status` and `zgvault-node vault status` show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultStatus {
+    /// The KEK new deposits are sealed under.
+    pub current_kek: String,
+    /// Records per KEK id (`<corrupt>`: records that do not parse).
+    pub records_by_kek: BTreeMap<String, u64>,
+    /// The KEK a rotation is moving records to, while one runs.
+    pub rotating_to: Option<String>,
+    /// The last rotation since the daemon started.
+    pub last_rotation: Option<RotationOutcome>,
+    /// Lines in the audit log.
+    pub audit_lines: usize,
+    /// SHA-256 of the last audit line (hex): copy it off the host to detect a cut log.
+    pub audit_head: String,
+}
+
+/// The result of a rotation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationOutcome {
+    /// The KEK that was current before.
+    pub from: String,
+    /// The KEK rotated to.
+    pub to: String,
+    /// Records re-wrapped under `to`.
+    pub rewrapped: u64,
+    /// Records already under `to`.
+    pub already_current: u64,
+    /// Why it stopped early (then run it again), `None` when it finished.
+    pub error: Option<String>,
+}
+
+impl Vault {
+    /// Opens the vault of `config` (custodial mode): the current and previous KEKs, the key
+    /// store and the audit log (its chain verified). Fails closed: a KEK that cannot be used,
+    /// a record under a KEK that is not configured, or a broken audit chain refuse the start.
+    pub fn open(config: &NodeConfig) -> Result<Self> {
+        let data_dir = &config.data_dir;
+        let vault = &config.vault;
+        vault.validate()?;
+        let new_store = !data_dir.join(VAULT_STORE_FILE).exists();
+        // A missing current key file is created only on a vault's first start, or when the
+        // operator configured a rotation (the old KEK under `previous` still opens the records).
+        let create = if new_store || !vault.previous.is_empty() {
+            Create::IfMissing
+        } else {
+            Create::Never
+        };
+        let current = open_kek(&vault.current(), data_dir, create)?;
+        let previous = vault
+            .previous
+            .iter()
+            .map(|kek| open_kek(kek, data_dir, Create::Never))
+            .collect::<Result<Vec<Arc<dyn Kek>>>>()?;
+        let loaded: Vec<String> = previous
+            .iter()
+            .chain(std::iter::once(&current))
+            .map(|k| k.id().to_owned())
+            .collect();
+        let store = VaultStore::open(data_dir, current, &previous)?;
+        for (kek, count) in store.count_by_kek()? {
+            if kek == "<corrupt>" {
+                tracing::error!(target: "zgvault::node::vault", count, "vault records that do not parse: they will be refused as INTERNAL");
+            } else if !loaded.contains(&kek) {
+                return Err(Error::KekUnavailable {
+                    backend: "vault",
+                    message: format!(
+                        "{count} records are sealed under KEK {kek}, which is not configured: \
+                         add it under [[vault.previous]] (or restore its key file)"
+                    ),
+                });
+            }
+        }
+        let audit = AuditLog::open(&resolve(data_dir, &vault.audit_log))?;
+        Ok(Self {
+            store,
+            audit,
+            data_dir: data_dir.clone(),
+            audit_failed: AtomicBool::new(false),
+            rotation_lock: Mutex::new(()),
+            rotating_to: Mutex::new(None),
+            last_rotation: Mutex::new(None),
+        })
+    }
+
+    /// The key store.
+    pub fn store(&self) -> &VaultStore {
+        &self.store
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Appends one decision to the audit log (fsync'd). A failure is remembered for
+    /// `/health`; the caller must then not release anything.
+    pub(crate) fn record(&self, record: &AuditRecord) -> Result<u64> {
+        self.audit.append(record).inspect_err(|error| {
+            self.audit_failed.store(true, Ordering::Relaxed);
+            tracing::error!(target: "zgvault::node::vault", %error, "audit log append failed: refusing until it works");
+        })
+    }
+
+    /// `/health`: the KEK seals and opens a probe; the audit log is writable.
+    pub(crate) fn check(&self) -> (Result<()>, Result<()>) {
+        let kek = self.store.probe_kek();
+        let audit = if self.audit_failed.load(Ordering::Relaxed) {
+            Err(Error::Internal {
+                what: "an audit log append failed since start; fix the disk and restart",
+            })
+        } else if std::fs::metadata(self.audit.path()).is_err() {
+            Err(Error::AuditLogReplaced {
+                path: self.audit.path().to_owned(),
+            })
+        } else {
+            Ok(())
+        };
+        (kek, audit)
+    }
+
+    /// Makes the KEK `next` describes current and re-wraps every record under it, while the
+    /// vault serves (blocking: run it off the async workers). One rotation at a time. The
+    /// outcome is written to the audit log.
+    pub fn rotate(&self, next: &KekConfig) -> Result<RotationOutcome> {
+        let _running = self
+            .rotation_lock
+            .try_lock()
+            .map_err(|_| Error::RotationRunning)?;
+        let kek = open_kek(next, &self.data_dir, Create::IfMissing)?;
+        let from = self.store.current_kek_id();
+        let to = kek.id().to_owned();
+        *lock(&self.rotating_to) = Some(to.clone());
+        tracing::info!(target: "zgvault::node::vault", %from, %to, "KEK rotation started");
+        let result = self.store.rotate(kek);
+        *lock(&self.rotating_to) = None;
+        let outcome = match &result {
+            Ok(RotationReport {
+                rewrapped,
+                already_current,
+            }) => RotationOutcome {
+                from,
+                to,
+                rewrapped: *rewrapped,
+                already_current: *already_current,
+                error: None,
+            },
+            Err(e) => RotationOutcome {
+                from,
+                to,
+                rewrapped: 0,
+                already_current: 0,
+                error: Some(e.to_string()),
+            },
+        };
+        *lock(&self.last_rotation) = Some(outcome.clone());
+        let mut note = format!(
+            "from {} to {}: {} rewrapped, {} already current",
+            outcome.from, outcome.to, outcome.rewrapped, outcome.already_current
+        );
+        if result.is_err() {
+            note.push_str(", interrupted");
+        }
+        note.truncate(crate::custody::MAX_AUDIT_NOTE);
+        self.record(&AuditRecord {
+            action: AuditAction::Rotate,
+            requester: Address::ZERO,
+            file_id: B256::ZERO,
+            decision: match &result {
+                Ok(_) => AuditDecision::Released,
+                Err(_) => AuditDecision::Refused {
+                    code: "INTERNAL".into(),
+                },
+            },
+            request_hash: B256::ZERO,
+            note: Some(note),
+        })?;
+        result.map(|_| outcome)
+    }
+
+    /// Records per KEK, rotation state and the audit head.
+    pub fn status(&self) -> Result<VaultStatus> {
+        let (lines, head) = self.audit.head();
+        Ok(VaultStatus {
+            current_kek: self.store.current_kek_id(),
+            records_by_kek: self.store.count_by_kek()?,
+            rotating_to: lock(&self.rotating_to).clone(),
+            last_rotation: lock(&self.last_rotation).clone(),
+            audit_lines: lines,
+            audit_head: hex::encode(head),
+        })
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}

@@ -1,0 +1,146 @@
+//! Opening the vault's KEKs from the config: secrets from 0600 files or the environment,
+//! paths relative to `data_dir`. Everything fails closed with a message saying what to fix.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use zeroize::Zeroizing;
+
+use super::config::{FILE_PASSPHRASE_ENV, KekBackend, KekConfig, PKCS11_PIN_ENV};
+use crate::{
+    custody::{FileKek, Kek, Pkcs11Config, Pkcs11Kek},
+    error::{Error, Result},
+};
+
+/// Largest secret file read (a PIN or a passphrase).
+const MAX_SECRET_BYTES: u64 = 4096;
+
+/// Whether a missing KEK (key file, or key in the token) may be created (first start of a
+/// new vault, or the target of a rotation) or must already exist (a vault that has started
+/// before, a previous KEK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Create the key file if it is missing.
+    IfMissing,
+    /// A missing key file is an error.
+    Never,
+}
+
+/// `path` if absolute, else `data_dir/path`.
+pub(crate) fn resolve(data_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        data_dir.join(path)
+    }
+}
+
+/// Opens the KEK `config` describes.
+pub(crate) fn open_kek(
+    config: &KekConfig,
+    data_dir: &Path,
+    create: Create,
+) -> Result<Arc<dyn Kek>> {
+    match config.kek {
+        KekBackend::Pkcs11 => {
+            let p = &config.pkcs11;
+            let pin = read_secret(
+                data_dir,
+                p.pin_file.as_deref(),
+                PKCS11_PIN_ENV,
+                "pkcs11",
+                "vault.pkcs11.pin_file",
+            )?;
+            let config = Pkcs11Config {
+                module: p.module.clone(),
+                token_label: p.token_label.clone(),
+                pin,
+                key_label: p.key_label.clone(),
+            };
+            let kek = match create {
+                Create::IfMissing => Pkcs11Kek::open(&config)?,
+                Create::Never => Pkcs11Kek::open_existing(&config)?,
+            };
+            Ok(Arc::new(kek))
+        }
+        KekBackend::File => {
+            let f = &config.file;
+            let path = resolve(data_dir, &f.path);
+            if create == Create::Never && !path.exists() {
+                return Err(Error::KekUnavailable {
+                    backend: "file",
+                    message: format!(
+                        "the KEK file {} is missing, and this vault already holds keys sealed \
+                         under a KEK: restore the file from its backup (a new KEK would not \
+                         open them)",
+                        path.display()
+                    ),
+                });
+            }
+            let passphrase = read_secret(
+                data_dir,
+                f.passphrase_file.as_deref(),
+                FILE_PASSPHRASE_ENV,
+                "file",
+                "vault.file.passphrase_file",
+            )?;
+            Ok(Arc::new(FileKek::open_or_create(
+                &path,
+                passphrase.as_bytes(),
+            )?))
+        }
+    }
+}
+
+/// A secret from `file` (mode 0600, one line; a trailing newline is dropped) or, when no
+/// file is configured, from the environment variable `env`.
+fn read_secret(
+    data_dir: &Path,
+    file: Option<&Path>,
+    env: &str,
+    backend: &'static str,
+    key: &str,
+) -> Result<Zeroizing<String>> {
+    let unavailable = |message: String| Error::KekUnavailable { backend, message };
+    let Some(file) = file else {
+        return std::env::var(env).map(Zeroizing::new).map_err(|_| {
+            unavailable(format!(
+                "no secret configured: set {key} to a file (mode 0600) holding it, or the \
+                 environment variable {env}"
+            ))
+        });
+    };
+    let path = resolve(data_dir, file);
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        unavailable(format!(
+            "cannot read {key} {}: {e}: create it (mode 0600) or fix the path",
+            path.display()
+        ))
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(unavailable(format!(
+            "{} can be read by other users: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_SECRET_BYTES {
+        return Err(unavailable(format!(
+            "{} is not a secret file (larger than {MAX_SECRET_BYTES} bytes)",
+            path.display()
+        )));
+    }
+    let text =
+        Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?);
+    let secret = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned());
+    if secret.is_empty() {
+        return Err(unavailable(format!(
+            "{} is empty: write the secret into it",
+            path.display()
+        )));
+    }
+    Ok(secret)
+}

@@ -339,6 +339,97 @@ pub enum Error {
         advice: &'static str,
     },
 
+    /// The custodial vault could not be reached (HTTP and libp2p).
+    #[error(
+        "the custodial vault {url} did not answer: {message}; check that it is running \
+         (`zgvault-testnet status` on the devnet) and the vault address (`vault_url` in \
+         config.toml, or --vault-url)"
+    )]
+    VaultUnreachable {
+        /// Where the vault was asked.
+        url: String,
+        /// What the transport said.
+        message: String,
+    },
+
+    /// The custodial vault answered with an error reply.
+    #[error(
+        "the custodial vault {url} refused with {}, saying {message:?}; {}",
+        code.as_str_name(),
+        crate::keys::code_advice(*code)
+    )]
+    VaultRefused {
+        /// Where the vault was asked.
+        url: String,
+        /// The refusal code.
+        code: zgvault_proto::wire::ErrorCode,
+        /// What it said (untrusted text from the vault).
+        message: String,
+    },
+
+    /// A released key does not match the registered commitment.
+    #[error(
+        "{source_name} released a key for file {file_id} that does not match the registered \
+         key commitment; it was not used: tell the operator of {source_name}"
+    )]
+    KeyMismatch {
+        /// Who released it (the vault's URL).
+        source_name: String,
+        /// The file.
+        file_id: B256,
+    },
+
+    /// The file's key was shredded by its owner: nobody can read it any more.
+    #[error(
+        "the key of file {file_id} was shredded by its owner ({detail}); copies already \
+         released stay released, and the ciphertext on 0G stays, unreadable without the key"
+    )]
+    Shredded {
+        /// The file.
+        file_id: B256,
+        /// Who said so.
+        detail: String,
+    },
+
+    /// Only the file's owner may do this.
+    #[error(
+        "only the owner of file {file_id} ({owner}) can {action}; you are {user}: switch to \
+         the owner's account (ZGVAULT_HOME) or ask them"
+    )]
+    NotOwner {
+        /// The file.
+        file_id: B256,
+        /// Its owner.
+        owner: alloy::primitives::Address,
+        /// Who asked.
+        user: alloy::primitives::Address,
+        /// What was refused ("shred it").
+        action: &'static str,
+    },
+
+    /// Another process is doing the same thing right now.
+    #[error(
+        "another {what} is running (pid {pid}); wait for it to finish, then run this again \
+         (it resumes). If no such process exists, delete the lock file {path}"
+    )]
+    Locked {
+        /// What is running ("put of this file").
+        what: String,
+        /// The other process, as written in the lock file ("unknown" if unreadable).
+        pid: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+
+    /// A custody operation (move, shred) that cannot be done on this file.
+    #[error("file {file_id}: {message}")]
+    Custody {
+        /// The file.
+        file_id: B256,
+        /// Why, and what to do instead.
+        message: String,
+    },
+
     /// A `put` left a state file that cannot be used.
     #[error(
         "pending upload state {path} is unusable: {message}; if the file was never \

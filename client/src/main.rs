@@ -19,9 +19,9 @@ struct Cli {
 enum Command {
     /// Create or import your Ethereum key (encrypted keystore) and pick a network.
     Init(cli::vault::InitArgs),
-    /// Seal a file, upload it to 0G, hand its key to the key network, register it.
+    /// Seal a file, upload it to 0G, hand its key to the key network or the vault, register it.
     Put(cli::vault::PutArgs),
-    /// Recover a file's key from the key network, download, verify and open it.
+    /// Recover a file's key (key network or vault), download, verify and open it.
     Get(cli::vault::GetArgs),
     /// Let someone read a file: mint them an AccessPass, or add them to the allow-list.
     Grant(cli::manage::GrantArgs),
@@ -35,6 +35,8 @@ enum Command {
     Policy(cli::manage::PolicyArgs),
     /// Check the network: chain, storage nodes, key nodes, epoch and threshold.
     Status(cli::manage::StatusArgs),
+    #[command(flatten)]
+    Custody(cli::custody::CustodyCommand),
     /// Compute a file's 0G Storage Merkle root, submission nodes and fee sectors, offline.
     Root(cli::root::Args),
     /// Encrypt a file into the zgvault sealed format (offline); prints its 0G root.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Info(args) => cli::manage::run_info(args),
         Command::Policy(args) => cli::manage::run_policy(args),
         Command::Status(args) => cli::manage::run_status(args),
+        Command::Custody(cmd) => cli::custody::run(cmd),
         Command::Root(args) => cli::root::run(args),
         Command::Seal(args) => cli::seal::run_seal(args),
         Command::Open(args) => cli::seal::run_open(args),

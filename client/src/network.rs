@@ -35,6 +35,22 @@ pub struct Network {
     pub file_registry: Option<Address>,
     pub access_pass: Option<Address>,
     pub node_registry: Option<Address>,
+    /// The custodial vault, where one is known (the devnet's, or `vault_url` in the config).
+    #[serde(default)]
+    pub vault: Option<VaultEndpoint>,
+}
+
+/// Where the custodial vault answers: `POST /v1/keys` over HTTP, or `/zgvault/keys/1` over
+/// libp2p.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultEndpoint {
+    /// Base URL of its HTTP API (`http://127.0.0.1:7000`).
+    pub http: Option<String>,
+    /// Its libp2p peer id (base58).
+    pub peer_id: Option<String>,
+    /// Its libp2p addresses.
+    #[serde(default)]
+    pub p2p: Vec<String>,
 }
 
 impl Network {
@@ -74,6 +90,7 @@ impl Network {
             file_registry: None,
             access_pass: None,
             node_registry: None,
+            vault: None,
         })
     }
 
@@ -107,6 +124,11 @@ impl Network {
             file_registry: Some(m.contracts.file_registry),
             access_pass: Some(m.contracts.access_pass),
             node_registry: Some(m.contracts.node_registry),
+            vault: m.vault.map(|v| VaultEndpoint {
+                http: Some(v.http),
+                peer_id: Some(v.peer_id),
+                p2p: v.p2p,
+            }),
         })
     }
 
@@ -216,6 +238,16 @@ struct DevnetManifest {
     chain_id: u64,
     contracts: DevnetContracts,
     storage: Option<DevnetStorage>,
+    #[serde(default)]
+    vault: Option<DevnetVault>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DevnetVault {
+    http: String,
+    peer_id: String,
+    #[serde(default)]
+    p2p: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +314,30 @@ mod tests {
             MAINNET_CHAIN_ID
         );
         assert!(Network::builtin("nope").is_none());
+    }
+
+    #[test]
+    fn devnet_vault_comes_from_the_manifest_when_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        let addr = "0x0000000000000000000000000000000000000001";
+        let base = format!(
+            r#""rpc_url": "http://127.0.0.1:1", "chain_id": 31337, "contracts": {{"flow": "{addr}",
+               "file_registry": "{addr}", "access_pass": "{addr}", "node_registry": "{addr}"}}"#
+        );
+        std::fs::write(&path, format!("{{{base}}}")).unwrap();
+        assert_eq!(Network::from_devnet(&path).unwrap().vault, None);
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{{base}, "vault": {{"http": "http://127.0.0.1:2", "peer_id": "12D3",
+                   "p2p": ["/ip4/127.0.0.1/tcp/3"], "encryption_key": "0x00"}}}}"#
+            ),
+        )
+        .unwrap();
+        let vault = Network::from_devnet(&path).unwrap().vault.unwrap();
+        assert_eq!(vault.http.as_deref(), Some("http://127.0.0.1:2"));
+        assert_eq!(vault.p2p, ["/ip4/127.0.0.1/tcp/3"]);
     }
 
     #[test]

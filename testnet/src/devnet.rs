@@ -50,6 +50,10 @@ pub struct DevnetConfig {
     pub node_rate_limit: Option<u32>,
     /// Seconds between blocks; `None` mines a block per transaction.
     pub block_time: Option<u64>,
+    /// Start a custodial vault with this KEK (`None`: no vault). `zgvault-testnet up`
+    /// starts one by default; [`DevnetConfig::new`] does not, so tests that do not need it
+    /// stay lean.
+    pub vault: Option<crate::vault::VaultKek>,
     /// Dev storage nodes to start (0 for a chain only).
     pub storage_nodes: usize,
     pub storage_layout: StorageLayout,
@@ -66,6 +70,7 @@ impl DevnetConfig {
             threshold: crate::keynodes::DEFAULT_THRESHOLD,
             node_rate_limit: None,
             block_time: None,
+            vault: None,
             storage_nodes: DEFAULT_STORAGE_NODES,
             storage_layout: StorageLayout::Sharded,
         }
@@ -161,6 +166,11 @@ impl Devnet {
         signer_of(&self.manifest, name)
     }
 
+    /// The custodial vault, when the devnet has one.
+    pub fn vault(&self) -> Option<&crate::vault::VaultInfo> {
+        self.manifest.vault.as_ref()
+    }
+
     /// The storage side (nodes and indexer), when the devnet has one.
     pub fn storage(&self) -> Option<&StorageInfo> {
         self.manifest.storage.as_ref()
@@ -194,8 +204,9 @@ impl Devnet {
         Ok(())
     }
 
-    /// Restarts a killed storage node or key node on its data folder; returns its URL
-    /// (a key node gets a new port, a storage node its old one).
+    /// Restarts a killed storage node, key node or the vault on its data folder; returns its
+    /// URL (a storage node gets its old port; a key node or the vault a new one, written to
+    /// the manifest so clients reading it find it again).
     pub fn restart_process(&mut self, name: &str) -> Result<String> {
         if let Some(i) = name.strip_prefix("storage-").and_then(|i| i.parse().ok()) {
             self.restart_storage_node(i)?;
@@ -212,6 +223,9 @@ impl Devnet {
                 message: format!("{name} is still running"),
             });
         }
+        if name == crate::vault::VAULT_NAME {
+            return self.restart_vault();
+        }
         let data_dir = self
             .manifest
             .key_network
@@ -227,7 +241,54 @@ impl Devnet {
             })?;
         let (proc, url) =
             crate::keynodes::start_node_process(&self.state_dir, name, &data_dir, false)?;
+        let p2p = p2p_addrs(&proc)?;
+        let pid = proc.pid();
         self.children.push((name.to_owned(), proc));
+        // Clients read HTTP URLs from the manifest: point them at the new port (the
+        // NodeRegistry keeps the old libp2p address; HTTP is tried first).
+        if let Some(node) = self.manifest.key_network.as_mut().and_then(|k| {
+            k.nodes
+                .iter_mut()
+                .find(|n| format!("keynode-{}", n.index + 1) == name)
+        }) {
+            node.http = url.clone();
+            node.p2p = p2p;
+        }
+        self.record_restart(name, pid)?;
+        Ok(url)
+    }
+
+    /// The restarted process's new pid, in the manifest on disk too.
+    fn record_restart(&mut self, name: &str, pid: u32) -> Result<()> {
+        if let Some(p) = self.manifest.processes.iter_mut().find(|p| p.name == name) {
+            p.pid = pid;
+        }
+        self.manifest.store(&self.state_dir)?;
+        Ok(())
+    }
+
+    /// Restarts the killed vault on its data folder (same keys, token and stored K). It gets
+    /// a new port: the manifest is rewritten with its new addresses, so clients reading it
+    /// find the vault again. Returns its HTTP URL.
+    fn restart_vault(&mut self) -> Result<String> {
+        let name = crate::vault::VAULT_NAME;
+        let data_dir = self
+            .manifest
+            .vault
+            .as_ref()
+            .map(|v| v.data_dir.clone())
+            .ok_or_else(|| Error::Config {
+                message: "the devnet has no vault to restart".into(),
+            })?;
+        let (proc, url) = crate::vault::start_vault_process(&self.state_dir, &data_dir, false)?;
+        let pid = proc.pid();
+        let p2p = p2p_addrs(&proc)?;
+        self.children.push((name.to_owned(), proc));
+        if let Some(vault) = self.manifest.vault.as_mut() {
+            vault.http = url.clone();
+            vault.p2p = p2p;
+        }
+        self.record_restart(name, pid)?;
         Ok(url)
     }
 
@@ -287,6 +348,19 @@ impl Devnet {
         }
         Manifest::remove(&self.state_dir)
     }
+}
+
+/// The libp2p addresses a freshly started `zgvault-node` printed (before its HTTP line, so
+/// all of them are in its log once it is ready).
+fn p2p_addrs(proc: &Spawned) -> Result<Vec<String>> {
+    let log = fs::read_to_string(&proc.log).map_err(|e| Error::io(&proc.log, e))?;
+    Ok(log
+        .lines()
+        .filter_map(|l| {
+            l.split_once(zgvault_node::P2P_LISTENING_LINE)
+                .map(|(_, a)| a.trim().to_owned())
+        })
+        .collect())
 }
 
 /// The signer of a named account in a manifest.
@@ -504,6 +578,21 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
     } else {
         None
     };
+    let vault = match config.vault {
+        Some(kek) => {
+            let setup = crate::vault::VaultSetup {
+                state_dir: &config.state_dir,
+                rpc_url: &rpc_url,
+                chain_id: config.chain_id,
+                file_registry: deployed.contracts.file_registry,
+                node_registry: deployed.contracts.node_registry,
+                kek,
+                detached,
+            };
+            Some(crate::vault::start_vault(setup, &mut children).await?)
+        }
+        None => None,
+    };
 
     let manifest = Manifest {
         version: MANIFEST_VERSION,
@@ -516,6 +605,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
         price_per_sector: deployed.price_per_sector,
         storage,
         key_network,
+        vault,
         accounts: accounts
             .iter()
             .map(|(name, signer)| Account {

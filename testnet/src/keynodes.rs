@@ -121,8 +121,11 @@ pub(crate) async fn start_key_network(
         config.chain.file_registry = setup.file_registry;
         config.chain.node_registry = setup.node_registry;
         if let Some(rate) = setup.rate_limit {
+            // Benchmarks send thousands of requests from one origin and one signer.
             config.limits.rate_per_sec = rate;
             config.limits.rate_burst = rate.saturating_mul(2);
+            config.limits.requester_rate_per_min = rate.saturating_mul(60);
+            config.limits.requester_burst = rate.saturating_mul(2);
         }
         let config_path = data_dir.join(NODE_CONFIG_FILE);
         let toml = toml::to_string(&config).map_err(|e| Error::Config {
@@ -216,11 +219,11 @@ pub(crate) fn start_node_process(
     Ok((proc, format!("http://{}", addr.trim())))
 }
 
-async fn node_info(http: &reqwest::Client, url: &str) -> Result<NodeInfo> {
+pub(crate) async fn node_info(http: &reqwest::Client, url: &str) -> Result<NodeInfo> {
     let info_url = format!("{url}/v1/info");
     let fail = |message: String| Error::Chain {
         url: info_url.clone(),
-        during: "reading the key node's /v1/info".into(),
+        during: "reading the node's /v1/info".into(),
         message,
     };
     let body = http

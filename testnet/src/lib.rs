@@ -7,6 +7,7 @@ mod keynodes;
 mod manifest;
 mod process;
 mod storage;
+mod vault;
 pub mod zgs;
 
 pub use deploy::{
@@ -27,4 +28,8 @@ pub use process::find_tool;
 pub use storage::{
     DEFAULT_STORAGE_NODES, MAX_STORAGE_NODES, StorageInfo, StorageLayout, StorageNodeInfo,
     StorageNodeOptions, find_zgs_dev,
+};
+pub use vault::{
+    PASSPHRASE_FILE, PIN_FILE, SOFTHSM_CONF_FILE, SOFTHSM_MODULE_ENV, SOFTHSM_UTIL_ENV, VAULT_NAME,
+    VAULT_TOKEN_LABEL, VaultInfo, VaultKek,
 };

@@ -46,6 +46,13 @@ enum Command {
         /// sharded: each node keeps its shard of every file; replicated: each keeps all.
         #[arg(long, default_value = "sharded")]
         storage_layout: zgvault_testnet::StorageLayout,
+        /// Where the custodial vault keeps its key-encryption key: softhsm (a SoftHSM2
+        /// token made for this devnet) or file (a passphrase-sealed key file).
+        #[arg(long, default_value = "softhsm")]
+        vault_kek: zgvault_testnet::VaultKek,
+        /// Start no custodial vault.
+        #[arg(long, conflicts_with = "vault_kek")]
+        no_vault: bool,
     },
     /// Stop every process the devnet started and remove its manifest.
     Down,
@@ -82,6 +89,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             block_time,
             storage_nodes,
             storage_layout,
+            vault_kek,
+            no_vault,
         } => {
             let config = DevnetConfig {
                 state_dir: dir.clone(),
@@ -93,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 block_time,
                 storage_nodes,
                 storage_layout,
+                vault: (!no_vault).then_some(vault_kek),
             };
             let up = zgvault_testnet::up(&config).await?;
             if cli.json {
@@ -215,6 +225,17 @@ fn print_summary(m: &Manifest, dir: &std::path::Path) {
         for n in &keys.nodes {
             println!("  keynode-{:<6} {} ({})", n.index + 1, n.http, n.peer_id);
         }
+    }
+    if let Some(v) = &m.vault {
+        println!(
+            "  vault          {} ({}, custodial, KEK in {})",
+            v.http,
+            v.peer_id,
+            match v.kek {
+                zgvault_testnet::VaultKek::Softhsm => "a SoftHSM2 token",
+                zgvault_testnet::VaultKek::File => "a passphrase-sealed file",
+            }
+        );
     }
     for a in &m.accounts {
         println!("  {:<14} {}", a.name, a.address);

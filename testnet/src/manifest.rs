@@ -32,6 +32,9 @@ pub struct Manifest {
     pub storage: Option<crate::storage::StorageInfo>,
     /// The share-holder network: key set, threshold, nodes (absent with `--nodes 0`).
     pub key_network: Option<crate::keynodes::KeyNetworkInfo>,
+    /// The custodial vault (absent with `--no-vault`).
+    #[serde(default)]
+    pub vault: Option<crate::vault::VaultInfo>,
     pub accounts: Vec<Account>,
     pub processes: Vec<Process>,
     /// Unix seconds.
@@ -190,6 +193,7 @@ mod tests {
             price_per_sector: U256::from(30_733_644_962u64),
             storage: None,
             key_network: None,
+            vault: None,
             accounts: vec![Account {
                 name: "alice".into(),
                 address: Address::repeat_byte(9),

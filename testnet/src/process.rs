@@ -153,10 +153,26 @@ impl Spawned {
         log: &Path,
         detached: bool,
     ) -> Result<Spawned> {
+        Self::start_with_env(tool, program, args, &[], log, detached)
+    }
+
+    /// [`Spawned::start`] with extra environment variables for this child only.
+    pub(crate) fn start_with_env(
+        tool: &'static str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, &std::ffi::OsStr)],
+        log: &Path,
+        detached: bool,
+    ) -> Result<Spawned> {
         let out = File::create(log).map_err(|e| Error::io(log, e))?;
         let err = out.try_clone().map_err(|e| Error::io(log, e))?;
         let mut cmd = Command::new(program);
-        cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         if detached {
             use std::os::unix::process::CommandExt;
             // Own process group: a Ctrl-C in the terminal that ran `up` does not reach it.

@@ -334,12 +334,30 @@ async fn shamir_custody_with_the_cli() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&got).unwrap(), data);
 
-    // custodial is refused up front with what to use instead.
-    let out = alice.run(&["put", csv.to_str().unwrap(), "--custody", "custodial"]);
+    // An unknown custody is a usage error naming the real ones; custodial on a devnet
+    // without a vault is refused before anything is sealed, saying how to get one.
+    let out = alice.run(&["put", csv.to_str().unwrap(), "--custody", "hsm"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("threshold or shamir"),
+        stderr(&out).contains("threshold, shamir or custodial"),
         "{}",
         stderr(&out)
+    );
+    let out = alice.run(&["put", csv.to_str().unwrap(), "--custody", "custodial"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no custodial vault"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        alice
+            .home
+            .join("state/pending")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none(),
+        "pending state written for a refused put"
     );
 }

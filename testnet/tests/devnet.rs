@@ -6,7 +6,11 @@ use std::process::{Command, Output};
 
 use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
-use zgvault_testnet::{Devnet, DevnetConfig, Manifest};
+use std::os::unix::fs::PermissionsExt;
+
+use zgvault_testnet::{
+    Devnet, DevnetConfig, Manifest, PASSPHRASE_FILE, PIN_FILE, SOFTHSM_UTIL_ENV, VaultKek,
+};
 
 fn cli(state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_zgvault-testnet"))
@@ -80,6 +84,19 @@ fn cli_up_twice_status_crash_and_down() {
     assert!(first.status.success(), "up failed: {}", stderr(&first));
     assert!(stdout(&first).contains("devnet started"));
     let m1 = Manifest::load(state).unwrap().expect("manifest written");
+    // A custodial vault by default, its KEK in a SoftHSM2 token made for this devnet, the
+    // PIN readable only by its owner; `status` and `down` cover it like every process.
+    let vault = m1.vault.clone().expect("a vault by default");
+    assert_eq!(vault.kek, VaultKek::Softhsm);
+    assert!(stdout(&first).contains(&vault.http), "{}", stdout(&first));
+    let pin = std::fs::metadata(vault.data_dir.join(PIN_FILE)).unwrap();
+    assert_eq!(pin.permissions().mode() & 0o777, 0o600);
+    let vault_pid = m1
+        .processes
+        .iter()
+        .find(|p| p.name == "vault")
+        .expect("the vault is a devnet process")
+        .pid;
 
     // A second `up` finds the running devnet and changes nothing.
     let second = cli(state, &["up", "--json"]);
@@ -120,9 +137,24 @@ fn cli_up_twice_status_crash_and_down() {
     let m3 = Manifest::load(state).unwrap().unwrap();
     assert_ne!(m3.processes[0].pid, pid);
 
+    // The crashed devnet's vault was stopped with the rest of it.
+    wait_gone(vault_pid);
+    let status = cli(state, &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let vault = s["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "vault")
+        .cloned()
+        .expect("status lists the vault");
+    assert_eq!(vault["alive"], true, "{s}");
+
     let down = cli(state, &["down"]);
     assert!(down.status.success(), "{}", stderr(&down));
     assert!(stdout(&down).contains("stopped chain"));
+    assert!(stdout(&down).contains("stopped vault"), "{}", stdout(&down));
+    wait_gone(vault["pid"].as_u64().unwrap() as u32);
     wait_gone(m3.processes[0].pid);
     assert_eq!(Manifest::load(state).unwrap(), None);
 
@@ -133,6 +165,53 @@ fn cli_up_twice_status_crash_and_down() {
         stderr(&again).contains("no devnet is running"),
         "{}",
         stderr(&again)
+    );
+}
+
+#[test]
+fn cli_vault_with_a_file_kek_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = ["--nodes", "0", "--storage-nodes", "0"];
+    let up = cli(
+        dir.path(),
+        &[&["up", "--vault-kek", "file"][..], &small].concat(),
+    );
+    assert!(up.status.success(), "{}", stderr(&up));
+    let m = Manifest::load(dir.path()).unwrap().unwrap();
+    let vault = m.vault.expect("a vault");
+    assert_eq!(vault.kek, VaultKek::File);
+    let pass = std::fs::metadata(vault.data_dir.join(PASSPHRASE_FILE)).unwrap();
+    assert_eq!(pass.permissions().mode() & 0o777, 0o600);
+    assert!(cli(dir.path(), &["down"]).status.success());
+
+    let up = cli(dir.path(), &[&["up", "--no-vault"][..], &small].concat());
+    assert!(up.status.success(), "{}", stderr(&up));
+    let m = Manifest::load(dir.path()).unwrap().unwrap();
+    assert!(m.vault.is_none());
+    assert!(m.processes.iter().all(|p| p.name != "vault"));
+    assert!(cli(dir.path(), &["down"]).status.success());
+}
+
+#[test]
+fn fail_missing_softhsm_says_run_setup_or_use_a_file_kek() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zgvault-testnet"))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["up", "--nodes", "0", "--storage-nodes", "0"])
+        .env(SOFTHSM_UTIL_ENV, dir.path().join("no-such-softhsm2-util"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("scripts/setup") && text.contains("--vault-kek file"),
+        "{text}"
+    );
+    assert_eq!(
+        Manifest::load(dir.path()).unwrap(),
+        None,
+        "no manifest on failure"
     );
 }
 

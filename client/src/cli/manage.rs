@@ -1,11 +1,14 @@
 //! `zgvault grant`, `revoke`, `ls`, `info`, `policy` and `status`.
 
+use std::sync::OnceLock;
+
 use alloy::primitives::{Address, B256};
 use anyhow::bail;
+use indicatif::ProgressBar;
 use serde_json::json;
 use zgvault_client::vault::{self, Gate};
 
-use super::vault::{VaultArgs, print_json, runtime};
+use super::vault::{VaultArgs, bar, parse_time, print_json, runtime};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GrantArgs {
@@ -65,7 +68,16 @@ const ALREADY_RELEASED: &str =
 
 pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
     let vault = args.net.open()?;
-    let r = runtime()?.block_on(vault::revoke(&vault, args.file_id, args.from, args.deny))?;
+    let scan = ScanBar::new(args.net.json);
+    let r = runtime()?.block_on(vault::revoke(
+        &vault,
+        args.file_id,
+        args.from,
+        args.deny,
+        &|d, t| scan.update(d, t),
+    ));
+    scan.finish();
+    let r = r?;
     if args.net.json {
         let mut v = serde_json::to_value(&r)?;
         if let Some(o) = v.as_object_mut() {
@@ -105,7 +117,10 @@ pub(crate) struct LsArgs {
 
 pub(crate) fn run_ls(args: LsArgs) -> anyhow::Result<()> {
     let vault = args.net.open()?;
-    let files = runtime()?.block_on(vault::list_files(&vault))?;
+    let scan = ScanBar::new(args.net.json);
+    let files = runtime()?.block_on(vault::list_files(&vault, &|d, t| scan.update(d, t)));
+    scan.finish();
+    let files = files?;
     let pending = vault::pending_puts();
     if args.net.json {
         let pending: Vec<_> = pending
@@ -167,12 +182,17 @@ pub(crate) fn run_info(args: InfoArgs) -> anyhow::Result<()> {
         "size",
         "scheme",
         "capsuleHash",
-        "notBefore",
-        "notAfter",
         "registeredAt",
     ] {
         println!("{key:<13} {}", text(&v[key]));
     }
+    for (key, utc) in [("notBefore", "notBeforeUtc"), ("notAfter", "notAfterUtc")] {
+        match v[utc].as_str() {
+            Some(t) => println!("{key:<13} {t} ({})", v[key]),
+            None => println!("{key:<13} none"),
+        }
+    }
+    println!("{:<13} {}", "window", text(&v["window"]));
     println!("{:<13} {}", "policy", v["policy"]);
     println!(
         "{:<13} {} ({})",
@@ -194,13 +214,77 @@ pub(crate) struct PolicyArgs {
     /// Replace the policy with "owner and allow-list only".
     #[arg(long, conflicts_with = "set")]
     owner_only: bool,
+    /// Readers other than you get the key only from this time on: RFC 3339
+    /// (2026-01-01T09:00:00Z), a date (2026-01-01: from its start, UTC), unix seconds, or
+    /// `none` for no bound. Without it the current bound stays.
+    #[arg(long, value_name = "DATE", value_parser = parse_not_before)]
+    not_before: Option<u64>,
+    /// Readers other than you get the key only until this time: RFC 3339
+    /// (2026-12-31T23:59:59Z), a date (2026-12-31: through its end, UTC), unix seconds, or
+    /// `none` for no bound. Without it the current bound stays.
+    #[arg(long, value_name = "DATE", value_parser = parse_not_after)]
+    not_after: Option<u64>,
     #[command(flatten)]
     net: VaultArgs,
+}
+
+/// A `--not-before` value: unix seconds (0 = no bound).
+fn parse_not_before(s: &str) -> Result<u64, String> {
+    parse_bound(s, false)
+}
+
+/// A `--not-after` value: unix seconds (0 = no bound).
+fn parse_not_after(s: &str) -> Result<u64, String> {
+    parse_bound(s, true)
+}
+
+/// `none`, a plain date (its first or, with `end_of_day`, last second, UTC), or what
+/// `put --not-after` accepts.
+fn parse_bound(s: &str, end_of_day: bool) -> Result<u64, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(0);
+    }
+    let plain_date = s.len() == 10
+        && s.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let parsed = if plain_date {
+        parse_time(&format!("{s}T00:00:00Z"))
+            .map(|start| if end_of_day { start + 86_399 } else { start })
+    } else {
+        parse_time(s)
+    };
+    parsed.map_err(|_| {
+        format!(
+            "{s:?} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
+             unix seconds, or `none`"
+        )
+    })
 }
 
 pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
     let vault = args.net.open()?;
     let rt = runtime()?;
+    // The window first: it is checked (owner, not empty) before anything is sent.
+    let mut window_tx = None;
+    if args.not_before.is_some() || args.not_after.is_some() {
+        window_tx = rt.block_on(vault.set_window(args.file_id, args.not_before, args.not_after))?;
+        if !args.net.json {
+            match window_tx {
+                Some(tx) => println!("access window of {} set (tx {tx})", args.file_id),
+                None => println!(
+                    "access window of {} already as asked: nothing sent",
+                    args.file_id
+                ),
+            }
+        }
+    }
+    let mut policy_tx = None;
     if !args.set.is_empty() || args.owner_only {
         let Some(pass) = vault.network.access_pass else {
             bail!(
@@ -210,6 +294,7 @@ pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
         };
         let (clauses, allow) = Gate::compile(&args.set, pass);
         let tx = rt.block_on(vault::set_policy(&vault, args.file_id, clauses))?;
+        policy_tx = Some(tx);
         let mut allowed = Vec::new();
         for a in allow {
             rt.block_on(vault::grant(&vault, args.file_id, a, true))?;
@@ -224,9 +309,20 @@ pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
     }
     let v = rt.block_on(vault::info(&vault, args.file_id))?;
     if args.net.json {
-        return print_json(
-            &json!({"fileId": args.file_id, "policy": v["policy"], "notBefore": v["notBefore"], "notAfter": v["notAfter"]}),
-        );
+        return print_json(&json!({
+            "fileId": args.file_id,
+            "policy": v["policy"],
+            "notBefore": v["notBefore"],
+            "notAfter": v["notAfter"],
+            "notBeforeUtc": v["notBeforeUtc"],
+            "notAfterUtc": v["notAfterUtc"],
+            "window": v["window"],
+            "windowTx": window_tx,
+            "policyTx": policy_tx,
+        }));
+    }
+    if let Some(w) = v["window"].as_str() {
+        println!("window  {w}");
     }
     println!("{}", serde_json::to_string_pretty(&v["policy"])?);
     Ok(())
@@ -282,4 +378,60 @@ pub(crate) fn run_status(args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Progress of an event scan, drawn only once the scan turns out to need several
+/// requests (the library reports nothing for a one-request scan).
+struct ScanBar {
+    bar: OnceLock<ProgressBar>,
+    json: bool,
+}
+
+impl ScanBar {
+    fn new(json: bool) -> ScanBar {
+        ScanBar {
+            bar: OnceLock::new(),
+            json,
+        }
+    }
+
+    fn update(&self, done: u64, total: u64) {
+        let b = self
+            .bar
+            .get_or_init(|| bar(total, "scanning blocks", self.json));
+        b.set_length(total);
+        b.set_position(done);
+        if done >= total {
+            b.finish_and_clear();
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_bounds_parse() {
+        // 2026-12-31T00:00:00Z = 1798675200.
+        assert_eq!(parse_not_after("2026-12-31"), Ok(1_798_761_599));
+        assert_eq!(parse_not_before("2026-12-31"), Ok(1_798_675_200));
+        assert_eq!(parse_not_after("2026-12-31T23:59:59Z"), Ok(1_798_761_599));
+        assert_eq!(parse_not_before("1798675200"), Ok(1_798_675_200));
+        assert_eq!(parse_not_after("none"), Ok(0));
+        assert_eq!(parse_not_before(" NONE "), Ok(0));
+        for bad in ["2026-13-01", "2026-12-3", "tomorrow", "", "2026/12/31"] {
+            let err = parse_not_after(bad).unwrap_err();
+            assert!(
+                err.contains("none") && err.contains("2026-12-31"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Subcommands of the `zgvault` binary: one module each, with `Args` and `run`.
 
+pub(crate) mod custody;
 pub(crate) mod manage;
 pub(crate) mod root;
 pub(crate) mod seal;

@@ -32,6 +32,9 @@ pub(crate) struct VaultArgs {
     /// Override the chain RPC URL.
     #[arg(long)]
     pub(crate) rpc: Option<String>,
+    /// The custodial vault's HTTP URL [default: the devnet's, or `vault_url` in the config].
+    #[arg(long)]
+    pub(crate) vault_url: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
@@ -64,6 +67,9 @@ impl VaultArgs {
         if let Some(r) = &self.rpc {
             config.rpc = Some(r.clone());
         }
+        if let Some(v) = &self.vault_url {
+            config.vault_url = Some(v.clone());
+        }
     }
 
     /// Unlocks the keystore and opens the vault on the configured network.
@@ -95,6 +101,16 @@ pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<Pat
     net.file_registry = config.file_registry.or(net.file_registry);
     net.access_pass = config.access_pass.or(net.access_pass);
     net.node_registry = config.node_registry.or(net.node_registry);
+    if let Some(url) = &config.vault_url {
+        // Same vault, other URL: keep the devnet's libp2p address only if it is the devnet's.
+        let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
+        if !same {
+            net.vault = Some(zgvault_client::network::VaultEndpoint {
+                http: Some(url.clone()),
+                ..Default::default()
+            });
+        }
+    }
     Ok((net, manifest))
 }
 
@@ -274,8 +290,9 @@ pub(crate) struct PutArgs {
     /// Nobody but you may read after this time (RFC 3339 or unix seconds).
     #[arg(long, value_parser = parse_time)]
     not_after: Option<u64>,
-    /// How K is protected: threshold (K encrypted to the nodes' BLS key set) or shamir
-    /// (K split, one share deposited with each node).
+    /// How K is protected: threshold (K encrypted to the nodes' BLS key set), shamir
+    /// (K split, one share deposited with each node) or custodial (K held by the vault
+    /// under its HSM key).
     #[arg(long, default_value = "threshold")]
     custody: vault::Custody,
     #[command(flatten)]
@@ -283,7 +300,7 @@ pub(crate) struct PutArgs {
 }
 
 /// Unix seconds, or an RFC 3339 UTC time like `2027-01-31T00:00:00Z`.
-fn parse_time(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(n);
     }
@@ -386,6 +403,10 @@ pub(crate) fn run_put(args: PutArgs) -> anyhow::Result<()> {
         Some(tx) => println!("register  {tx}"),
         None => println!("register  already registered by an earlier run"),
     }
+    println!("custody   {}", receipt.custody.name());
+    if let Some(v) = &receipt.vault {
+        println!("vault     {v} (K deposited)");
+    }
     for a in &receipt.allowed {
         println!("allowed   {a}");
     }
@@ -412,12 +433,12 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
         bail!("{} exists: pick another --output", args.output.display());
     }
     let vault = args.net.open()?;
-    let bar: ProgressBar = bar(0, "asking the key nodes", args.net.json);
+    let bar: ProgressBar = bar(0, "asking for the key", args.net.json);
     let progress = |downloading: bool, done: u64, total: u64| {
         bar.set_message(if downloading {
             "downloading segments"
         } else {
-            "asking the key nodes"
+            "asking for the key"
         });
         bar.set_length(total);
         bar.set_position(done);
@@ -435,10 +456,16 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
         report.name,
         report.file_id
     );
-    println!(
-        "key from nodes {:?}; ciphertext verified against rootHash {}",
-        report.key_nodes_used, report.root_hash
-    );
+    match &report.vault {
+        Some(v) => println!(
+            "key from the custodial vault {v}; ciphertext verified against rootHash {}",
+            report.root_hash
+        ),
+        None => println!(
+            "key from nodes {:?}; ciphertext verified against rootHash {}",
+            report.key_nodes_used, report.root_hash
+        ),
+    }
     for f in &report.key_node_failures {
         eprintln!("warning: key {f}");
     }

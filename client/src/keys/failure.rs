@@ -135,6 +135,11 @@ pub(crate) fn code_advice(code: ErrorCode) -> &'static str {
         }
         ErrorCode::WrongScheme => "the file uses another custody scheme: check its record",
         ErrorCode::UnsupportedVersion => "the nodes speak another protocol version: upgrade",
+        ErrorCode::Shredded => {
+            "the owner shredded this file's key there: only a deposit signed after the shred \
+             restores it"
+        }
+        ErrorCode::NotOwner => "only the file's owner can do this: use the owner's account",
         ErrorCode::BadSignature | ErrorCode::Malformed | ErrorCode::TooLarge => {
             "the nodes could not read the request: this is likely a bug in zgvault, report it"
         }

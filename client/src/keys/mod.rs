@@ -9,6 +9,7 @@
 //! and refusals (`ACCESS_DENIED`, ...) are reported once with what the nodes said.
 
 mod combiner;
+mod custodial;
 mod deposit;
 mod failure;
 mod http;
@@ -18,6 +19,9 @@ mod recover;
 use std::time::Duration;
 
 pub use combiner::{AnyCombiner, Combiner};
+pub use custodial::{
+    SINGLE_NODE_TIMEOUT, deposit_key, node_address, request_vault_key, send_shred,
+};
 pub use deposit::deposit_share;
 pub use failure::{FailureKind, NodeFailure, NodeFailures, Refusal};
 pub(crate) use failure::{code_advice, list_nodes, quote_messages};

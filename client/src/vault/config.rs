@@ -29,6 +29,8 @@ pub struct Config {
     pub file_registry: Option<Address>,
     pub access_pass: Option<Address>,
     pub node_registry: Option<Address>,
+    /// The custodial vault's HTTP URL, on networks where the manifest does not name one.
+    pub vault_url: Option<String>,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             file_registry: None,
             access_pass: None,
             node_registry: None,
+            vault_url: None,
         }
     }
 }

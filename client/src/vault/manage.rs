@@ -3,14 +3,18 @@
 
 use std::time::Duration;
 
+use alloy::network::Ethereum;
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::Provider;
+use alloy::providers::{PendingTransactionBuilder, Provider};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::SolEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
-use zgvault_contracts::FileRegistry::Condition;
+use zgvault_contracts::FileRegistry::{Condition, FileInfo};
 use zgvault_contracts::{AccessPass, reason_is_ok, reason_text};
 
-use super::{Vault, chain_error};
+use super::events::scan_events;
+use super::{Vault, chain_error, now_secs};
 use crate::error::Error;
 
 /// How long a `/health` probe of a key node may take.
@@ -96,14 +100,21 @@ pub struct StatusReport {
     pub key_network_error: Option<String>,
 }
 
-async fn confirm<T>(
+async fn confirm(
     vault: &Vault,
     during: &str,
-    sent: Result<alloy::providers::PendingTransactionBuilder<T>, alloy::contract::Error>,
-) -> Result<B256, Error>
-where
-    T: alloy::network::Network,
-{
+    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+) -> Result<B256, Error> {
+    Ok(confirm_receipt(vault, during, sent).await?.transaction_hash)
+}
+
+/// Waits for a sent transaction; a failed send or a revert becomes an error saying what
+/// to check.
+async fn confirm_receipt(
+    vault: &Vault,
+    during: &str,
+    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+) -> Result<TransactionReceipt, Error> {
     let pending = sent.map_err(|e| {
         send_error(
             vault,
@@ -124,7 +135,7 @@ where
             advice: "check the file id and that you are its owner (`zgvault info`)",
         });
     }
-    Ok(receipt.transaction_hash())
+    Ok(receipt)
 }
 
 /// A failed send: the chain unreachable, or the contract refusing (with `advice`).
@@ -159,21 +170,25 @@ pub(crate) fn decode(e: alloy::contract::Error) -> String {
     e.to_string()
 }
 
-/// Only the owner may change a file; say so before paying for a reverting transaction.
-async fn require_owner(vault: &Vault, file_id: B256) -> Result<(), Error> {
+/// Only the owner may change a file; say so (and who the owner is) before paying for a
+/// reverting transaction. `action` completes "only its owner can …".
+async fn require_owner(vault: &Vault, file_id: B256, action: &str) -> Result<FileInfo, Error> {
     let record = vault.record(file_id).await?;
     if record.owner != vault.address() {
         return Err(Error::Config {
             message: format!(
-                "file {file_id} belongs to {}, not to you ({}): only its owner can change \
-                 who may read it",
+                "file {file_id} belongs to {}, not to you ({}): only its owner can {action}; \
+                 ask them, or sign in with their key",
                 record.owner,
                 vault.address()
             ),
         });
     }
-    Ok(())
+    Ok(record)
 }
+
+/// What `require_owner` says for changes of access.
+const CHANGE_ACCESS: &str = "change who may read it";
 
 pub(crate) async fn send_allow(
     vault: &Vault,
@@ -207,7 +222,7 @@ pub async fn grant(
     to: Address,
     allow_list: bool,
 ) -> Result<GrantReceipt, Error> {
-    require_owner(vault, file_id).await?;
+    require_owner(vault, file_id, CHANGE_ACCESS).await?;
     if allow_list {
         let tx = send_allow(vault, file_id, to, true).await?;
         return Ok(GrantReceipt {
@@ -218,53 +233,52 @@ pub async fn grant(
             tx,
         });
     }
-    let pass = AccessPass::new(vault.access_pass_address()?, vault.provider());
-    let tx = confirm(
+    let pass_address = vault.access_pass_address()?;
+    let pass = AccessPass::new(pass_address, vault.provider());
+    let receipt = confirm_receipt(
         vault,
         "minting an AccessPass",
         pass.mint(file_id, to).send().await,
     )
     .await?;
-    let token_id = pass
-        .PassMinted_filter()
-        .topic1(file_id)
-        .topic3(to.into_word())
-        .from_block(vault.first_block())
-        .query()
-        .await
-        .ok()
-        .and_then(|logs| {
-            logs.into_iter()
-                .find(|(_, log)| log.transaction_hash == Some(tx))
-                .map(|(ev, _)| ev.tokenId)
-        });
+    // The token id is in the mint's own receipt: no event scan needed.
+    let token_id = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter(|log| log.address() == pass_address)
+        .filter_map(|log| AccessPass::PassMinted::decode_log(&log.inner).ok())
+        .find(|ev| ev.fileId == file_id && ev.to == to)
+        .map(|ev| ev.tokenId);
     Ok(GrantReceipt {
         file_id,
         to,
         how: "pass",
         token_id,
-        tx,
+        tx: receipt.transaction_hash,
     })
 }
 
 /// Stops future key releases to `from`: burns every pass minted to them that they still
 /// hold, removes them from the allow-list, and with `deny` adds them to the deny list.
+/// `progress(done, total)` counts the blocks scanned for passes on long scans.
 pub async fn revoke(
     vault: &Vault,
     file_id: B256,
     from: Address,
     deny: bool,
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<RevokeReceipt, Error> {
-    require_owner(vault, file_id).await?;
+    require_owner(vault, file_id, CHANGE_ACCESS).await?;
     let registry = vault.registry()?;
     let pass = AccessPass::new(vault.access_pass_address()?, vault.provider());
-    let minted = pass
-        .PassMinted_filter()
-        .topic1(file_id)
-        .from_block(vault.first_block())
-        .query()
-        .await
-        .map_err(|e| chain_error("reading PassMinted events", &vault.network, e))?;
+    let minted: Vec<(AccessPass::PassMinted, _)> = scan_events(
+        vault,
+        pass.PassMinted_filter().topic1(file_id).filter,
+        "PassMinted events",
+        progress,
+    )
+    .await?;
     let mut burned = Vec::new();
     let mut txs = Vec::new();
     for (ev, _) in minted {
@@ -316,16 +330,23 @@ pub async fn revoke(
     })
 }
 
-/// Files registered by this account (from `FileRegistered` events).
-pub async fn list_files(vault: &Vault) -> Result<Vec<FileSummary>, Error> {
+/// Files registered by this account (from `FileRegistered` events). `progress(done,
+/// total)` counts the blocks scanned on long scans.
+pub async fn list_files(
+    vault: &Vault,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<FileSummary>, Error> {
     let registry = vault.registry()?;
-    let events = registry
-        .FileRegistered_filter()
-        .topic2(vault.address().into_word())
-        .from_block(vault.first_block())
-        .query()
-        .await
-        .map_err(|e| chain_error("reading FileRegistered events", &vault.network, e))?;
+    let events: Vec<(zgvault_contracts::FileRegistry::FileRegistered, _)> = scan_events(
+        vault,
+        registry
+            .FileRegistered_filter()
+            .topic2(vault.address().into_word())
+            .filter,
+        "FileRegistered events",
+        progress,
+    )
+    .await?;
     let mut out = Vec::with_capacity(events.len());
     for (ev, log) in events {
         let owner = registry
@@ -370,6 +391,9 @@ pub async fn info(vault: &Vault, file_id: B256) -> Result<Value, Error> {
         "capsuleHash": record.capsuleHash,
         "notBefore": record.notBefore,
         "notAfter": record.notAfter,
+        "notBeforeUtc": bound_utc(record.notBefore),
+        "notAfterUtc": bound_utc(record.notAfter),
+        "window": describe_window(record.notBefore, record.notAfter, now_secs()),
         "registeredAt": record.registeredAt,
         "policy": describe_policy(&policy),
         "you": {
@@ -386,7 +410,7 @@ pub async fn set_policy(
     file_id: B256,
     policy: Vec<Vec<Condition>>,
 ) -> Result<B256, Error> {
-    require_owner(vault, file_id).await?;
+    require_owner(vault, file_id, CHANGE_ACCESS).await?;
     let registry = vault.registry()?;
     confirm(
         vault,
@@ -394,6 +418,100 @@ pub async fn set_policy(
         registry.setPolicy(file_id, policy).send().await,
     )
     .await
+}
+
+impl Vault {
+    /// Sets the access window of `file_id` (owner only): other readers get the key only
+    /// from `not_before` through `not_after` (Unix seconds, by block time). `None` keeps
+    /// that bound as it is, `Some(0)` removes it. Returns the transaction, or `None` when
+    /// the window already is this one. The owner is never bound by the window.
+    pub async fn set_window(
+        &self,
+        file_id: B256,
+        not_before: Option<u64>,
+        not_after: Option<u64>,
+    ) -> Result<Option<B256>, Error> {
+        let record = require_owner(self, file_id, "change its access window").await?;
+        let nb = not_before.unwrap_or(record.notBefore);
+        let na = not_after.unwrap_or(record.notAfter);
+        check_window(nb, not_before.is_none(), na, not_after.is_none())?;
+        if (nb, na) == (record.notBefore, record.notAfter) {
+            return Ok(None);
+        }
+        let registry = self.registry()?;
+        confirm(
+            self,
+            "setting the access window",
+            registry.setWindow(file_id, nb, na).send().await,
+        )
+        .await
+        .map(Some)
+    }
+}
+
+/// A window must open before it closes; say so before paying for a transaction. A
+/// `kept` bound is the file's current one.
+fn check_window(nb: u64, nb_kept: bool, na: u64, na_kept: bool) -> Result<(), Error> {
+    if nb == 0 || na == 0 || nb < na {
+        return Ok(());
+    }
+    let kept = |k: bool| if k { " (its current value)" } else { "" };
+    Err(Error::Config {
+        message: format!(
+            "the access window would be empty: not-before {}{} is not earlier than \
+             not-after {}{}; give a --not-after later than --not-before, or remove a bound \
+             with `none`",
+            utc(nb),
+            kept(nb_kept),
+            utc(na),
+            kept(na_kept)
+        ),
+    })
+}
+
+/// A window bound as RFC 3339 UTC, or `None` for 0 (no bound).
+fn bound_utc(secs: u64) -> Option<String> {
+    (secs != 0).then(|| utc(secs))
+}
+
+/// Unix seconds as RFC 3339 UTC, e.g. `2026-12-31T23:59:59Z`.
+pub(crate) fn utc(secs: u64) -> String {
+    // Civil from days (Howard Hinnant's algorithm); u64 seconds / 86 400 fits an i64.
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+/// The access window in words, as of `now`.
+pub(crate) fn describe_window(nb: u64, na: u64, now: u64) -> String {
+    let state = if nb != 0 && now < nb {
+        " (not open yet: only the owner can read)"
+    } else if na != 0 && now > na {
+        " (ended: only the owner can read)"
+    } else {
+        ""
+    };
+    let span = match (nb, na) {
+        (0, 0) => "no time limit".to_owned(),
+        (nb, 0) => format!("from {}", utc(nb)),
+        (0, na) => format!("until {}", utc(na)),
+        (nb, na) => format!("from {} until {}", utc(nb), utc(na)),
+    };
+    format!("{span}{state}")
 }
 
 fn scheme_name(scheme: u8) -> &'static str {
@@ -514,4 +632,48 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         key_nodes,
         key_network_error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_709_210_096), "2024-02-29T12:34:56Z");
+        assert_eq!(utc(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn windows_in_words() {
+        let (a, b) = (1_700_000_000, 1_800_000_000);
+        assert_eq!(describe_window(0, 0, a), "no time limit");
+        assert_eq!(describe_window(a, 0, a), "from 2023-11-14T22:13:20Z");
+        assert!(describe_window(0, a, b).contains("ended"));
+        assert!(describe_window(b, 0, a).contains("not open yet"));
+        assert_eq!(
+            describe_window(a, b, a + 1),
+            "from 2023-11-14T22:13:20Z until 2027-01-15T08:00:00Z"
+        );
+    }
+
+    #[test]
+    fn empty_windows_are_refused_before_any_transaction() {
+        assert!(check_window(0, false, 0, false).is_ok());
+        assert!(check_window(5, false, 0, true).is_ok());
+        assert!(check_window(0, true, 5, false).is_ok());
+        assert!(check_window(5, false, 6, false).is_ok());
+        for (nb, na) in [(6, 5), (5, 5)] {
+            let text = check_window(nb, true, na, false).unwrap_err().to_string();
+            assert!(
+                text.contains("not earlier than") && text.contains("its current value"),
+                "{text}"
+            );
+        }
+    }
 }

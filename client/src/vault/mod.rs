@@ -1,15 +1,20 @@
 //! The user-level flows of the `zgvault` CLI: `put`, `get`, `grant`, `revoke`, `ls`,
-//! `info`, `policy`, `status` (DESIGN §3), composed from sealing, 0G storage, the
+//! `info`, `policy`, `status`, `shred`, `custody` (DESIGN §3), composed from sealing, 0G storage, the
 //! FileRegistry/AccessPass/NodeRegistry contracts and threshold key recovery.
 //!
 //! A [`Vault`] is one signed-in user on one network: their key, a provider that signs
 //! with it, and the network's contract addresses. Every flow is a function taking it.
 
 mod config;
+mod custody;
+mod events;
 mod get;
 mod keystore;
+mod lock;
 mod manage;
 mod put;
+mod recover;
+mod shred;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +28,7 @@ use zgvault_proto::request::FileRef;
 use zgvault_proto::threshold::BlsKeySet;
 
 pub use config::{CONFIG_FILE, Config, config_path, home_dir, state_dir};
+pub use custody::{MoveReport, move_custody};
 pub use get::{GetReport, get};
 pub use keystore::{Passphrase, create_keystore, load_keystore};
 pub use manage::{
@@ -30,6 +36,7 @@ pub use manage::{
     grant, info, list_files, revoke, set_policy, status,
 };
 pub use put::{Custody, Gate, PendingPut, PutOptions, PutReceipt, PutStage, pending_puts, put};
+pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};
 
 use crate::error::Error;
 use crate::keys::KeyNode;
@@ -180,6 +187,32 @@ impl Vault {
             threshold: state.threshold_,
             key_set,
             nodes,
+        })
+    }
+
+    /// The custodial vault of this network, as a node to ask (index 0).
+    pub fn custodial_vault(&self) -> Result<KeyNode, Error> {
+        let endpoint = self.network.vault.as_ref().ok_or_else(|| Error::Config {
+            message: format!(
+                "network {} has no custodial vault configured: set `vault_url` in the config \
+                 file or pass --vault-url (the devnet starts one unless `zgvault-testnet up \
+                 --no-vault`)",
+                self.network.name
+            ),
+        })?;
+        let peer = endpoint
+            .peer_id
+            .as_deref()
+            .and_then(|p| p.parse::<PeerId>().ok());
+        let addr = endpoint
+            .p2p
+            .iter()
+            .find_map(|a| a.parse::<Multiaddr>().ok());
+        Ok(KeyNode {
+            index: 0,
+            http: endpoint.http.clone(),
+            p2p: peer.zip(addr),
+            enc_key: [0; 32],
         })
     }
 

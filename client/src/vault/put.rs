@@ -1,11 +1,13 @@
-//! `put`: seal with a fresh K, upload the ciphertext to 0G, encrypt K to the key
-//! network's BLS key set, register the file.
+//! `put`: seal with a fresh K, upload the ciphertext to 0G, protect K (encrypted to the
+//! key network's BLS key set, split into Shamir shares, or held by the custodial vault),
+//! register the file, deposit shares or K.
 //!
 //! Crash safety: before anything leaves the device, a state file
 //! `<state>/pending/<fileId>.json` (0600) records the salt, the sealed copy and K sealed
 //! under a key derived from the user's private key. Running `put` on the same file again
 //! finds it and resumes (the upload is idempotent, registration happens once); it is
-//! deleted only after the registration exists, so K is never lost in between.
+//! deleted only after the registration and every deposit exist, so K is never lost in
+//! between. Two `put`s of one file never run at once (`lock.rs`).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -13,20 +15,25 @@ use std::str::FromStr;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use zgvault_contracts::FileRegistry::{Condition, Registration};
-use zgvault_contracts::{SCHEME_BLS, SCHEME_SHAMIR, file_id, policy};
-use zgvault_proto::request::ShareDeposit;
+use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR, file_id, policy};
+use zgvault_proto::request::{CustodialCapsule, KeyDeposit, ShareDeposit};
 use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_key};
+use zgvault_proto::wire::ErrorCode;
 use zgvault_proto::{FileKey, Suite};
 
 use super::keystore::{open_local, seal_local};
 use super::{Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
-use crate::keys::deposit_share;
+use crate::keys::{deposit_key, deposit_share, fetch_node_info};
 use crate::storage::{UploadOptions, upload_file};
 use crate::zg::{FileRoot, RootHasher};
 
 const PENDING_VERSION: u32 = 1;
+/// Deposits re-signed after a `SHREDDED` refusal (a shred signed in the same second).
+const SHREDDED_RETRIES: u32 = 2;
+/// How long to wait before re-signing: past the next whole second of `issuedAt`.
+const SHREDDED_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(1100);
 /// Said when the chain fails during registration: nothing is lost.
 const RESUME_NOTE: &str = "waiting for the registration (the upload is kept and K is sealed \
                            locally: run `zgvault put` on the same file again to resume)";
@@ -139,6 +146,19 @@ pub enum Custody {
     Threshold,
     /// K split with Feldman VSS; each node holds one share, deposited by the owner.
     Shamir,
+    /// K held by one custodial vault under its KEK (an HSM), deposited by the owner.
+    Custodial,
+}
+
+impl Custody {
+    /// The name used on the command line and in JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Custody::Threshold => "threshold",
+            Custody::Shamir => "shamir",
+            Custody::Custodial => "custodial",
+        }
+    }
 }
 
 impl FromStr for Custody {
@@ -147,8 +167,10 @@ impl FromStr for Custody {
         match s {
             "threshold" | "bls" => Ok(Custody::Threshold),
             "shamir" => Ok(Custody::Shamir),
-            "custodial" => Err("custodial custody needs the vault service, which is not built yet: use threshold or shamir".into()),
-            other => Err(format!("{other:?} is not a custody mode: use threshold or shamir")),
+            "custodial" | "vault" => Ok(Custody::Custodial),
+            other => Err(format!(
+                "{other:?} is not a custody mode: use threshold, shamir or custodial"
+            )),
         }
     }
 }
@@ -172,6 +194,10 @@ pub struct PutReceipt {
     pub allowed: Vec<Address>,
     /// This run finished a `put` an earlier run had started.
     pub resumed: bool,
+    /// How K is protected.
+    pub custody: Custody,
+    /// The custodial vault holding K (custodial custody).
+    pub vault: Option<String>,
 }
 
 /// Steps reported to the caller's progress display.
@@ -206,6 +232,9 @@ pub struct PendingPut {
     /// Shamir custody: what still has to reach the nodes after registration.
     #[serde(default)]
     shamir: Option<PendingShamir>,
+    /// Custodial custody: K still has to reach the vault after registration.
+    #[serde(default)]
+    custodial: bool,
 }
 
 /// The Shamir split of a pending `put`, kept until every node acknowledged its share.
@@ -263,6 +292,11 @@ pub async fn put(
     let access_pass = vault.access_pass_address()?;
     let (clauses, allow) = Gate::compile(&opts.gates, access_pass);
 
+    // One put of this file at a time: both would find (or both create) the same state.
+    let _lock = super::lock::lock(
+        &put_lock_name(&source, owner, vault.network.chain_id, registry),
+        &format!("put of {}", source.display()),
+    )?;
     let found = pending_puts().into_iter().find(|(_, p)| {
         p.source == source
             && p.source_size == source_size
@@ -278,13 +312,25 @@ pub async fn put(
         }
         None => {
             let shamir = match opts.custody {
-                Custody::Threshold => None,
+                Custody::Threshold | Custody::Custodial => None,
                 Custody::Shamir => {
                     let keys = vault.key_network().await?;
                     Some((keys.threshold as usize, keys.nodes.len()))
                 }
             };
-            start(vault, &source, source_size, registry, shamir, progress)?
+            if opts.custody == Custody::Custodial {
+                // Before anything is sealed or paid: is there a vault to hold K?
+                vault_encryption_key(vault).await?;
+            }
+            let custodial = opts.custody == Custody::Custodial;
+            start(
+                vault,
+                &source,
+                source_size,
+                registry,
+                (shamir, custodial),
+                progress,
+            )?
         }
     };
     let file = vault.file_ref(state.file_id)?;
@@ -326,6 +372,13 @@ pub async fn put(
     if !exists {
         progress(PutStage::Registering, 0, 1);
         let (scheme, capsule) = match &state.shamir {
+            None if state.custodial => {
+                let vault_key = vault_encryption_key(vault).await?;
+                (
+                    SCHEME_CUSTODIAL,
+                    CustodialCapsule::new(&file, vault_key, &key).to_bytes(),
+                )
+            }
             None => {
                 let keys = vault.key_network().await?;
                 (
@@ -373,6 +426,15 @@ pub async fn put(
     if let Some(shamir) = &state.shamir {
         deposit_shares(vault, &state_path, &state, shamir).await?;
     }
+    let mut vault_url = None;
+    if state.custodial {
+        vault_url = Some(deposit_custodial_key(vault, &state_path, state.file_id, &key).await?);
+    }
+    let custody = match (&state.shamir, state.custodial) {
+        (Some(_), _) => Custody::Shamir,
+        (None, true) => Custody::Custodial,
+        (None, false) => Custody::Threshold,
+    };
 
     // The registration exists: K lives in the capsule now; forget the local copy.
     for p in [&state.sealed, &journal, &state_path] {
@@ -389,6 +451,8 @@ pub async fn put(
         register_tx,
         allowed: allow,
         resumed,
+        custody,
+        vault: vault_url,
     })
 }
 
@@ -398,7 +462,7 @@ fn start(
     source: &Path,
     source_size: u64,
     registry: Address,
-    shamir: Option<(usize, usize)>,
+    (shamir, custodial): (Option<(usize, usize)>, bool),
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
 ) -> Result<(PathBuf, PendingPut, FileKey), Error> {
     let salt = B256::from(*FileKey::generate()?.as_bytes());
@@ -454,13 +518,112 @@ fn start(
         sealed,
         sealed_key: hex::encode(sealed_key),
         shamir: pending_shamir,
+        custodial,
     };
     let path = dir.join(format!("{id}.json"));
-    let text = serde_json::to_vec_pretty(&state).map_err(|_| Error::Internal {
+    write_state(&path, &state)?;
+    Ok((path, state, key))
+}
+
+fn write_state(path: &Path, state: &PendingPut) -> Result<(), Error> {
+    let text = serde_json::to_vec_pretty(state).map_err(|_| Error::Internal {
         what: "serializing the pending state",
     })?;
-    write_private(&path, &text)?;
-    Ok((path, state, key))
+    write_private(path, &text)
+}
+
+/// The lock of `put`s of one source file by one account on one registry.
+fn put_lock_name(source: &Path, owner: Address, chain_id: u64, registry: Address) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut id = source.as_os_str().as_bytes().to_vec();
+    id.extend_from_slice(owner.as_slice());
+    id.extend_from_slice(&chain_id.to_be_bytes());
+    id.extend_from_slice(registry.as_slice());
+    let hash = alloy::primitives::keccak256(&id);
+    format!("put-{}", hex::encode(hash.get(..12).unwrap_or_default()))
+}
+
+/// The custodial vault's encryption key (its `/v1/info`), checked to serve this network.
+pub(crate) async fn vault_encryption_key(vault: &Vault) -> Result<BoxPublicKey, Error> {
+    let node = vault.custodial_vault()?;
+    let url = node.http.clone().ok_or_else(|| Error::Config {
+        message: "the custodial vault has no HTTP URL to read its key from: set `vault_url` \
+                  in the config file or pass --vault-url"
+            .into(),
+    })?;
+    let info = fetch_node_info(&url).await.map_err(|e| match e {
+        Error::KeyNodeUnreachable { message, .. } => Error::VaultUnreachable {
+            url: url.clone(),
+            message,
+        },
+        other => other,
+    })?;
+    let registry = vault.registry_address()?;
+    if info.chain_id != vault.network.chain_id || info.file_registry != registry {
+        return Err(Error::Config {
+            message: format!(
+                "the custodial vault {url} serves chain {} registry {}, not this network's \
+                 chain {} registry {registry}: check --vault-url / `vault_url`",
+                info.chain_id, info.file_registry, vault.network.chain_id
+            ),
+        });
+    }
+    Ok(BoxPublicKey::from_bytes(info.enc_key))
+}
+
+/// Deposits K with the vault the registered capsule names; returns the vault's address.
+/// The file must be registered as custodial with a capsule committing to `key`.
+pub(crate) async fn deposit_custodial_key(
+    vault: &Vault,
+    state_path: &Path,
+    file_id: B256,
+    key: &FileKey,
+) -> Result<String, Error> {
+    let file = vault.file_ref(file_id)?;
+    let registered = vault
+        .registry()?
+        .capsuleOf(file_id)
+        .call()
+        .await
+        .map_err(|e| chain_error("reading the capsule", &vault.network, e))?;
+    let capsule = CustodialCapsule::from_bytes(&registered)?;
+    if !capsule.matches(&file, key) {
+        return Err(Error::PendingState {
+            path: state_path.to_owned(),
+            message: format!("file {file_id} is registered with a capsule for another key"),
+        });
+    }
+    let node = vault.custodial_vault()?;
+    let url = crate::keys::node_address(&node);
+    let mut attempt = 0;
+    let result = loop {
+        let deposit = KeyDeposit::new(file, key, &capsule.vault_key, super::now_secs())?
+            .sign(vault.signer().credential())?;
+        match deposit_key(&node, deposit).await {
+            // A shred signed this very second (a move out and back in) refuses a deposit
+            // signed in the same second: sign again once the clock has moved on.
+            Err(Error::VaultRefused {
+                code: ErrorCode::Shredded,
+                ..
+            }) if attempt < SHREDDED_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(SHREDDED_RETRY_WAIT).await;
+            }
+            other => break other,
+        }
+    };
+    result.map_err(|e| match e {
+        Error::VaultUnreachable { url, message } => Error::VaultUnreachable {
+            url,
+            message: format!(
+                "{message}. File {file_id} is registered and K is kept sealed locally \
+                 ({}): run the same command again once the vault is up, it resumes",
+                state_path.display()
+            ),
+        },
+        other => other,
+    })?;
+    Ok(url)
 }
 
 fn share_aad(file_id: B256, index: u32) -> Vec<u8> {
@@ -566,4 +729,41 @@ fn register_error(vault: &Vault, file_id: B256, e: alloy::contract::Error) -> Er
         "the upload is kept and K is sealed locally: fix the cause (e.g. the --gate) and \
          run `zgvault put` on the same file again to resume",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn custody_modes_parse_and_name_the_real_ones_when_wrong() {
+        for (text, custody) in [
+            ("threshold", Custody::Threshold),
+            ("bls", Custody::Threshold),
+            ("shamir", Custody::Shamir),
+            ("custodial", Custody::Custodial),
+        ] {
+            assert_eq!(text.parse::<Custody>().unwrap(), custody);
+        }
+        assert_eq!(Custody::Custodial.name(), "custodial");
+        let err = "hsm".parse::<Custody>().unwrap_err();
+        assert!(err.contains("threshold, shamir or custodial"), "{err}");
+    }
+
+    #[test]
+    fn put_locks_differ_per_file_account_and_network() {
+        let (a, r) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let base = put_lock_name(Path::new("/x/a.csv"), a, 1, r);
+        assert_eq!(base, put_lock_name(Path::new("/x/a.csv"), a, 1, r));
+        assert!(base.starts_with("put-") && base.len() == 4 + 24, "{base}");
+        for other in [
+            put_lock_name(Path::new("/x/b.csv"), a, 1, r),
+            put_lock_name(Path::new("/x/a.csv"), r, 1, r),
+            put_lock_name(Path::new("/x/a.csv"), a, 2, r),
+            put_lock_name(Path::new("/x/a.csv"), a, 1, a),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
 }

@@ -1,0 +1,154 @@
+//! `shred`: the owner asks everyone who holds key material for a file to delete it: every
+//! share-holder node (Shamir) or the custodial vault. Each answers whether it held
+//! something, and from then on refuses older deposits for the file. Copies of K already
+//! released stay released, and the ciphertext on 0G stays (unreadable without K).
+
+use alloy::primitives::B256;
+use serde::Serialize;
+use tokio::task::JoinSet;
+use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR};
+use zgvault_proto::request::Shred;
+
+use super::{Vault, now_secs};
+use crate::error::Error;
+use crate::keys::{FailureKind, KeyNode, node_address, send_shred};
+
+/// Said with every shred: what it does not undo.
+pub const SHRED_NOTE: &str = "copies of the key already released to readers stay released, \
+                              and the ciphertext on 0G remains (unreadable without the key)";
+
+/// What one holder said to a shred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShredOutcome {
+    /// `vault`, or `node N` (0-based index).
+    pub holder: String,
+    /// Its HTTP URL or libp2p address.
+    pub address: String,
+    /// `held` (it had key material and deleted it), `not held`, `unreachable` or `refused`.
+    pub outcome: &'static str,
+    /// What went wrong, for `unreachable` and `refused`.
+    pub detail: Option<String>,
+}
+
+impl ShredOutcome {
+    /// The holder answered (held or not): nothing of the file is left there.
+    pub fn done(&self) -> bool {
+        matches!(self.outcome, "held" | "not held")
+    }
+}
+
+/// What `shred` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShredReport {
+    pub file_id: B256,
+    /// The custody scheme shredded: `shamir` or `custodial`.
+    pub scheme: &'static str,
+    pub holders: Vec<ShredOutcome>,
+    /// Every holder answered.
+    pub complete: bool,
+    pub note: &'static str,
+}
+
+/// Shreds the key material of `file_id` (owner only) in its current custody.
+pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
+    let record = vault.record(file_id).await?;
+    if record.owner != vault.address() {
+        return Err(Error::NotOwner {
+            file_id,
+            owner: record.owner,
+            user: vault.address(),
+            action: "shred it",
+        });
+    }
+    let (scheme, holders) = match record.scheme {
+        SCHEME_SHAMIR => ("shamir", shamir_holders(vault).await?),
+        SCHEME_CUSTODIAL => ("custodial", vec![vault_holder(vault)?]),
+        SCHEME_BLS => {
+            return Err(Error::Custody {
+                file_id,
+                message: "threshold (bls) custody keeps nothing per file on the nodes to shred: \
+                          K is in the registered capsule, encrypted to the network's key. Move \
+                          it to custodial custody (`zgvault custody FILE_ID --to custodial`) \
+                          and shred it there, or close the gate (`zgvault policy FILE_ID \
+                          --owner-only`)"
+                    .into(),
+            });
+        }
+        other => {
+            return Err(Error::Custody {
+                file_id,
+                message: format!("unknown custody scheme {other}: upgrade zgvault"),
+            });
+        }
+    };
+    let outcomes = shred_at(vault, file_id, &holders).await?;
+    Ok(ShredReport {
+        file_id,
+        scheme,
+        complete: outcomes.iter().all(ShredOutcome::done),
+        holders: outcomes,
+        note: SHRED_NOTE,
+    })
+}
+
+/// Every share-holder node of the current key network, labelled.
+pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<(String, KeyNode)>, Error> {
+    let keys = vault.key_network().await?;
+    Ok(keys
+        .nodes
+        .into_iter()
+        .map(|n| (format!("node {}", n.index), n))
+        .collect())
+}
+
+/// The custodial vault, labelled.
+pub(crate) fn vault_holder(vault: &Vault) -> Result<(String, KeyNode), Error> {
+    Ok(("vault".to_owned(), vault.custodial_vault()?))
+}
+
+/// Sends one owner-signed shred of `file_id` to every holder at once.
+pub(crate) async fn shred_at(
+    vault: &Vault,
+    file_id: B256,
+    holders: &[(String, KeyNode)],
+) -> Result<Vec<ShredOutcome>, Error> {
+    let shred = Shred {
+        file: vault.file_ref(file_id)?,
+        issued_at: now_secs(),
+    }
+    .sign(vault.signer().credential())?;
+    let mut tasks = JoinSet::new();
+    for (i, (_, node)) in holders.iter().enumerate() {
+        let (node, shred) = (node.clone(), shred.clone());
+        tasks.spawn(async move { (i, send_shred(&node, shred).await) });
+    }
+    let mut answers = Vec::with_capacity(holders.len());
+    while let Some(joined) = tasks.join_next().await {
+        answers.push(joined.map_err(|_| Error::Internal { what: "shred task" })?);
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    Ok(answers
+        .into_iter()
+        .filter_map(|(i, answer)| {
+            let (label, node) = holders.get(i)?;
+            let (outcome, detail) = match answer {
+                Ok(ack) if ack.file_id != file_id => (
+                    "refused",
+                    Some(format!("acknowledged another file {}", ack.file_id)),
+                ),
+                Ok(ack) if ack.held => ("held", None),
+                Ok(_) => ("not held", None),
+                Err(kind @ FailureKind::Refused(_)) => ("refused", Some(kind.to_string())),
+                Err(kind) => ("unreachable", Some(kind.to_string())),
+            };
+            Some(ShredOutcome {
+                holder: label.clone(),
+                address: node_address(node),
+                outcome,
+                detail,
+            })
+        })
+        .collect())
+}

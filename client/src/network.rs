@@ -38,6 +38,10 @@ pub struct Network {
     /// The custodial vault, where one is known (the devnet's, or `vault_url` in the config).
     #[serde(default)]
     pub vault: Option<VaultEndpoint>,
+    /// The block the FileRegistry was deployed at: event scans (`ls`, `revoke`) start there
+    /// instead of at genesis.
+    #[serde(default)]
+    pub registry_deploy_block: Option<u64>,
 }
 
 /// Where the custodial vault answers: `POST /v1/keys` over HTTP, or `/zgvault/keys/1` over
@@ -91,6 +95,7 @@ impl Network {
             access_pass: None,
             node_registry: None,
             vault: None,
+            registry_deploy_block: None,
         })
     }
 
@@ -129,6 +134,7 @@ impl Network {
                 peer_id: Some(v.peer_id),
                 p2p: v.p2p,
             }),
+            registry_deploy_block: m.deploy_block,
         })
     }
 
@@ -240,6 +246,8 @@ struct DevnetManifest {
     storage: Option<DevnetStorage>,
     #[serde(default)]
     vault: Option<DevnetVault>,
+    #[serde(default)]
+    deploy_block: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,16 +334,20 @@ mod tests {
                "file_registry": "{addr}", "access_pass": "{addr}", "node_registry": "{addr}"}}"#
         );
         std::fs::write(&path, format!("{{{base}}}")).unwrap();
-        assert_eq!(Network::from_devnet(&path).unwrap().vault, None);
+        let bare = Network::from_devnet(&path).unwrap();
+        assert_eq!(bare.vault, None);
+        assert_eq!(bare.registry_deploy_block, None);
         std::fs::write(
             &path,
             format!(
-                r#"{{{base}, "vault": {{"http": "http://127.0.0.1:2", "peer_id": "12D3",
-                   "p2p": ["/ip4/127.0.0.1/tcp/3"], "encryption_key": "0x00"}}}}"#
+                r#"{{{base}, "deploy_block": 7, "vault": {{"http": "http://127.0.0.1:2",
+                   "peer_id": "12D3", "p2p": ["/ip4/127.0.0.1/tcp/3"], "encryption_key": "0x00"}}}}"#
             ),
         )
         .unwrap();
-        let vault = Network::from_devnet(&path).unwrap().vault.unwrap();
+        let full = Network::from_devnet(&path).unwrap();
+        assert_eq!(full.registry_deploy_block, Some(7));
+        let vault = full.vault.unwrap();
         assert_eq!(vault.http.as_deref(), Some("http://127.0.0.1:2"));
         assert_eq!(vault.p2p, ["/ip4/127.0.0.1/tcp/3"]);
     }

@@ -25,7 +25,7 @@ fn record(i: u8, released: bool) -> AuditRecord {
         requester: Address::repeat_byte(i),
         file_id: B256::repeat_byte(i.wrapping_add(0x40)),
         decision: if released {
-            AuditDecision::Released
+            AuditDecision::Allowed
         } else {
             AuditDecision::Refused {
                 code: "ACCESS_DENIED".into(),
@@ -76,7 +76,7 @@ fn appends_continue_the_chain_after_a_reopen() {
     );
     let all = lines(&path);
     assert!(all[0].contains(&format!("\"prev\":\"{}\"", "0".repeat(64))));
-    assert!(all[1].contains("\"decision\":\"released\""));
+    assert!(all[1].contains("\"decision\":\"allowed\""));
     assert!(all[0].contains("\"code\":\"ACCESS_DENIED\""));
     assert!(
         all.iter()
@@ -94,7 +94,7 @@ fn fail_edited_line() {
     let path = five_lines(dir.path());
     let mut all = lines(&path);
     all[1] = lines(&path)[1].replace(
-        "\"released\",\"code\":null",
+        "\"allowed\",\"code\":null",
         "\"refused\",\"code\":\"RATE_LIMITED\"",
     );
     assert_ne!(all[1], lines(&path)[1]);

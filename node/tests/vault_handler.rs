@@ -103,13 +103,13 @@ async fn deposit_then_release_to_a_reader_and_every_decision_is_audited() {
         vec![
             (
                 "deposit".into(),
-                "released".into(),
+                "allowed".into(),
                 None,
                 address_of(&f.owner)
             ),
             (
                 "release".into(),
-                "released".into(),
+                "allowed".into(),
                 None,
                 address_of(&f.reader)
             ),

@@ -123,6 +123,37 @@ async fn deposit_dropping_proxy(vault: String) -> String {
     format!("http://{addr}")
 }
 
+/// Another vault: its own encryption key on `/v1/info`, and it holds nothing
+/// (`UNKNOWN_FILE` to every request), as a vault other than the one a file names would.
+async fn other_vault(vault: String) -> String {
+    async fn info(State(vault): State<String>) -> (axum::http::StatusCode, String) {
+        let mut info: Value = reqwest::get(format!("{vault}/v1/info"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        info["encryption_key"] = Value::String(format!("0x{}", "11".repeat(32)));
+        (axum::http::StatusCode::OK, info.to_string())
+    }
+    async fn keys() -> (axum::http::StatusCode, Vec<u8>) {
+        use zgvault_proto::wire::{ErrorCode, ErrorReply, KeyResponse, encode_response};
+        let reply = ErrorReply::new(ErrorCode::UnknownFile, "this vault holds no such key", 0);
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            encode_response(&KeyResponse::Error(reply)),
+        )
+    }
+    let router = axum::Router::new()
+        .route("/v1/info", axum::routing::get(info))
+        .route("/v1/keys", axum::routing::post(keys))
+        .with_state(vault);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custodial_custody_shred_and_moves_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +179,10 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     assert_eq!(alice.json(&["info", &a])["scheme"], "custodial");
     let ls = alice.json(&["ls"]);
     assert_eq!(ls["files"][0]["scheme"], 2, "{ls}");
+    assert_eq!(ls["files"][0]["custody"], "custodial", "{ls}");
+    let status = alice.json(&["status"]);
+    assert_eq!(status["vault"]["http"], vault_url.as_str(), "{status}");
+    assert_eq!(status["vault"]["healthy"], true, "{status}");
 
     // Bob: refused (exit 3, told whom to ask), granted, byte-identical, revoked, refused.
     let bob_out = dir.path().join("bob-a.csv");
@@ -173,9 +208,20 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     assert!(!bob_out.exists());
     alice.json(&["grant", &a, "--to", &bob_addr, "--allow"]);
 
+    // --- A client configured with another vault is told which vault holds the file.
+    let other = other_vault(vault_url.clone()).await;
+    let text = bob.fails(&["get", &a, "-o", out, "--vault-url", &other], 1);
+    assert!(
+        text.contains("is held by the custodial vault with key") && text.contains(&other),
+        "{text}"
+    );
+    assert!(!bob_out.exists());
+
     // --- The vault down: get names it and writes nothing; a custodial put stops before
     // sealing or paying anything.
     devnet.kill_process("vault").unwrap();
+    let status = alice.json(&["status"]);
+    assert_eq!(status["vault"]["healthy"], false, "{status}");
     let text = bob.fails(&["get", &a, "-o", out], 1);
     assert!(
         text.contains(&vault_url) && text.contains("did not answer"),

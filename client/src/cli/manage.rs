@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 use serde_json::json;
 use zgvault_client::vault::{self, Gate};
 
-use super::vault::{VaultArgs, bar, parse_time, print_json, runtime};
+use super::vault::{VaultArgs, bar, parse_not_after, parse_not_before, print_json, runtime};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GrantArgs {
@@ -142,8 +142,8 @@ pub(crate) fn run_ls(args: LsArgs) -> anyhow::Result<()> {
             format!(" (now owned by {})", f.owner)
         };
         println!(
-            "{}  root {}  {} bytes{note}",
-            f.file_id, f.root_hash, f.size
+            "{}  root {}  {} bytes  {}{note}",
+            f.file_id, f.root_hash, f.size, f.custody
         );
     }
     for (_, p) in &pending {
@@ -226,45 +226,6 @@ pub(crate) struct PolicyArgs {
     not_after: Option<u64>,
     #[command(flatten)]
     net: VaultArgs,
-}
-
-/// A `--not-before` value: unix seconds (0 = no bound).
-fn parse_not_before(s: &str) -> Result<u64, String> {
-    parse_bound(s, false)
-}
-
-/// A `--not-after` value: unix seconds (0 = no bound).
-fn parse_not_after(s: &str) -> Result<u64, String> {
-    parse_bound(s, true)
-}
-
-/// `none`, a plain date (its first or, with `end_of_day`, last second, UTC), or what
-/// `put --not-after` accepts.
-fn parse_bound(s: &str, end_of_day: bool) -> Result<u64, String> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("none") {
-        return Ok(0);
-    }
-    let plain_date = s.len() == 10
-        && s.char_indices().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == '-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    let parsed = if plain_date {
-        parse_time(&format!("{s}T00:00:00Z"))
-            .map(|start| if end_of_day { start + 86_399 } else { start })
-    } else {
-        parse_time(s)
-    };
-    parsed.map_err(|_| {
-        format!(
-            "{s:?} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
-             unix seconds, or `none`"
-        )
-    })
 }
 
 pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
@@ -376,6 +337,18 @@ pub(crate) fn run_status(args: StatusArgs) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    match &s.vault {
+        None => println!("vault     none configured (`vault_url` in the config, or --vault-url)"),
+        Some(v) => println!(
+            "vault     {}  {}",
+            v.http.as_deref().unwrap_or("-"),
+            if v.healthy {
+                "healthy"
+            } else {
+                v.detail.as_str()
+            }
+        ),
     }
     Ok(())
 }

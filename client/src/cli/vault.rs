@@ -101,6 +101,7 @@ pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<Pat
     net.file_registry = config.file_registry.or(net.file_registry);
     net.access_pass = config.access_pass.or(net.access_pass);
     net.node_registry = config.node_registry.or(net.node_registry);
+    net.registry_deploy_block = config.registry_deploy_block.or(net.registry_deploy_block);
     if let Some(url) = &config.vault_url {
         // Same vault, other URL: keep the devnet's libp2p address only if it is the devnet's.
         let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
@@ -287,8 +288,9 @@ pub(crate) struct PutArgs {
     /// [default: pass]
     #[arg(long = "gate")]
     gates: Vec<Gate>,
-    /// Nobody but you may read after this time (RFC 3339 or unix seconds).
-    #[arg(long, value_parser = parse_time)]
+    /// Nobody but you may read after this time: RFC 3339, a date (its last second, UTC),
+    /// unix seconds, or `none`.
+    #[arg(long, value_name = "DATE", value_parser = parse_not_after)]
     not_after: Option<u64>,
     /// How K is protected: threshold (K encrypted to the nodes' BLS key set), shamir
     /// (K split, one share deposited with each node) or custodial (K held by the vault
@@ -299,6 +301,45 @@ pub(crate) struct PutArgs {
     net: VaultArgs,
 }
 
+/// A `--not-before` value: unix seconds (0 = no bound).
+pub(crate) fn parse_not_before(s: &str) -> Result<u64, String> {
+    parse_bound(s, false)
+}
+
+/// A `--not-after` value: unix seconds (0 = no bound).
+pub(crate) fn parse_not_after(s: &str) -> Result<u64, String> {
+    parse_bound(s, true)
+}
+
+/// `none`, a plain date (its first or, with `end_of_day`, last second, UTC), or what
+/// `put --not-after` accepts.
+fn parse_bound(s: &str, end_of_day: bool) -> Result<u64, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(0);
+    }
+    let plain_date = s.len() == 10
+        && s.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let parsed = if plain_date {
+        parse_time(&format!("{s}T00:00:00Z"))
+            .map(|start| if end_of_day { start + 86_399 } else { start })
+    } else {
+        parse_time(s)
+    };
+    parsed.map_err(|_| {
+        format!(
+            "{s:?} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
+             unix seconds, or `none`"
+        )
+    })
+}
+
 /// Unix seconds, or an RFC 3339 UTC time like `2027-01-31T00:00:00Z`.
 pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if let Ok(n) = s.parse::<u64>() {
@@ -307,6 +348,16 @@ pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     parse_rfc3339(s).ok_or_else(|| {
         format!("{s:?} is neither unix seconds nor an RFC 3339 time (2027-01-31T00:00:00Z)")
     })
+}
+
+/// Days in month `m` (1–12) of year `y`, proleptic Gregorian.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
 }
 
 fn parse_rfc3339(s: &str) -> Option<u64> {
@@ -332,7 +383,13 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
             if *sign == b'-' { -v } else { v }
         }
     };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&m)
+        || day < 1
+        || day > days_in_month(y, m)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -487,5 +544,18 @@ mod tests {
         assert_eq!(parse_time("2024-02-29T14:34:56+02:00"), Ok(1_709_210_096));
         assert!(parse_time("2024-13-01T00:00:00Z").is_err());
         assert!(parse_time("tomorrow").is_err());
+        // Days that do not exist are refused, not rolled into the next month.
+        for bad in [
+            "2026-02-31T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+        assert!(parse_time("2000-02-29T00:00:00Z").is_ok());
+        // put --not-after takes what policy --not-after takes.
+        assert_eq!(parse_not_after("2026-12-31"), Ok(1_798_761_599));
+        assert_eq!(parse_not_after("none"), Ok(0));
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     pub node_registry: Option<Address>,
     /// The custodial vault's HTTP URL, on networks where the manifest does not name one.
     pub vault_url: Option<String>,
+    /// The block the FileRegistry was deployed at, on networks without a built-in one:
+    /// `ls` and `revoke` scan events from there instead of from genesis.
+    pub registry_deploy_block: Option<u64>,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             access_pass: None,
             node_registry: None,
             vault_url: None,
+            registry_deploy_block: None,
         }
     }
 }

@@ -58,7 +58,10 @@ pub struct FileSummary {
     pub file_id: B256,
     pub root_hash: B256,
     pub size: U256,
+    /// The registry's scheme code now (a custody move changes it).
     pub scheme: u8,
+    /// The same, by name: `bls`, `shamir` or `custodial`.
+    pub custody: &'static str,
     pub block: Option<u64>,
     /// The current owner (files can be transferred away).
     pub owner: Address,
@@ -98,6 +101,16 @@ pub struct StatusReport {
     pub threshold: Option<u32>,
     pub key_nodes: Vec<KeyNodeStatus>,
     pub key_network_error: Option<String>,
+    /// The custodial vault, when the network has one.
+    pub vault: Option<VaultStatus>,
+}
+
+/// The custodial vault's state in `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VaultStatus {
+    pub http: Option<String>,
+    pub healthy: bool,
+    pub detail: String,
 }
 
 async fn confirm(
@@ -349,18 +362,20 @@ pub async fn list_files(
     .await?;
     let mut out = Vec::with_capacity(events.len());
     for (ev, log) in events {
-        let owner = registry
-            .fileOwner(ev.fileId)
+        // The current record: the owner and the scheme may have changed since registration.
+        let now = registry
+            .getFile(ev.fileId)
             .call()
             .await
-            .map_err(|e| chain_error("reading a file's owner", &vault.network, e))?;
+            .map_err(|e| chain_error("reading a file record", &vault.network, e))?;
         out.push(FileSummary {
             file_id: ev.fileId,
             root_hash: ev.rootHash,
             size: ev.size,
-            scheme: ev.scheme,
+            scheme: now.scheme,
+            custody: scheme_name(now.scheme),
             block: log.block_number,
-            owner,
+            owner: now.owner,
         });
     }
     Ok(out)
@@ -591,19 +606,10 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
 
     let (epoch, threshold, key_nodes, key_network_error) = match vault.key_network().await {
         Ok(k) => {
-            let http = alloy::transports::http::reqwest::Client::builder()
-                .timeout(HEALTH_TIMEOUT)
-                .build()
-                .map_err(|e| Error::Config {
-                    message: format!("cannot build an HTTP client: {e}"),
-                })?;
             let mut list = Vec::new();
             for node in &k.nodes {
                 let (healthy, detail) = match &node.http {
-                    Some(url) => match http.get(format!("{url}/health")).send().await {
-                        Ok(r) => (r.status().is_success(), format!("HTTP {}", r.status())),
-                        Err(e) => (false, format!("unreachable: {e}")),
-                    },
+                    Some(url) => health_of(url).await?,
                     None => (false, "no HTTP URL known (libp2p only)".to_owned()),
                 };
                 list.push(KeyNodeStatus {
@@ -618,6 +624,24 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         }
         Err(e) => (None, None, Vec::new(), Some(e.to_string())),
     };
+    let vault_status = match &net.vault {
+        None => None,
+        Some(endpoint) => Some(match &endpoint.http {
+            Some(url) => {
+                let (healthy, detail) = health_of(url).await?;
+                VaultStatus {
+                    http: Some(url.clone()),
+                    healthy,
+                    detail,
+                }
+            }
+            None => VaultStatus {
+                http: None,
+                healthy: false,
+                detail: "no HTTP URL known (libp2p only)".to_owned(),
+            },
+        }),
+    };
     Ok(StatusReport {
         network: net.name.clone(),
         rpc_url: net.rpc_url.clone(),
@@ -631,6 +655,21 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         threshold,
         key_nodes,
         key_network_error,
+        vault: vault_status,
+    })
+}
+
+/// `GET {url}/health` of a key node or the vault: whether it answered 200, and what it said.
+async fn health_of(url: &str) -> Result<(bool, String), Error> {
+    let http = alloy::transports::http::reqwest::Client::builder()
+        .timeout(HEALTH_TIMEOUT)
+        .build()
+        .map_err(|e| Error::Config {
+            message: format!("cannot build an HTTP client: {e}"),
+        })?;
+    Ok(match http.get(format!("{url}/health")).send().await {
+        Ok(r) => (r.status().is_success(), format!("HTTP {}", r.status())),
+        Err(e) => (false, format!("unreachable: {e}")),
     })
 }
 

@@ -125,9 +125,13 @@ impl Vault {
         })
     }
 
-    /// The block to search events from: the devnet's deploy block, else 0.
+    /// The block to search events from: the registry's deploy block (the network profile's
+    /// or the config's `registry_deploy_block`, the devnet manifest's), else 0.
     pub(crate) fn first_block(&self) -> u64 {
-        self.devnet_manifest().map(|m| m.deploy_block).unwrap_or(0)
+        self.network
+            .registry_deploy_block
+            .or_else(|| self.devnet_manifest().map(|m| m.deploy_block))
+            .unwrap_or(0)
     }
 
     fn devnet_manifest(&self) -> Option<ManifestView> {

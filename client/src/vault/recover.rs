@@ -11,7 +11,7 @@ use zgvault_proto::sealbox::BoxSecretKey;
 use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
-use super::{Vault, chain_error, now_secs};
+use super::{Vault, chain_error, now_secs, put::vault_encryption_key};
 use crate::error::Error;
 use crate::keys::{
     AnyCombiner, FailureKind, RecoverOptions, node_address, recover_key, request_vault_key,
@@ -97,6 +97,21 @@ pub(crate) async fn recover_file_key(
                 message,
                 ..
             }) => {
+                // A vault that holds nothing may simply be the wrong one: say so when its key
+                // is not the one the registered capsule names.
+                if let Ok(configured) = vault_encryption_key(vault).await
+                    && configured != capsule.vault_key
+                {
+                    return Err(Error::Config {
+                        message: format!(
+                            "file {file_id} is held by the custodial vault with key 0x{}, but the \
+                             configured vault {url} has key 0x{}: set `vault_url` (or pass \
+                             --vault-url) to the vault that holds it",
+                            hex::encode(capsule.vault_key.as_bytes()),
+                            hex::encode(configured.as_bytes())
+                        ),
+                    });
+                }
                 return Err(Error::Shredded {
                     file_id,
                     detail: format!("the custodial vault {url} holds no key for it: {message:?}"),

@@ -52,8 +52,10 @@ const GENESIS_PREV: [u8; 32] = [0; 32];
 /// The outcome of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditDecision {
-    /// K was released (wrapped to the requester's ephemeral key).
-    Released,
+    /// Done: K released (wrapped to the requester's ephemeral key), a key stored, a shred
+    /// carried out, or a rotation finished, depending on the line's action. Written as
+    /// `"allowed"`.
+    Allowed,
     /// Refused, with the wire error code (`ACCESS_DENIED`, `RATE_LIMITED`, …).
     Refused {
         /// Upper-case code: `A-Z`, `0-9`, `_`, at most 48 characters.
@@ -196,7 +198,7 @@ impl AuditLog {
     /// would be lost, so the caller must not go on as if they were recorded.
     pub fn append(&self, record: &AuditRecord) -> Result<u64> {
         let (decision, code) = match &record.decision {
-            AuditDecision::Released => ("released", None),
+            AuditDecision::Allowed => ("allowed", None),
             AuditDecision::Refused { code } => {
                 if code.is_empty()
                     || code.len() > MAX_CODE_LEN

@@ -219,7 +219,7 @@ impl KeyService {
             KeyRequest::Shred(_) => AuditAction::Shred,
         };
         let decision = match &response {
-            Ok(_) => AuditDecision::Released,
+            Ok(_) => AuditDecision::Allowed,
             Err(reply) => AuditDecision::Refused {
                 code: reply.code.as_str_name().to_owned(),
             },

@@ -233,7 +233,7 @@ impl Vault {
             requester: Address::ZERO,
             file_id: B256::ZERO,
             decision: match &result {
-                Ok(_) => AuditDecision::Released,
+                Ok(_) => AuditDecision::Allowed,
                 Err(_) => AuditDecision::Refused {
                     code: "INTERNAL".into(),
                 },

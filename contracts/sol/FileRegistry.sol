@@ -12,12 +12,16 @@ contract FileRegistry {
     // Constants (mirrored in contracts/src/lib.rs)
     // ------------------------------------------------------------------------------------
 
+    // Custody scheme codes are the wire protocol's (`zgvault.v1.Scheme`, the EIP-712
+    // `scheme` field), so a registered code is compared with a request's as is. 0 is the
+    // wire's "unspecified" and, like any other code outside 1..3, reverts `UnknownScheme`.
+
     /// Custody scheme: BLS threshold key set of the NodeRegistry (DESIGN §6, default).
-    uint8 public constant SCHEME_BLS = 0;
+    uint8 public constant SCHEME_BLS = 1;
     /// Custody scheme: Shamir/Feldman shares deposited with chosen nodes.
-    uint8 public constant SCHEME_SHAMIR = 1;
+    uint8 public constant SCHEME_SHAMIR = 2;
     /// Custody scheme: custodial vault (HSM).
-    uint8 public constant SCHEME_CUSTODIAL = 2;
+    uint8 public constant SCHEME_CUSTODIAL = 3;
 
     /// Condition: the user holds an AccessPass (from `token`) for this file
     /// (`id == 0`) or for the file `bytes32(id)` (`id != 0`). `min` must be 0.
@@ -152,6 +156,7 @@ contract FileRegistry {
     error ZeroAddress();
     error ZeroRootHash();
     error ZeroSize();
+    /// `scheme` is not 1 (bls), 2 (shamir) or 3 (custodial); 0 is the wire's "unspecified".
     error UnknownScheme(uint8 scheme);
     error CapsuleTooLarge(uint256 length, uint256 max);
     error BadWindow(uint64 notBefore, uint64 notAfter);
@@ -173,6 +178,7 @@ contract FileRegistry {
     }
 
     /// Records a new file owned by msg.sender; fileId = keccak256(abi.encode(msg.sender, salt)).
+    /// `r.scheme` is SCHEME_BLS, SCHEME_SHAMIR or SCHEME_CUSTODIAL (1..3), else `UnknownScheme`.
     function register(bytes32 salt, Registration calldata r) external returns (bytes32 fileId) {
         fileId = fileIdFor(msg.sender, salt);
         Record storage f = _files[fileId];
@@ -235,7 +241,8 @@ contract FileRegistry {
         _setWindow(fileId, notBefore, notAfter);
     }
 
-    /// Replaces the key capsule and custody scheme (custody migration).
+    /// Replaces the key capsule and custody scheme (custody migration). `scheme` is
+    /// SCHEME_BLS, SCHEME_SHAMIR or SCHEME_CUSTODIAL (1..3), else `UnknownScheme`.
     function setCapsule(bytes32 fileId, uint8 scheme, bytes calldata capsule) external onlyFileOwner(fileId) {
         _storeCapsule(fileId, scheme, capsule);
     }
@@ -356,7 +363,7 @@ contract FileRegistry {
     }
 
     function _storeCapsule(bytes32 fileId, uint8 scheme, bytes calldata capsule) private returns (bytes32 capsuleHash) {
-        if (scheme > SCHEME_CUSTODIAL) revert UnknownScheme(scheme);
+        if (scheme < SCHEME_BLS || scheme > SCHEME_CUSTODIAL) revert UnknownScheme(scheme);
         if (capsule.length > MAX_CAPSULE_LENGTH) revert CapsuleTooLarge(capsule.length, MAX_CAPSULE_LENGTH);
         capsuleHash = keccak256(capsule);
         Record storage f = _files[fileId];

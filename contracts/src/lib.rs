@@ -64,12 +64,16 @@ pub use generated::{
 // Constants mirrored from sol/FileRegistry.sol (a unit test below checks them against the source).
 // ---------------------------------------------------------------------------------------------
 
+// Custody scheme codes are the wire protocol's (`zgvault.v1.Scheme`,
+// `zgvault_proto::request::Scheme::as_u8`): a registered code is a request's scheme as is.
+// 0 (the wire's "unspecified") and anything above 3 revert `UnknownScheme`.
+
 /// Custody scheme: BLS threshold key set of the NodeRegistry (DESIGN §6, the default).
-pub const SCHEME_BLS: u8 = 0;
+pub const SCHEME_BLS: u8 = 1;
 /// Custody scheme: Shamir/Feldman shares deposited with chosen nodes.
-pub const SCHEME_SHAMIR: u8 = 1;
+pub const SCHEME_SHAMIR: u8 = 2;
 /// Custody scheme: custodial vault (HSM-held KEK).
-pub const SCHEME_CUSTODIAL: u8 = 2;
+pub const SCHEME_CUSTODIAL: u8 = 3;
 
 /// Condition kind: holds an `AccessPass` (contract `token`) for this file (`id == 0`) or for
 /// the file `bytes32(id)`; `min == 0`.

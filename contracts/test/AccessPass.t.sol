@@ -22,7 +22,7 @@ contract AccessPassTest is TestBase {
             rootHash: keccak256("root"),
             txSeq: 0,
             size: 1,
-            scheme: 0,
+            scheme: 1, // BLS
             capsule: "",
             notBefore: 0,
             notAfter: 0,

@@ -19,6 +19,11 @@ contract FileRegistryTestBase is TestBase {
     address internal constant OTHER = address(0xCAFE);
     bytes32 internal constant SALT = bytes32(uint256(42));
     bytes32 internal constant ROOT = keccak256("root");
+    // The wire protocol's scheme codes (zgvault.v1.Scheme); test_scheme_codes_are_the_wire_codes
+    // checks the contract's constants against them.
+    uint8 internal constant BLS = 1;
+    uint8 internal constant SHAMIR = 2;
+    uint8 internal constant CUSTODIAL = 3;
 
     function setUp() public virtual {
         vm.warp(1_000_000);
@@ -109,7 +114,7 @@ contract FileRegistryTestBase is TestBase {
             rootHash: ROOT,
             txSeq: 7,
             size: 1000,
-            scheme: 0,
+            scheme: BLS,
             capsule: hex"c0ffee",
             notBefore: 0,
             notAfter: 0,
@@ -148,7 +153,7 @@ contract FileRegistryRegisterTest is FileRegistryTestBase {
         FileRegistry.Registration memory r = registration(policy);
         r.notBefore = 10;
         r.notAfter = 2_000_000;
-        r.scheme = 1;
+        r.scheme = SHAMIR;
         vm.recordLogs();
         vm.prank(OWNER);
         bytes32 id = reg.register(SALT, r);
@@ -164,7 +169,7 @@ contract FileRegistryRegisterTest is FileRegistryTestBase {
         assertEq(f.rootHash, ROOT, "root");
         assertEq(f.txSeq, 7, "txSeq");
         assertEq(f.size, 1000, "size");
-        assertEq(f.scheme, 1, "scheme");
+        assertEq(f.scheme, SHAMIR, "scheme");
         assertEq(f.capsuleHash, keccak256(hex"c0ffee"), "capsuleHash");
         assertEq(f.notBefore, 10, "notBefore");
         assertEq(f.notAfter, 2_000_000, "notAfter");
@@ -182,7 +187,7 @@ contract FileRegistryRegisterTest is FileRegistryTestBase {
         Vm.Log memory reg0 = findLog(logs, FileRegistry.FileRegistered.selector);
         assertEq(reg0.topics[1], id, "FileRegistered.fileId");
         assertEq(reg0.topics[2], bytes32(uint256(uint160(OWNER))), "FileRegistered.owner");
-        assertEq(reg0.data, abi.encode(ROOT, uint256(7), uint256(1000), uint8(1), keccak256(hex"c0ffee")), "ev data");
+        assertEq(reg0.data, abi.encode(ROOT, uint256(7), uint256(1000), SHAMIR, keccak256(hex"c0ffee")), "ev data");
         Vm.Log memory own = findLog(logs, FileRegistry.OwnershipTransferred.selector);
         assertEq(own.topics[2], bytes32(0), "minted from 0");
         assertEq(own.topics[3], bytes32(uint256(uint160(OWNER))), "to owner");
@@ -220,9 +225,13 @@ contract FileRegistryRegisterTest is FileRegistryTestBase {
         vm.expectRevert(FileRegistry.ZeroSize.selector);
         reg.register(SALT, r);
 
+        // 0 is the wire's "unspecified", 4 is past the last scheme.
         r = registration(none());
-        r.scheme = 3;
-        vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(3)));
+        r.scheme = 0;
+        vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(0)));
+        reg.register(SALT, r);
+        r.scheme = 4;
+        vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(4)));
         reg.register(SALT, r);
 
         r = registration(none());
@@ -240,11 +249,17 @@ contract FileRegistryRegisterTest is FileRegistryTestBase {
         r = registration(none());
         r.capsule = new bytes(4096);
         r.txSeq = 0;
-        r.scheme = 2;
+        r.scheme = CUSTODIAL;
         bytes32 id = reg.register(SALT, r);
         assertEq(reg.capsuleOf(id).length, 4096, "max capsule stored");
         r.capsule = "";
         reg.register(bytes32(uint256(1)), r);
+    }
+
+    function test_scheme_codes_are_the_wire_codes() public view {
+        assertEq(reg.SCHEME_BLS(), BLS, "bls");
+        assertEq(reg.SCHEME_SHAMIR(), SHAMIR, "shamir");
+        assertEq(reg.SCHEME_CUSTODIAL(), CUSTODIAL, "custodial");
     }
 
     function test_unknown_file_views() public {
@@ -283,7 +298,7 @@ contract FileRegistryMutatorTest is FileRegistryTestBase {
         vm.expectRevert(err);
         reg.setWindow(id, 0, 0);
         vm.expectRevert(err);
-        reg.setCapsule(id, 0, hex"01");
+        reg.setCapsule(id, BLS, hex"01");
         vm.expectRevert(err);
         reg.allow(id, OTHER);
         vm.expectRevert(err);
@@ -310,7 +325,7 @@ contract FileRegistryMutatorTest is FileRegistryTestBase {
         vm.expectRevert(err);
         reg.setWindow(bad, 0, 0);
         vm.expectRevert(err);
-        reg.setCapsule(bad, 0, hex"01");
+        reg.setCapsule(bad, BLS, hex"01");
         vm.expectRevert(err);
         reg.allow(bad, OTHER);
         vm.expectRevert(err);
@@ -378,19 +393,37 @@ contract FileRegistryMutatorTest is FileRegistryTestBase {
     function test_set_capsule() public {
         vm.recordLogs();
         vm.prank(OWNER);
-        reg.setCapsule(id, 2, hex"beef");
+        reg.setCapsule(id, CUSTODIAL, hex"beef");
         Vm.Log memory l = findLog(vm.getRecordedLogs(), FileRegistry.CapsuleChanged.selector);
         (uint8 scheme, bytes32 h) = abi.decode(l.data, (uint8, bytes32));
-        assertEq(scheme, 2, "ev scheme");
+        assertEq(scheme, CUSTODIAL, "ev scheme");
         assertEq(h, keccak256(hex"beef"), "ev hash");
-        assertEq(reg.getFile(id).scheme, 2, "scheme");
+        assertEq(reg.getFile(id).scheme, CUSTODIAL, "scheme");
         assertEq(reg.getFile(id).capsuleHash, keccak256(hex"beef"), "hash");
         assertEq(reg.capsuleOf(id), hex"beef", "capsule");
         vm.startPrank(OWNER);
         vm.expectRevert(abi.encodeWithSelector(FileRegistry.CapsuleTooLarge.selector, 5000, 4096));
-        reg.setCapsule(id, 0, new bytes(5000));
+        reg.setCapsule(id, BLS, new bytes(5000));
         vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(9)));
         reg.setCapsule(id, 9, hex"01");
+        vm.stopPrank();
+        assertEq(reg.getFile(id).scheme, CUSTODIAL, "failed calls change nothing");
+    }
+
+    function test_set_capsule_refuses_unknown_schemes() public {
+        vm.startPrank(OWNER);
+        // 0 (the wire's "unspecified") and 4 (past custodial) are the boundaries.
+        vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(0)));
+        reg.setCapsule(id, 0, hex"01");
+        vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(4)));
+        reg.setCapsule(id, 4, hex"01");
+        vm.expectRevert(abi.encodeWithSelector(FileRegistry.UnknownScheme.selector, uint8(255)));
+        reg.setCapsule(id, 255, hex"01");
+        // Every known scheme is accepted.
+        for (uint8 scheme = BLS; scheme <= CUSTODIAL; scheme++) {
+            reg.setCapsule(id, scheme, hex"01");
+            assertEq(reg.getFile(id).scheme, scheme, "known scheme stored");
+        }
         vm.stopPrank();
     }
 

@@ -29,7 +29,8 @@ pub const ACCESS_CALL_GAS: u64 = 5_000_000;
 pub struct FileRecord {
     /// Current owner (may deposit Shamir shares).
     pub owner: Address,
-    /// Custody scheme, the registry's code (`zgvault_contracts::SCHEME_*`).
+    /// Custody scheme, the registry's code: the wire's (`Scheme::from_u8`,
+    /// `zgvault_contracts::SCHEME_*`).
     pub scheme: u8,
     /// `keccak256(capsule)`: the BLS capsule, or the Shamir commitments.
     pub capsule_hash: B256,

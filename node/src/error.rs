@@ -135,7 +135,7 @@ pub enum Error {
     UnsupportedScheme {
         /// The file.
         file_id: B256,
-        /// The registry's scheme code.
+        /// The registry's scheme code (the wire's, `Scheme::as_u8`).
         scheme: u8,
     },
 

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR, reason_text};
+use zgvault_contracts::reason_text;
 use zgvault_proto::{
     request::{Scheme, SignedAccessRequest, SignedShareDeposit, SignedShred},
     threshold::{BlsCapsule, ShamirShare},
@@ -61,16 +61,6 @@ pub(crate) fn internal(what: &str) -> ErrorReply {
         ErrorCode::Internal,
         format!("the node failed ({what}): retry or ask other nodes"),
     )
-}
-
-/// The proto scheme of a registry scheme code.
-fn registered_scheme(code: u8) -> Option<Scheme> {
-    match code {
-        SCHEME_BLS => Some(Scheme::Bls),
-        SCHEME_SHAMIR => Some(Scheme::Shamir),
-        SCHEME_CUSTODIAL => Some(Scheme::Custodial),
-        _ => None,
-    }
 }
 
 /// Refusals after which the same signed request may succeed later: the replay cache forgets
@@ -511,7 +501,8 @@ pub(crate) fn check_scheme(
     wanted: Scheme,
     file_id: B256,
 ) -> Result<(), ErrorReply> {
-    let registered = registered_scheme(file.scheme);
+    // The registry stores the wire's codes, so the wire's parser is the one mapping.
+    let registered = Scheme::from_u8(file.scheme).ok();
     if registered == Some(wanted) {
         return Ok(());
     }
@@ -526,4 +517,57 @@ pub(crate) fn check_scheme(
              the registered scheme"
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256};
+    use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR};
+    use zgvault_proto::{request::Scheme, wire::ErrorCode};
+
+    use super::check_scheme;
+    use crate::chain::FileRecord;
+
+    fn record(scheme: u8) -> FileRecord {
+        FileRecord {
+            owner: Address::repeat_byte(1),
+            scheme,
+            capsule_hash: B256::ZERO,
+        }
+    }
+
+    #[test]
+    fn registry_codes_are_the_wire_codes() {
+        // The gate compares a registered code with a request's scheme through
+        // `Scheme::from_u8`: the registry must use the same numbers.
+        assert_eq!(SCHEME_BLS, Scheme::Bls.as_u8());
+        assert_eq!(SCHEME_SHAMIR, Scheme::Shamir.as_u8());
+        assert_eq!(SCHEME_CUSTODIAL, Scheme::Custodial.as_u8());
+    }
+
+    #[test]
+    fn check_scheme_accepts_only_the_registered_scheme() {
+        let all = [Scheme::Bls, Scheme::Shamir, Scheme::Custodial];
+        for registered in all {
+            for wanted in all {
+                let got = check_scheme(&record(registered.as_u8()), wanted, B256::ZERO);
+                assert_eq!(
+                    got.is_ok(),
+                    registered == wanted,
+                    "{registered:?} vs {wanted:?}"
+                );
+            }
+        }
+        // 0 (unspecified) and codes past custodial match nothing.
+        for code in [0, 4, u8::MAX] {
+            for wanted in all {
+                let refused = check_scheme(&record(code), wanted, B256::ZERO).unwrap_err();
+                assert_eq!(refused.code, ErrorCode::WrongScheme);
+                assert!(
+                    refused.message.contains(&format!("unknown ({code})")),
+                    "{refused:?}"
+                );
+            }
+        }
+    }
 }

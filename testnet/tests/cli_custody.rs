@@ -178,7 +178,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     assert!(alice.pending().is_empty(), "{:?}", alice.pending());
     assert_eq!(alice.json(&["info", &a])["scheme"], "custodial");
     let ls = alice.json(&["ls"]);
-    assert_eq!(ls["files"][0]["scheme"], 2, "{ls}");
+    assert_eq!(ls["files"][0]["scheme"], 3, "{ls}");
     assert_eq!(ls["files"][0]["custody"], "custodial", "{ls}");
     let status = alice.json(&["status"]);
     assert_eq!(status["vault"]["http"], vault_url.as_str(), "{status}");

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 
 use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
-use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR};
 use zgvault_proto::FileKey;
 use zgvault_proto::request::CustodialCapsule;
 
 use super::keystore::{open_local, seal_local};
 use super::put::{deposit_custodial_key, vault_encryption_key};
+use super::recover::wire_scheme;
 use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder};
 use super::{Custody, Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
@@ -70,23 +70,12 @@ struct PendingMove {
 
 /// The custody a registry scheme code stands for.
 fn custody_of(file_id: B256, scheme: u8) -> Result<Custody, Error> {
-    match scheme {
-        SCHEME_BLS => Ok(Custody::Threshold),
-        SCHEME_SHAMIR => Ok(Custody::Shamir),
-        SCHEME_CUSTODIAL => Ok(Custody::Custodial),
-        other => Err(Error::Custody {
-            file_id,
-            message: format!("unknown custody scheme {other}: upgrade zgvault"),
-        }),
-    }
+    wire_scheme(file_id, scheme).map(Custody::of_scheme)
 }
 
+/// The registry's scheme code of `custody`.
 const fn scheme_of(custody: Custody) -> u8 {
-    match custody {
-        Custody::Threshold => SCHEME_BLS,
-        Custody::Shamir => SCHEME_SHAMIR,
-        Custody::Custodial => SCHEME_CUSTODIAL,
-    }
+    custody.scheme().as_u8()
 }
 
 fn move_path(file_id: B256) -> PathBuf {

@@ -530,12 +530,7 @@ pub(crate) fn describe_window(nb: u64, na: u64, now: u64) -> String {
 }
 
 fn scheme_name(scheme: u8) -> &'static str {
-    match scheme {
-        zgvault_contracts::SCHEME_BLS => "bls",
-        zgvault_contracts::SCHEME_SHAMIR => "shamir",
-        zgvault_contracts::SCHEME_CUSTODIAL => "custodial",
-        _ => "unknown",
-    }
+    zgvault_proto::request::Scheme::from_u8(scheme).map_or("unknown", |s| s.name())
 }
 
 /// A policy as readable JSON: an OR of clauses, each an AND of conditions.

@@ -15,8 +15,8 @@ use std::str::FromStr;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use zgvault_contracts::FileRegistry::{Condition, Registration};
-use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR, file_id, policy};
-use zgvault_proto::request::{CustodialCapsule, KeyDeposit, ShareDeposit};
+use zgvault_contracts::{file_id, policy};
+use zgvault_proto::request::{CustodialCapsule, KeyDeposit, Scheme, ShareDeposit};
 use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_key};
 use zgvault_proto::wire::ErrorCode;
@@ -157,6 +157,24 @@ impl Custody {
             Custody::Threshold => "threshold",
             Custody::Shamir => "shamir",
             Custody::Custodial => "custodial",
+        }
+    }
+
+    /// The scheme protecting K in this custody; its `as_u8` is the registry's code.
+    pub const fn scheme(self) -> Scheme {
+        match self {
+            Custody::Threshold => Scheme::Bls,
+            Custody::Shamir => Scheme::Shamir,
+            Custody::Custodial => Scheme::Custodial,
+        }
+    }
+
+    /// The custody a registered scheme stands for.
+    pub const fn of_scheme(scheme: Scheme) -> Custody {
+        match scheme {
+            Scheme::Bls => Custody::Threshold,
+            Scheme::Shamir => Custody::Shamir,
+            Scheme::Custodial => Custody::Custodial,
         }
     }
 }
@@ -371,23 +389,23 @@ pub async fn put(
     let mut register_tx = None;
     if !exists {
         progress(PutStage::Registering, 0, 1);
-        let (scheme, capsule) = match &state.shamir {
+        let (custody, capsule) = match &state.shamir {
             None if state.custodial => {
                 let vault_key = vault_encryption_key(vault).await?;
                 (
-                    SCHEME_CUSTODIAL,
+                    Custody::Custodial,
                     CustodialCapsule::new(&file, vault_key, &key).to_bytes(),
                 )
             }
             None => {
                 let keys = vault.key_network().await?;
                 (
-                    SCHEME_BLS,
+                    Custody::Threshold,
                     keys.key_set.encrypt_file_key(&file, &key).to_bytes(),
                 )
             }
             Some(shamir) => (
-                SCHEME_SHAMIR,
+                Custody::Shamir,
                 commitments_of(&state_path, shamir)?.to_bytes(),
             ),
         };
@@ -395,7 +413,7 @@ pub async fn put(
             rootHash: receipt.root,
             txSeq: U256::from(receipt.tx_seq),
             size: U256::from(root.size()),
-            scheme,
+            scheme: custody.scheme().as_u8(),
             capsule: Bytes::from(capsule),
             notBefore: 0,
             notAfter: opts.not_after,

@@ -4,7 +4,7 @@
 //! shamir shares one by one by the combiner, a vault's K against the registered commitment.
 
 use alloy::primitives::B256;
-use zgvault_contracts::{FileRegistry, SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR};
+use zgvault_contracts::FileRegistry;
 use zgvault_proto::FileKey;
 use zgvault_proto::request::{AccessRequest, CustodialCapsule, Scheme};
 use zgvault_proto::sealbox::BoxSecretKey;
@@ -32,19 +32,15 @@ pub(crate) struct RecoveredKey {
     pub(crate) vault: Option<String>,
 }
 
-/// The registered scheme as the wire names it.
+/// The registered scheme: the registry stores the wire's codes, so this is the wire's parser
+/// with an error that names the file.
 pub(crate) fn wire_scheme(file_id: B256, scheme: u8) -> Result<Scheme, Error> {
-    match scheme {
-        SCHEME_BLS => Ok(Scheme::Bls),
-        SCHEME_SHAMIR => Ok(Scheme::Shamir),
-        SCHEME_CUSTODIAL => Ok(Scheme::Custodial),
-        other => Err(Error::Config {
-            message: format!(
-                "file {file_id} uses custody scheme {other}, which this zgvault does not know: \
-                 upgrade zgvault"
-            ),
-        }),
-    }
+    Scheme::from_u8(scheme).map_err(|_| Error::Config {
+        message: format!(
+            "file {file_id} uses custody scheme {scheme}, which this zgvault does not know: \
+             upgrade zgvault"
+        ),
+    })
 }
 
 /// Recovers the K of `file_id` (registered as `record`) for this vault's user. Refusals by

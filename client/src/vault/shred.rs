@@ -6,9 +6,9 @@
 use alloy::primitives::B256;
 use serde::Serialize;
 use tokio::task::JoinSet;
-use zgvault_contracts::{SCHEME_BLS, SCHEME_CUSTODIAL, SCHEME_SHAMIR};
-use zgvault_proto::request::Shred;
+use zgvault_proto::request::{Scheme, Shred};
 
+use super::recover::wire_scheme;
 use super::{Vault, now_secs};
 use crate::error::Error;
 use crate::keys::{FailureKind, KeyNode, node_address, send_shred};
@@ -62,10 +62,11 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
             action: "shred it",
         });
     }
-    let (scheme, holders) = match record.scheme {
-        SCHEME_SHAMIR => ("shamir", shamir_holders(vault).await?),
-        SCHEME_CUSTODIAL => ("custodial", vec![vault_holder(vault)?]),
-        SCHEME_BLS => {
+    let scheme = wire_scheme(file_id, record.scheme)?;
+    let holders = match scheme {
+        Scheme::Shamir => shamir_holders(vault).await?,
+        Scheme::Custodial => vec![vault_holder(vault)?],
+        Scheme::Bls => {
             return Err(Error::Custody {
                 file_id,
                 message: "threshold (bls) custody keeps nothing per file on the nodes to shred: \
@@ -76,17 +77,11 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
                     .into(),
             });
         }
-        other => {
-            return Err(Error::Custody {
-                file_id,
-                message: format!("unknown custody scheme {other}: upgrade zgvault"),
-            });
-        }
     };
     let outcomes = shred_at(vault, file_id, &holders).await?;
     Ok(ShredReport {
         file_id,
-        scheme,
+        scheme: scheme.name(),
         complete: outcomes.iter().all(ShredOutcome::done),
         holders: outcomes,
         note: SHRED_NOTE,

@@ -39,7 +39,9 @@ pub const ADDRESS_LEN: usize = 20;
 /// Length of the digest used as request hash and capsule hash.
 pub const HASH_LEN: usize = 32;
 
-/// Which custody scheme protects a file's key (and so what a node answers with).
+/// Which custody scheme protects a file's key (and so what a node answers with). The values
+/// are the wire's, the EIP-712 `scheme`'s and the FileRegistry's scheme codes alike; 0
+/// ("unspecified") is none of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Scheme {
@@ -57,7 +59,16 @@ impl Scheme {
         self as u8
     }
 
-    /// Parses the EIP-712 / wire value.
+    /// The scheme's name in messages and JSON: `bls`, `shamir` or `custodial`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Scheme::Bls => "bls",
+            Scheme::Shamir => "shamir",
+            Scheme::Custodial => "custodial",
+        }
+    }
+
+    /// Parses the EIP-712 / wire value, which is also the FileRegistry's scheme code.
     pub fn from_u8(value: u8) -> Result<Self> {
         match value {
             1 => Ok(Scheme::Bls),

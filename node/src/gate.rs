@@ -426,6 +426,18 @@ impl KeyService {
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(signer);
         self.check_requester(signer)?;
+        let own = inner.keys.encryption.public_key();
+        if fields.holder != own {
+            return Err(refuse(
+                ErrorCode::WrongDomain,
+                format!(
+                    "this shred is addressed to the holder with key 0x{}, this node's key is \
+                     0x{} (see /v1/info): sign one shred per holder, addressed to its key",
+                    hex::encode(fields.holder.as_bytes()),
+                    hex::encode(own.as_bytes())
+                ),
+            ));
+        }
         let file = self
             .chain_call("FileRegistry.getFile", inner.chain.file(file_id, None))
             .await?

@@ -452,6 +452,7 @@ async fn threshold_shred_deletes_the_share_and_refuses_older_deposits() {
     ));
     let shred = zgvault_proto::request::Shred {
         file: f.file_ref(3),
+        holder: zgvault_proto::sealbox::BoxPublicKey::from_bytes(f.service.info().encryption_key.0),
         issued_at: t + 1,
     }
     .sign(&f.owner)

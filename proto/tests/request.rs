@@ -150,10 +150,13 @@ fn hand_key_deposit_digest(file: &FileRef, sealed_key_hash: B256, issued_at: u64
     hand_digest(hand_separator(file.chain_id, file.registry), keccak256(enc))
 }
 
-fn hand_shred_digest(file: &FileRef, issued_at: u64) -> B256 {
+fn hand_shred_digest(file: &FileRef, holder: B256, issued_at: u64) -> B256 {
     let mut enc = Vec::new();
-    enc.extend_from_slice(keccak256("Shred(bytes32 fileId,uint64 issuedAt)").as_slice());
+    enc.extend_from_slice(
+        keccak256("Shred(bytes32 fileId,bytes32 holder,uint64 issuedAt)").as_slice(),
+    );
     enc.extend_from_slice(file.file_id.as_slice());
+    enc.extend_from_slice(holder.as_slice());
     enc.extend_from_slice(&word_u64(issued_at));
     hand_digest(hand_separator(file.chain_id, file.registry), keccak256(enc))
 }
@@ -292,13 +295,15 @@ fn kat_key_deposit_and_shred_match_cast() {
 
     // The shred's fields are all known, so sign it with the library and compare bytes.
     let d = &v["shred"];
+    let holder = hex32(&d["holder"]);
     let shred = Shred {
         file,
+        holder: BoxPublicKey::from_bytes(holder.0),
         issued_at: d["issued_at"].as_u64().unwrap(),
     };
     assert_eq!(shred.signing_hash(), hex32(&d["digest"]));
     assert_eq!(
-        hand_shred_digest(&file, shred.issued_at),
+        hand_shred_digest(&file, holder, shred.issued_at),
         hex32(&d["digest"])
     );
     let key =

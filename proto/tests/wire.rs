@@ -207,6 +207,7 @@ fn custodial_exchange_round_trip() {
     // The owner shreds.
     let shred = Shred {
         file: file(),
+        holder: vault.public_key(),
         issued_at: NOW,
     }
     .sign(&owner)
@@ -220,6 +221,7 @@ fn fail_custodial_messages_with_wrong_lengths() {
     let owner = SigningKey::from_slice(&[0x33; 32]).unwrap();
     let shred = Shred {
         file: file(),
+        holder: BoxSecretKey::generate().unwrap().public_key(),
         issued_at: NOW,
     }
     .sign(&owner)

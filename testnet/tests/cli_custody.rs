@@ -403,6 +403,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
             registry: devnet.manifest().contracts.file_registry,
             file_id: a.parse().unwrap(),
         },
+        holder: zgvault_proto::sealbox::BoxPublicKey::from_bytes(info.encryption_key.0),
         issued_at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

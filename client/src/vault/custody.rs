@@ -253,7 +253,7 @@ pub async fn move_custody(
 
     let holders = match state.from {
         Custody::Shamir => shamir_holders(vault).await?,
-        Custody::Custodial => vec![vault_holder(vault)?],
+        Custody::Custodial => vec![vault_holder(vault).await?],
         Custody::Threshold => Vec::new(),
     };
     let mut old_custody = Vec::new();

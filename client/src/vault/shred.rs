@@ -6,10 +6,13 @@
 use alloy::primitives::B256;
 use serde::Serialize;
 use tokio::task::JoinSet;
-use zgvault_proto::request::{Scheme, Shred};
+use zgvault_proto::{
+    request::{Scheme, Shred},
+    sealbox::BoxPublicKey,
+};
 
 use super::recover::wire_scheme;
-use super::{Vault, now_secs};
+use super::{Vault, now_secs, put::vault_encryption_key};
 use crate::error::Error;
 use crate::keys::{FailureKind, KeyNode, node_address, send_shred};
 
@@ -65,7 +68,7 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
     let scheme = wire_scheme(file_id, record.scheme)?;
     let holders = match scheme {
         Scheme::Shamir => shamir_holders(vault).await?,
-        Scheme::Custodial => vec![vault_holder(vault)?],
+        Scheme::Custodial => vec![vault_holder(vault).await?],
         Scheme::Bls => {
             return Err(Error::Custody {
                 file_id,
@@ -98,9 +101,11 @@ pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<(String, KeyNode
         .collect())
 }
 
-/// The custodial vault, labelled.
-pub(crate) fn vault_holder(vault: &Vault) -> Result<(String, KeyNode), Error> {
-    Ok(("vault".to_owned(), vault.custodial_vault()?))
+/// The custodial vault, labelled, with its encryption key (shreds are addressed to it).
+pub(crate) async fn vault_holder(vault: &Vault) -> Result<(String, KeyNode), Error> {
+    let mut node = vault.custodial_vault()?;
+    node.enc_key = *vault_encryption_key(vault).await?.as_bytes();
+    Ok(("vault".to_owned(), node))
 }
 
 /// Sends one owner-signed shred of `file_id` to every holder at once.
@@ -109,14 +114,18 @@ pub(crate) async fn shred_at(
     file_id: B256,
     holders: &[(String, KeyNode)],
 ) -> Result<Vec<ShredOutcome>, Error> {
-    let shred = Shred {
-        file: vault.file_ref(file_id)?,
-        issued_at: now_secs(),
-    }
-    .sign(vault.signer().credential())?;
+    let file = vault.file_ref(file_id)?;
+    let issued_at = now_secs();
     let mut tasks = JoinSet::new();
     for (i, (_, node)) in holders.iter().enumerate() {
-        let (node, shred) = (node.clone(), shred.clone());
+        // One shred per holder, addressed to its key: it cannot be replayed to another.
+        let shred = Shred {
+            file,
+            holder: BoxPublicKey::from_bytes(node.enc_key),
+            issued_at,
+        }
+        .sign(vault.signer().credential())?;
+        let node = node.clone();
         tasks.spawn(async move { (i, send_shred(&node, shred).await) });
     }
     let mut answers = Vec::with_capacity(holders.len());

@@ -450,6 +450,7 @@ impl VaultFixture {
     pub fn shred(&self, id: u8, signer: &SigningKey, issued_at: u64) -> Vec<u8> {
         let shred = Shred {
             file: self.file_ref(id),
+            holder: self.vault_key(),
             issued_at,
         }
         .sign(signer)

@@ -214,21 +214,28 @@ impl SignedKeyDeposit {
     }
 }
 
-/// The signed content of a shred: "forget what you hold for this file".
+/// The signed content of a shred: "holder, forget what you hold for this file".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shred {
     /// The file.
     pub file: FileRef,
-    /// Unix seconds. A receiver also refuses, from then on, deposits for this file issued
-    /// at or before this time, so a captured deposit cannot restore what was shredded.
+    /// The encryption key of the one node or vault this shred is for: a holder refuses a
+    /// shred addressed to another, so a shred sent to one holder cannot be replayed to
+    /// another (e.g. to the vault that received K in a custody move).
+    pub holder: BoxPublicKey,
+    /// Unix seconds. The holder deletes only what was deposited at or before this time,
+    /// and refuses, from then on, deposits for this file issued at or before it, so a
+    /// captured deposit cannot restore what was shredded and a replayed shred cannot
+    /// delete a newer deposit.
     pub issued_at: u64,
 }
 
 impl Shred {
-    /// The EIP-712 signing hash of `Shred(bytes32 fileId,uint64 issuedAt)`.
+    /// The EIP-712 signing hash of `Shred(bytes32 fileId,bytes32 holder,uint64 issuedAt)`.
     pub fn signing_hash(&self) -> B256 {
         let value = sol::Shred {
             fileId: self.file.file_id,
+            holder: B256::from(*self.holder.as_bytes()),
             issuedAt: self.issued_at,
         };
         self.file.domain().signing_hash(&value)
@@ -367,6 +374,7 @@ mod tests {
     fn owner_messages_are_refused_outside_their_window_and_domain() {
         let shred = Shred {
             file: file(),
+            holder: BoxPublicKey::from_bytes([5; 32]),
             issued_at: 10_000,
         }
         .sign(&owner())
@@ -392,6 +400,7 @@ mod tests {
     fn a_tampered_message_recovers_another_signer() {
         let mut shred = Shred {
             file: file(),
+            holder: BoxPublicKey::from_bytes([5; 32]),
             issued_at: 10_000,
         };
         let signature = *shred.sign(&owner()).unwrap().signature();
@@ -399,6 +408,14 @@ mod tests {
         let forged = SignedShred::from_parts(shred, signature);
         let signer = forged.verify(&file().domain(), 10_000).ok();
         assert_ne!(signer, Some(address_of(&owner())));
+        // Readdressed to another holder: another signer too.
+        shred.issued_at -= 1;
+        shred.holder = BoxPublicKey::from_bytes([6; 32]);
+        let readdressed = SignedShred::from_parts(shred, signature);
+        assert_ne!(
+            readdressed.verify(&file().domain(), 10_000).ok(),
+            Some(address_of(&owner()))
+        );
     }
 
     #[test]

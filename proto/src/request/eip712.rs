@@ -53,6 +53,7 @@ pub(crate) mod sol {
         /// What a file owner signs to make a node or vault forget what it holds for a file.
         struct Shred {
             bytes32 fileId;
+            bytes32 holder;
             uint64 issuedAt;
         }
     }

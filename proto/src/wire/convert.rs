@@ -285,12 +285,14 @@ fn shred_to_pb(signed: &SignedShred) -> pb::Shred {
         file_id: shred.file.file_id.to_vec(),
         issued_at: shred.issued_at,
         signature: signed.signature().as_bytes().to_vec(),
+        holder: shred.holder.as_bytes().to_vec(),
     }
 }
 
 fn shred_from_pb(msg: pb::Shred) -> Result<SignedShred> {
     let shred = Shred {
         file: file_ref(msg.chain_id, &msg.registry, &msg.file_id)?,
+        holder: BoxPublicKey::from_slice(&msg.holder)?,
         issued_at: msg.issued_at,
     };
     let signature = EthSignature::from_slice(&msg.signature)?;

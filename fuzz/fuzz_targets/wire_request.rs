@@ -1,5 +1,5 @@
 //! What a share-holder node decodes from any peer: a `KeyRequest`, then its checks that
-//! need no chain (signature recovery, times). Nothing may panic.
+//! need no chain (signature recovery, times), for every kind of request. Nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,9 +10,20 @@ fuzz_target!(|data: &[u8]| {
         // Whatever decodes must encode again and decode to the same thing.
         let again = decode_request(&encode_request(&request)).expect("re-encoded request decodes");
         assert_eq!(format!("{again:?}"), format!("{request:?}"));
-        if let KeyRequest::Access(access) = &request {
-            let domain = access.request().file.domain();
-            let _ = access.verify(&domain, 1_700_000_000);
+        let now = 1_700_000_000;
+        match &request {
+            KeyRequest::Access(access) => {
+                let _ = access.verify(&access.request().file.domain(), now);
+            }
+            KeyRequest::Deposit(deposit) => {
+                let _ = deposit.verify(&deposit.deposit().file.domain(), now);
+            }
+            KeyRequest::KeyDeposit(deposit) => {
+                let _ = deposit.verify(&deposit.deposit().file.domain(), now);
+            }
+            KeyRequest::Shred(shred) => {
+                let _ = shred.verify(&shred.shred().file.domain(), now);
+            }
         }
     }
 });

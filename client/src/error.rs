@@ -352,6 +352,21 @@ pub enum Error {
         message: String,
     },
 
+    /// A node or the vault limits this signer's requests and asked for a wait longer than
+    /// the client waits out on its own.
+    #[error(
+        "{who} is rate-limiting you: retry in {retry_after_secs} s (it said {message:?}); \
+         nodes allow a burst of 30 requests per signer, then 120 a minute"
+    )]
+    RateLimited {
+        /// `node N`, `key nodes 0, 1, 2` or `the custodial vault URL`.
+        who: String,
+        /// Seconds it asked to wait.
+        retry_after_secs: u32,
+        /// What it said (untrusted text).
+        message: String,
+    },
+
     /// The custodial vault answered with an error reply.
     #[error(
         "the custodial vault {url} refused with {}, saying {message:?}; {}",

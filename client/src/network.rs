@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, ProviderBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,10 @@ pub struct VaultEndpoint {
     /// Its libp2p addresses.
     #[serde(default)]
     pub p2p: Vec<String>,
+    /// Its X25519 encryption key, when known ahead (the devnet manifest's, or `vault_key`
+    /// in the config): a vault whose `/v1/info` reports another key is refused.
+    #[serde(default)]
+    pub key: Option<B256>,
 }
 
 impl Network {
@@ -133,6 +137,7 @@ impl Network {
                 http: Some(v.http),
                 peer_id: Some(v.peer_id),
                 p2p: v.p2p,
+                key: v.encryption_key,
             }),
             registry_deploy_block: m.deploy_block,
         })
@@ -256,6 +261,9 @@ struct DevnetVault {
     peer_id: String,
     #[serde(default)]
     p2p: Vec<String>,
+    /// The vault's encryption key, pinned: `/v1/info` must report the same.
+    #[serde(default)]
+    encryption_key: Option<B256>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,7 +349,8 @@ mod tests {
             &path,
             format!(
                 r#"{{{base}, "deploy_block": 7, "vault": {{"http": "http://127.0.0.1:2",
-                   "peer_id": "12D3", "p2p": ["/ip4/127.0.0.1/tcp/3"], "encryption_key": "0x00"}}}}"#
+                   "peer_id": "12D3", "p2p": ["/ip4/127.0.0.1/tcp/3"], "encryption_key": "0x{}"}}}}"#,
+                "ab".repeat(32)
             ),
         )
         .unwrap();
@@ -350,6 +359,7 @@ mod tests {
         let vault = full.vault.unwrap();
         assert_eq!(vault.http.as_deref(), Some("http://127.0.0.1:2"));
         assert_eq!(vault.p2p, ["/ip4/127.0.0.1/tcp/3"]);
+        assert_eq!(vault.key, Some(B256::repeat_byte(0xab)));
     }
 
     #[test]

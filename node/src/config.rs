@@ -80,6 +80,10 @@ pub struct NodeConfig {
     pub limits: LimitsConfig,
     /// The custodial vault (read only when `mode = "custodial"`).
     pub vault: VaultConfig,
+    /// The file this config was read from (not a key: set by [`NodeConfig::read`]). The
+    /// vault re-reads it when a rotation names a PKCS#11 module it did not start with.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// `[http]`.
@@ -154,6 +158,7 @@ impl Default for NodeConfig {
             chain: ChainConfig::default(),
             limits: LimitsConfig::default(),
             vault: VaultConfig::default(),
+            config_file: None,
         }
     }
 }
@@ -272,7 +277,9 @@ impl NodeConfig {
             None => Ok(Self::default()),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-                Self::from_toml(&text, path)
+                let mut config = Self::from_toml(&text, path)?;
+                config.config_file = Some(path.to_owned());
+                Ok(config)
             }
         }
     }

@@ -52,6 +52,31 @@ pub enum Error {
         mode: u32,
     },
 
+    /// The data folder can be reached by group or others.
+    #[error(
+        "data folder {path} has mode {mode:o}, readable or enterable by group or others: \
+         `chmod 700 {path}` (and check nobody copied its keys)",
+        path = path.display()
+    )]
+    DataDirPermissions {
+        /// The data folder.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// A rotation named a PKCS#11 module the node's configuration does not name.
+    #[error(
+        "PKCS#11 module {module} is not named in this vault's configuration (current KEK or \
+         [[vault.previous]]): the daemon loads only configured modules; put the new KEK in \
+         the daemon's config file (its [vault]) and run the rotation again",
+        module = module.display()
+    )]
+    ModuleNotConfigured {
+        /// The module asked for.
+        module: PathBuf,
+    },
+
     /// A key file exists but does not hold a key of the expected form.
     #[error("key file {path} is corrupt: {reason}: restore it from a backup (deleting it makes a new identity)", path = path.display())]
     KeyFileCorrupt {
@@ -247,6 +272,18 @@ pub enum Error {
     AuditLogReplaced {
         /// The configured log path.
         path: PathBuf,
+    },
+
+    /// Two different keys carry the same KEK id (e.g. another HSM with the same token and key
+    /// labels): records sealed under one would be taken for the other's.
+    #[error(
+        "KEK id {id} names a key that is not the one already loaded under that id (another \
+         token or key file with the same labels?): records would be mistaken for the other \
+         key's; give the new KEK a new key_label (or key file path) and rotate to that"
+    )]
+    KekIdCollision {
+        /// The id both keys claim.
+        id: String,
     },
 
     /// A KEK rotation was asked for while another one runs.

@@ -8,26 +8,30 @@
 //! sealed to the requester; or, on the custodial vault, K (`vault/handlers.rs`). Any chain
 //! failure refuses with `CHAIN_UNAVAILABLE`.
 //!
-//! Every owner- or requester-signed message is charged to its signer's token bucket right
-//! after the signature is verified, before any chain call (`RATE_LIMITED`).
+//! Every owner- or requester-signed message (access request, deposit, shred) goes through the
+//! replay cache right after its signature is verified (`REPLAY`), and only a message not seen
+//! before is charged to its signer's token bucket, before any chain call (`RATE_LIMITED`):
+//! replays cannot drain a signer's bucket. Transient refusals forget the message again, so it
+//! can be retried as is (`KeyService::admit_signed`).
 
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use zgvault_contracts::reason_text;
 use zgvault_proto::{
-    request::{Scheme, SignedAccessRequest, SignedShareDeposit, SignedShred},
+    request::{
+        CLOCK_SKEW_SECS, MAX_DEPOSIT_AGE_SECS, Scheme, SignedAccessRequest, SignedShareDeposit,
+        SignedShred,
+    },
     threshold::{BlsCapsule, ShamirShare},
     wire::{DepositAck, ErrorCode, ErrorReply, KeyResponse, SealedShare, ShredAck},
 };
 
 use crate::{
     chain::FileRecord,
-    limits::ReplayRefusal,
-    service::{
-        BUSY_RETRY_AFTER_SECS, KeyService, REPLAY_FULL_RETRY_AFTER_SECS, RequestLog, lock, unix_now,
-    },
-    store::DepositOutcome,
+    custody::AuditAction,
+    service::{BUSY_RETRY_AFTER_SECS, KeyService, RequestLog, unix_now},
+    store::{DepositOutcome, ShredOutcome},
     vault::NodeMode,
 };
 
@@ -65,7 +69,7 @@ pub(crate) fn internal(what: &str) -> ErrorReply {
 
 /// Refusals after which the same signed request may succeed later: the replay cache forgets
 /// it, so the requester can retry without signing again. Nothing was released on these paths.
-fn is_transient(code: ErrorCode) -> bool {
+pub(crate) fn is_transient(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::ChainUnavailable
@@ -85,12 +89,17 @@ impl KeyService {
         let fields = request.request();
         log.hash = Some(request.hash());
         log.file_id = Some(fields.file.file_id);
-        let now = unix_now();
         let verified = request
-            .verify(&inner.domain, now)
+            .verify(&inner.domain, unix_now())
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(verified.requester);
-        self.check_requester(verified.requester)?;
+        self.admit_signed(
+            verified.hash,
+            verified.replay_until,
+            verified.requester,
+            log,
+            "this request was already answered: sign a new request (fresh nonce)",
+        )?;
         match (inner.mode, fields.scheme) {
             (NodeMode::Threshold, Scheme::Custodial) => return Err(not_a_vault()),
             (NodeMode::Custodial, Scheme::Bls | Scheme::Shamir) => {
@@ -98,33 +107,7 @@ impl KeyService {
             }
             _ => {}
         }
-        let inserted = lock(&inner.replay).insert(verified.hash, verified.replay_until, now);
-        match inserted {
-            Ok(()) => {}
-            Err(ReplayRefusal::Seen) => {
-                return Err(refuse(
-                    ErrorCode::Replay,
-                    "this request was already answered: sign a new request (fresh nonce)",
-                ));
-            }
-            Err(ReplayRefusal::Full) => {
-                return Err(ErrorReply::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "the node's replay cache is full: retry in \
-                         {REPLAY_FULL_RETRY_AFTER_SECS} s or ask other nodes"
-                    ),
-                    REPLAY_FULL_RETRY_AFTER_SECS,
-                ));
-            }
-        }
-        let result = self.gate_and_release(request, verified.requester).await;
-        if let Err(reply) = &result
-            && is_transient(reply.code)
-        {
-            lock(&inner.replay).forget(&verified.hash);
-        }
-        result
+        self.gate_and_release(request, verified.requester).await
     }
 
     async fn gate_and_release(
@@ -324,7 +307,13 @@ impl KeyService {
             .verify(&inner.domain, unix_now())
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(signer);
-        self.check_requester(signer)?;
+        self.admit_signed(
+            deposit.hash(),
+            owner_message_replay_until(fields.issued_at),
+            signer,
+            log,
+            DEPOSIT_REPLAYED,
+        )?;
         if inner.mode == NodeMode::Custodial {
             return Err(not_a_share_holder());
         }
@@ -409,8 +398,9 @@ impl KeyService {
     }
 
     /// The owner's shred, in both modes: the signer must own the file on-chain (latest
-    /// block); then the share (threshold) or K (vault) is deleted and the tombstone raised
-    /// in one transaction. A replayed older shred is a harmless no-op (`held = false`).
+    /// block); then the share (threshold) or K (vault) is deleted, unless it was deposited
+    /// after the shred was signed, and the tombstone raised, in one transaction. An older
+    /// shred (a replay past the replay cache) keeps a newer deposit (`held = false`).
     pub(crate) async fn shred(
         &self,
         shred: &SignedShred,
@@ -425,7 +415,13 @@ impl KeyService {
             .verify(&inner.domain, unix_now())
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(signer);
-        self.check_requester(signer)?;
+        self.admit_signed(
+            shred.hash(),
+            owner_message_replay_until(fields.issued_at),
+            signer,
+            log,
+            SHRED_REPLAYED,
+        )?;
         let own = inner.keys.encryption.public_key();
         if fields.holder != own {
             return Err(refuse(
@@ -458,10 +454,28 @@ impl KeyService {
             ));
         }
         let issued_at = fields.issued_at;
-        let held = match &inner.vault {
+        let outcome = match &inner.vault {
             Some(vault) => {
-                let store = vault.store().clone();
-                tokio::task::spawn_blocking(move || store.shred(file_id, issued_at)).await
+                let vault = Arc::clone(vault);
+                let hash = shred.hash();
+                let done = tokio::task::spawn_blocking(move || {
+                    let outcome = vault.store().shred(file_id, issued_at)?;
+                    // The audit line in the same blocking step, right after the commit: a
+                    // cancelled request cannot leave a shred unrecorded.
+                    let note = match outcome {
+                        ShredOutcome::KeptNewer { deposited_at } => Some(format!(
+                            "older than the key held (deposited at {deposited_at}): key kept"
+                        )),
+                        ShredOutcome::Deleted | ShredOutcome::NotHeld => None,
+                    };
+                    vault.record_store_change(AuditAction::Shred, signer, file_id, hash, note);
+                    Ok::<_, crate::Error>(outcome)
+                })
+                .await;
+                if matches!(done, Ok(Ok(_))) {
+                    log.audited = true;
+                }
+                done
             }
             None => {
                 let store = inner.store.clone();
@@ -483,8 +497,35 @@ impl KeyService {
                 BUSY_RETRY_AFTER_SECS,
             )
         })?;
-        Ok(KeyResponse::ShredAck(ShredAck { file_id, held }))
+        if let ShredOutcome::KeptNewer { deposited_at } = outcome {
+            tracing::warn!(
+                target: "zgvault::node::store",
+                %file_id,
+                shred_issued_at = issued_at,
+                deposited_at,
+                "a shred older than the held deposit (a replay?) kept the newer deposit"
+            );
+        }
+        Ok(KeyResponse::ShredAck(ShredAck {
+            file_id,
+            held: outcome.deleted(),
+        }))
     }
+}
+
+/// `REPLAY` message of a share or key deposit received before.
+pub(crate) const DEPOSIT_REPLAYED: &str = "this deposit was already received: if you did not get its answer, check the file with \
+     a read; to deposit again, sign a new deposit";
+/// `REPLAY` message of a shred received before.
+pub(crate) const SHRED_REPLAYED: &str =
+    "this shred was already received: to shred again, sign a new shred";
+
+/// Until when an owner-signed message (deposit, shred) is remembered by the replay cache:
+/// past it, its signature has expired.
+pub(crate) fn owner_message_replay_until(issued_at: u64) -> u64 {
+    issued_at
+        .saturating_add(MAX_DEPOSIT_AGE_SECS)
+        .saturating_add(CLOCK_SKEW_SECS)
 }
 
 /// The `SHREDDED` refusal of a deposit signed at `issued_at` for a file shredded at `at`.

@@ -181,7 +181,7 @@ async fn info(State(service): State<KeyService>) -> Response {
 }
 
 async fn health(State(service): State<KeyService>) -> Response {
-    let health = service.health();
+    let health = service.health_blocking().await;
     let status = if health.ok {
         StatusCode::OK
     } else {
@@ -193,7 +193,7 @@ async fn health(State(service): State<KeyService>) -> Response {
 async fn metrics(State(service): State<KeyService>) -> Response {
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        service.metrics_text(),
+        service.metrics_blocking().await,
     )
         .into_response()
 }

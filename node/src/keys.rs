@@ -183,6 +183,23 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("create directory", dir, e))
 }
 
+/// Refuses a data folder that group or others can read, write or enter: it holds the keys,
+/// the stores and (custodial) the admin socket. Creates it (0700) if missing.
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
+    ensure_dir(dir)?;
+    let mode = fs::metadata(dir)
+        .map_err(|e| Error::io("stat", dir, e))?
+        .permissions()
+        .mode();
+    if mode & FORBIDDEN_KEY_BITS != 0 {
+        return Err(Error::DataDirPermissions {
+            path: dir.to_owned(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
+}
+
 /// Reads the key file at `path`, or writes `make()` to it (mode 0600, fsynced) if it is
 /// missing. Refuses a file readable by group or others.
 fn load_or_create_file(
@@ -265,6 +282,28 @@ mod tests {
         let bytes = fs::read(data.join(IDENTITY_KEY_FILE)).unwrap();
         let pair = Keypair::from_protobuf_encoding(&bytes).unwrap();
         assert_eq!(pair.public().to_peer_id(), first.peer_id());
+    }
+
+    #[test]
+    fn data_dir_is_created_0700_and_a_reachable_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("fresh");
+        ensure_private_dir(&data).unwrap();
+        let mode = fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        for loose in [0o750, 0o701, 0o755] {
+            fs::set_permissions(&data, fs::Permissions::from_mode(loose)).unwrap();
+            let err = ensure_private_dir(&data).unwrap_err();
+            assert!(
+                matches!(err, Error::DataDirPermissions { mode, .. } if mode == loose),
+                "{err}"
+            );
+            assert!(
+                err.to_string()
+                    .contains(&format!("chmod 700 {}", data.display())),
+                "{err}"
+            );
+        }
     }
 
     #[test]

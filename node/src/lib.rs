@@ -48,9 +48,9 @@ pub use service::{
     BUSY_RETRY_AFTER_SECS, CHAIN_HEALTHY_WITHIN, CHAIN_RETRY_AFTER_SECS, Health, KeyService,
     NodeInfo, Origin, REPLAY_FULL_RETRY_AFTER_SECS, REQUEST_TIMEOUT,
 };
-pub use store::{DepositOutcome, STORE_FILE, ShareStore, StoredDeposit};
+pub use store::{DepositOutcome, STORE_FILE, ShareStore, ShredOutcome, StoredDeposit};
 pub use vault::{
-    RotationOutcome, Vault, VaultStatus,
+    HEALTH_CACHE_TTL, RotationOutcome, Vault, VaultStatus,
     admin::{
         ADMIN_ROUTES, ADMIN_SOCKET, RanAt, admin_socket_path, rotate as vault_rotate,
         status as vault_status,

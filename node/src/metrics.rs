@@ -146,7 +146,7 @@ impl Metrics {
 /// The vault's families: records per KEK (a full scan of the key table per scrape: fine for
 /// up to ~10⁵ records) and the audit log's length.
 pub(crate) fn render_vault(out: &mut String, vault: &crate::vault::Vault) {
-    if let Ok(counts) = vault.store().count_by_kek() {
+    if let Some(counts) = vault.records_by_kek_cached() {
         let _ = writeln!(
             out,
             "# HELP zgvault_node_vault_records File keys held by the vault, by KEK id."
@@ -163,6 +163,16 @@ pub(crate) fn render_vault(out: &mut String, vault: &crate::vault::Vault) {
     );
     let _ = writeln!(out, "# TYPE zgvault_node_audit_lines gauge");
     let _ = writeln!(out, "zgvault_node_audit_lines {}", vault.audit().head().0);
+    let _ = writeln!(
+        out,
+        "# HELP zgvault_node_vault_kek_probes_total KEK seal/open probes run for /health (at most one per 5 s)."
+    );
+    let _ = writeln!(out, "# TYPE zgvault_node_vault_kek_probes_total counter");
+    let _ = writeln!(
+        out,
+        "zgvault_node_vault_kek_probes_total {}",
+        vault.kek_probes()
+    );
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {

@@ -1,6 +1,9 @@
 //! `run`: start a node from its config and serve until the shutdown future completes.
 
-use std::{collections::HashSet, future::Future, io::Write as _, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet, future::Future, io::Write as _, os::unix::fs::PermissionsExt, sync::Arc,
+    time::Duration,
+};
 
 use alloy_primitives::Address;
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
@@ -42,6 +45,20 @@ pub const ADMIN_LISTENING_LINE: &str = "zgvault-node admin listening on";
 /// The line printed per libp2p listen address, followed by the multiaddr.
 pub const P2P_LISTENING_LINE: &str = "zgvault-node p2p listening on";
 
+/// The data folder must be 0700. The vault refuses to start otherwise (its admin socket and
+/// KEK secrets live there); a threshold node tightens it itself, with a warning (launchers
+/// commonly create it with the umask's 0755 before writing the genesis share).
+fn private_data_dir(config: &NodeConfig) -> Result<(), Error> {
+    match crate::keys::ensure_private_dir(&config.data_dir) {
+        Err(Error::DataDirPermissions { path, mode }) if config.mode == NodeMode::Threshold => {
+            tracing::warn!(target: "zgvault::node", path = %path.display(), mode = format!("{mode:o}"), "data folder was reachable by group or others: set to 0700");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("chmod", &path, e))
+        }
+        other => other,
+    }
+}
+
 /// Loads keys and store, checks the chain, serves HTTP until `shutdown` completes, then lets
 /// requests in flight finish.
 ///
@@ -51,6 +68,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     config.validate_for_run()?;
+    private_data_dir(&config)?;
     let keys = NodeKeys::load_or_create(&config.data_dir)?;
     let store = ShareStore::open(&config.data_dir, &keys.store)?;
     if let Some(path) = &config.genesis_share {

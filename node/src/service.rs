@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, keccak256};
 use futures::future::BoxFuture;
 use libp2p::identity::Keypair;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,9 @@ use crate::{
     config::NodeConfig,
     error::{Error, Result},
     keys::NodeKeys,
-    limits::{MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache},
+    limits::{
+        MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache, ReplayRefusal,
+    },
     metrics::Metrics,
     store::ShareStore,
     vault::{NodeMode, Vault},
@@ -347,9 +349,14 @@ impl KeyService {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> (KeyResponse, RequestLog) {
         let service = self.clone();
+        let armed = Arc::new(Mutex::new(None));
+        let task_armed = Arc::clone(&armed);
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let mut log = RequestLog::default();
+            let mut log = RequestLog {
+                armed: task_armed,
+                ..RequestLog::default()
+            };
             let response = match service.dispatch(&request, &mut log).await {
                 Ok(response) => response,
                 Err(reply) => KeyResponse::Error(reply),
@@ -361,6 +368,9 @@ impl KeyService {
             Ok(Ok(done)) => done,
             Ok(Err(join)) => {
                 tracing::error!(target: "zgvault::node", error = %join, "request task failed");
+                if let Some(hash) = lock(&armed).take() {
+                    lock(&self.inner.replay).forget(&hash);
+                }
                 (
                     KeyResponse::Error(ErrorReply::new(
                         ErrorCode::Internal,
@@ -370,18 +380,24 @@ impl KeyService {
                     RequestLog::default(),
                 )
             }
-            Err(_) => (
-                KeyResponse::Error(ErrorReply::new(
-                    ErrorCode::ChainUnavailable,
-                    format!(
-                        "the node did not finish within {} s (chain too slow): retry later or \
+            Err(_) => {
+                // Cancelled mid-way: the same signed message may be sent again.
+                if let Some(hash) = lock(&armed).take() {
+                    lock(&self.inner.replay).forget(&hash);
+                }
+                (
+                    KeyResponse::Error(ErrorReply::new(
+                        ErrorCode::ChainUnavailable,
+                        format!(
+                            "the node did not finish within {} s (chain too slow): retry later or \
                          ask other nodes",
-                        REQUEST_TIMEOUT.as_secs()
-                    ),
-                    CHAIN_RETRY_AFTER_SECS,
-                )),
-                RequestLog::default(),
-            ),
+                            REQUEST_TIMEOUT.as_secs()
+                        ),
+                        CHAIN_RETRY_AFTER_SECS,
+                    )),
+                    RequestLog::default(),
+                )
+            }
         }
     }
 
@@ -413,9 +429,59 @@ impl KeyService {
                 self.shred(shred, log).await
             }
         };
+        // A transient refusal leaves nothing behind: the same signed message may be retried.
+        if let Err(reply) = &response
+            && crate::gate::is_transient(reply.code)
+        {
+            self.disarm(log);
+        }
         match &self.inner.vault {
             Some(vault) => self.audited(vault, &request, log, response).await,
             None => response,
+        }
+    }
+
+    /// The replay cache first, then the signer's token bucket: a replayed message is refused
+    /// (`REPLAY`) before it can cost its signer a token, so a captured message replayed in a
+    /// loop cannot lock the signer out (it still costs the origin's bucket). The hash is
+    /// remembered until `until`; the caller's transient refusals forget it again
+    /// ([`KeyService::disarm`]), so a legitimate retry of the same message works.
+    pub(crate) fn admit_signed(
+        &self,
+        hash: B256,
+        until: u64,
+        signer: Address,
+        log: &RequestLog,
+        replay_message: &'static str,
+    ) -> Result<(), ErrorReply> {
+        // Keyed by the signer too: a stranger signing the same (predictable) fields, e.g. a
+        // shred's, must not occupy the owner's entry and get the owner's message refused.
+        let key = replay_key(hash, signer);
+        let inserted = lock(&self.inner.replay).insert(key, until, unix_now());
+        match inserted {
+            Ok(()) => {}
+            Err(ReplayRefusal::Seen) => {
+                return Err(ErrorReply::new(ErrorCode::Replay, replay_message, 0));
+            }
+            Err(ReplayRefusal::Full) => {
+                return Err(ErrorReply::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "the node's replay cache is full: retry in \
+                         {REPLAY_FULL_RETRY_AFTER_SECS} s or ask other nodes"
+                    ),
+                    REPLAY_FULL_RETRY_AFTER_SECS,
+                ));
+            }
+        }
+        *lock(&log.armed) = Some(key);
+        self.check_requester(signer)
+    }
+
+    /// Forgets the replay-cache entry this request made, if any.
+    pub(crate) fn disarm(&self, log: &RequestLog) {
+        if let Some(hash) = lock(&log.armed).take() {
+            lock(&self.inner.replay).forget(&hash);
         }
     }
 
@@ -494,7 +560,9 @@ impl KeyService {
             .is_ok()
     }
 
-    /// The node's health: the chain answered recently and the store is readable.
+    /// The node's health: the chain answered recently and the store is readable; custodial:
+    /// the KEK probe (cached for `HEALTH_CACHE_TTL`) and the audit log. Blocking (see
+    /// [`KeyService::health_blocking`]).
     pub fn health(&self) -> Health {
         let last = self.inner.chain_ok_at.load(Ordering::Relaxed);
         let ago = (last != 0).then(|| unix_now().saturating_sub(last));
@@ -535,6 +603,30 @@ impl KeyService {
         }
     }
 
+    /// [`KeyService::health`] off the async workers (it may probe the HSM).
+    pub async fn health_blocking(&self) -> Health {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.health())
+            .await
+            .unwrap_or_else(|_| Health {
+                ok: false,
+                chain_ok: false,
+                last_chain_ok_secs_ago: None,
+                store_ok: false,
+                kek_ok: None,
+                audit_ok: None,
+                reasons: vec!["the health check task failed: see the node's log".into()],
+            })
+    }
+
+    /// [`KeyService::metrics_text`] off the async workers (it may scan the vault store).
+    pub async fn metrics_blocking(&self) -> String {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.metrics_text())
+            .await
+            .unwrap_or_default()
+    }
+
     /// Prometheus text exposition of the node's metrics.
     pub fn metrics_text(&self) -> String {
         let replay = lock(&self.inner.replay).len();
@@ -564,6 +656,12 @@ pub(crate) struct RequestLog {
     pub(crate) hash: Option<B256>,
     pub(crate) file_id: Option<B256>,
     pub(crate) requester: Option<Address>,
+    /// The hash this request put in the replay cache (forgotten again on a transient
+    /// refusal or a timeout). Shared with [`KeyService::run_isolated`] for the timeout.
+    pub(crate) armed: Arc<Mutex<Option<B256>>>,
+    /// The audit line of this decision was already written (in the blocking step of a store
+    /// change, right after its commit).
+    pub(crate) audited: bool,
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
@@ -595,6 +693,14 @@ fn outcome_label(response: &KeyResponse) -> &'static str {
         KeyResponse::ShredAck(_) => "shred_ack",
         KeyResponse::Error(reply) => reply.code.as_str_name(),
     }
+}
+
+/// The replay cache's key of a message: its signing hash and its (recovered) signer.
+fn replay_key(hash: B256, signer: Address) -> B256 {
+    let mut bytes = [0u8; 52];
+    bytes[..32].copy_from_slice(hash.as_slice());
+    bytes[32..].copy_from_slice(signer.as_slice());
+    keccak256(bytes)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).

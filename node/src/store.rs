@@ -8,10 +8,15 @@
 //! | `meta` | `"bls_share"` | `1 ‖ node index (4 BE) ‖ BLS secret share (32)` |
 //! | `shamir_deposits` | `fileId (32) ‖ node index (4 BE)` | `1 ‖ share value (32) ‖ commitments (33·t)` |
 //! | `shreds` | `fileId (32)` | not sealed (not secret): the latest shred's `issuedAt` (8 BE) |
+//! | `shamir_deposited_at` | `fileId (32) ‖ node index (4 BE)` | not sealed: the stored deposit's `issuedAt` (8 BE) |
 //!
 //! A shred deletes the deposit and records its tombstone in one transaction; a deposit
 //! issued at or before the tombstone is refused in the transaction that would store it
 //! ([`ShareStore::put_deposit_unless_shredded`]), so a shred racing a deposit cannot lose.
+//! A shred deletes only a deposit issued at or before it: a replayed older shred keeps a newer
+//! deposit ([`ShredOutcome::KeptNewer`]). A deposit without a `deposited_at` entry (stored
+//! before the table existed, or by the unchecked [`ShareStore::put_deposit`]) counts as older
+//! than any shred.
 //!
 //! A sealed value is `nonce (12, random) ‖ ChaCha20-Poly1305(store key, nonce, aad, value)`
 //! with `aad = "zgvault/v1/store" ‖ table name ‖ 0x00 ‖ record key`: a value moved to another
@@ -63,6 +68,79 @@ const DEPOSITS_TABLE: &str = "shamir_deposits";
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(META_TABLE);
 const DEPOSITS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(DEPOSITS_TABLE);
 const SHREDS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("shreds");
+const DEPOSITED_AT: TableDefinition<'_, &[u8], u64> = TableDefinition::new("shamir_deposited_at");
+
+/// What a shred did to the record it was addressed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShredOutcome {
+    /// The record was deleted.
+    Deleted,
+    /// Nothing was held.
+    NotHeld,
+    /// A deposit signed after the shred (at `deposited_at`) is held and was kept: the shred
+    /// is older than it (a replay, or a shred overtaken by a new deposit).
+    KeptNewer {
+        /// The kept deposit's `issuedAt`.
+        deposited_at: u64,
+    },
+}
+
+impl ShredOutcome {
+    /// Whether the shred deleted a record (the wire's `ShredAck.held`).
+    pub fn deleted(self) -> bool {
+        self == Self::Deleted
+    }
+}
+
+/// In a shred's write transaction: deletes the record `key` of `records` unless its
+/// `deposited_at` entry is newer than `issued_at`, then raises the tombstone of `file_id`.
+pub(crate) fn shred_record(
+    txn: &redb::WriteTransaction,
+    records: TableDefinition<'_, &[u8], &[u8]>,
+    deposited: TableDefinition<'_, &[u8], u64>,
+    shreds: TableDefinition<'_, &[u8], u64>,
+    key: &[u8],
+    file_id: B256,
+    issued_at: u64,
+) -> Result<ShredOutcome, redb::Error> {
+    let at = txn.open_table(deposited)?.get(key)?.map(|v| v.value());
+    let outcome = match at {
+        Some(deposited_at) if deposited_at > issued_at => {
+            if txn.open_table(records)?.get(key)?.is_some() {
+                ShredOutcome::KeptNewer { deposited_at }
+            } else {
+                ShredOutcome::NotHeld
+            }
+        }
+        _ => {
+            txn.open_table(deposited)?.remove(key)?;
+            if txn.open_table(records)?.remove(key)?.is_some() {
+                ShredOutcome::Deleted
+            } else {
+                ShredOutcome::NotHeld
+            }
+        }
+    };
+    raise_tombstone(txn, shreds, file_id, issued_at)?;
+    Ok(outcome)
+}
+
+/// In a deposit's write transaction: records the stored deposit's `issued_at`; the unchecked
+/// put (`u64::MAX`) removes the entry, so the record counts as older than any shred.
+pub(crate) fn set_deposited_at(
+    txn: &redb::WriteTransaction,
+    deposited: TableDefinition<'_, &[u8], u64>,
+    key: &[u8],
+    issued_at: u64,
+) -> Result<(), redb::Error> {
+    let mut table = txn.open_table(deposited)?;
+    if issued_at == u64::MAX {
+        table.remove(key)?;
+    } else {
+        table.insert(key, issued_at)?;
+    }
+    Ok(())
+}
 
 /// What a deposit checked against the file's shred tombstone came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +228,7 @@ impl ShareStore {
             txn.open_table(META)?;
             txn.open_table(DEPOSITS)?;
             txn.open_table(SHREDS)?;
+            txn.open_table(DEPOSITED_AT)?;
             Ok(())
         })?;
         Ok(store)
@@ -237,22 +316,30 @@ impl ShareStore {
             }
             txn.open_table(DEPOSITS)?
                 .insert(key.as_slice(), sealed.as_slice())?;
-            Ok(())
+            set_deposited_at(txn, DEPOSITED_AT, key.as_slice(), issued_at)
         })?;
         Ok(outcome)
     }
 
-    /// The owner's shred signed at `issued_at`: deletes this node's share of `file_id` and
-    /// raises the file's tombstone to `issued_at`, in one transaction. Returns whether a
-    /// share was held.
-    pub fn shred(&self, file_id: B256, node_index: u32, issued_at: u64) -> Result<bool> {
+    /// The owner's shred signed at `issued_at`: deletes this node's share of `file_id` unless
+    /// it was deposited after `issued_at`, and raises the file's tombstone to `issued_at`, in
+    /// one transaction.
+    pub fn shred(&self, file_id: B256, node_index: u32, issued_at: u64) -> Result<ShredOutcome> {
         let key = deposit_key(file_id, node_index);
-        let mut removed = false;
+        let mut outcome = ShredOutcome::NotHeld;
         self.write("shred", |txn| {
-            removed = txn.open_table(DEPOSITS)?.remove(key.as_slice())?.is_some();
-            raise_tombstone(txn, SHREDS, file_id, issued_at)
+            outcome = shred_record(
+                txn,
+                DEPOSITS,
+                DEPOSITED_AT,
+                SHREDS,
+                key.as_slice(),
+                file_id,
+                issued_at,
+            )?;
+            Ok(())
         })?;
-        Ok(removed)
+        Ok(outcome)
     }
 
     /// The `issuedAt` of the latest shred of `file_id`, if it was ever shredded here.
@@ -299,6 +386,7 @@ impl ShareStore {
         let mut removed = false;
         self.write("delete deposit", |txn| {
             removed = txn.open_table(DEPOSITS)?.remove(key.as_slice())?.is_some();
+            txn.open_table(DEPOSITED_AT)?.remove(key.as_slice())?;
             Ok(())
         })?;
         Ok(removed)
@@ -495,6 +583,42 @@ mod tests {
             store.deposit(file_b, 0),
             Err(Error::StoreTampered { .. })
         ));
+    }
+
+    #[test]
+    fn an_older_shred_keeps_a_newer_deposit() {
+        let dir = tempfile::tempdir().unwrap();
+        let split = split_new_file_key(2, 3).unwrap();
+        let file = B256::repeat_byte(0xc);
+        let store = open(dir.path());
+        let put = |at| {
+            store
+                .put_deposit_unless_shredded(file, &split.shares[0], &split.commitments, at)
+                .unwrap()
+        };
+        assert_eq!(put(200), DepositOutcome::Stored);
+        // A shred signed before the deposit (a replay): the deposit stays.
+        assert_eq!(
+            store.shred(file, 0, 100).unwrap(),
+            ShredOutcome::KeptNewer { deposited_at: 200 }
+        );
+        assert!(store.deposit(file, 0).unwrap().is_some());
+        assert_eq!(store.shredded_at(file).unwrap(), Some(100));
+        // At the deposit's time or later: deleted.
+        assert_eq!(store.shred(file, 0, 200).unwrap(), ShredOutcome::Deleted);
+        assert!(store.deposit(file, 0).unwrap().is_none());
+        assert_eq!(store.shred(file, 0, 300).unwrap(), ShredOutcome::NotHeld);
+        assert_eq!(store.shredded_at(file).unwrap(), Some(300));
+        // An older shred never lowers the tombstone.
+        assert_eq!(store.shred(file, 0, 150).unwrap(), ShredOutcome::NotHeld);
+        assert_eq!(store.shredded_at(file).unwrap(), Some(300));
+        // A record without `deposited_at` (the unchecked put, or stored before the table
+        // existed) is older than any shred.
+        let legacy = B256::repeat_byte(0xd);
+        store
+            .put_deposit(legacy, &split.shares[0], &split.commitments)
+            .unwrap();
+        assert_eq!(store.shred(legacy, 0, 1).unwrap(), ShredOutcome::Deleted);
     }
 
     #[test]

@@ -39,6 +39,12 @@ async fn binary_checks_chain_serves_and_stops_on_sigterm() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // A folder made with a loose umask: a threshold node tightens it to 0700 itself.
+    std::fs::set_permissions(
+        dir.path(),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
 
     // Wrong chain: refuses to start, and says why.
     let wrong = node(&rpc, dir.path(), 1)
@@ -57,6 +63,10 @@ async fn binary_checks_chain_serves_and_stops_on_sigterm() {
         "{p2p}"
     );
     let addr = running.wait_for("zgvault-node http listening on").unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path()).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700, "data folder mode {mode:o}");
     let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
     assert_eq!(
         health.status(),

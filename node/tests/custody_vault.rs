@@ -475,3 +475,104 @@ proptest! {
         }
     }
 }
+
+/// Another key under a chosen id: like a second HSM whose token and key labels are the same.
+#[derive(Debug)]
+struct NamedKek {
+    id: &'static str,
+    inner: Arc<dyn Kek>,
+}
+
+impl Kek for NamedKek {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> zgvault_node::Result<Vec<u8>> {
+        self.inner.seal(aad, plaintext)
+    }
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> zgvault_node::Result<Zeroizing<Vec<u8>>> {
+        self.inner.open(aad, sealed)
+    }
+}
+
+fn named(id: &'static str, inner: &Arc<dyn Kek>) -> Arc<dyn Kek> {
+    Arc::new(NamedKek {
+        id,
+        inner: Arc::clone(inner),
+    })
+}
+
+#[test]
+fn fail_rotation_to_another_key_under_a_kek_id_already_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        kek(dir.path(), "kek-a"),
+        kek(dir.path(), "kek-b"),
+        kek(dir.path(), "kek-c"),
+    );
+    let old = named("pkcs11:zgvault:kek-1", &a);
+    let store = VaultStore::open(dir.path(), Arc::clone(&old), &[]).unwrap();
+    for i in 0..5 {
+        store.put(file_id(i), &file_key(i), owner()).unwrap();
+    }
+    // Another key with the current KEK's id (a new HSM, same labels): refused, nothing moved.
+    let err = store.rotate(named("pkcs11:zgvault:kek-1", &b)).unwrap_err();
+    assert!(matches!(err, Error::KekIdCollision { .. }), "{err}");
+    assert!(err.to_string().contains("new key_label"), "{err}");
+    assert_eq!(store.current_kek_id(), "pkcs11:zgvault:kek-1");
+    // Rotate to a properly named new KEK, then try the old id with yet another key: the old
+    // id is still loaded (previous), so it is refused too.
+    store.rotate(named("pkcs11:zgvault:kek-2", &b)).unwrap();
+    let err = store.rotate(named("pkcs11:zgvault:kek-1", &c)).unwrap_err();
+    assert!(matches!(err, Error::KekIdCollision { .. }), "{err}");
+    // The same key under its own id (a re-run, an offline rotation) is fine.
+    let report = store.rotate(named("pkcs11:zgvault:kek-2", &b)).unwrap();
+    assert_eq!(report.already_current, 5);
+    for i in 0..5 {
+        assert_eq!(
+            store.get(file_id(i)).unwrap().unwrap().as_bytes(),
+            &key_of(i)
+        );
+    }
+    drop(store);
+    // A configuration loading two different keys under one id refuses to open.
+    let err = VaultStore::open(
+        dir.path(),
+        named("pkcs11:zgvault:kek-2", &c),
+        &[named("pkcs11:zgvault:kek-2", &b)],
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::KekIdCollision { .. }), "{err}");
+}
+
+#[test]
+fn an_older_shred_keeps_a_newer_key_and_records_without_a_deposit_time_are_older() {
+    use zgvault_node::ShredOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let a = kek(dir.path(), "kek-a");
+    let store = VaultStore::open(dir.path(), Arc::clone(&a), &[]).unwrap();
+    store
+        .put_unless_shredded(file_id(1), &file_key(1), owner(), 200)
+        .unwrap();
+    assert_eq!(
+        store.shred(file_id(1), 100).unwrap(),
+        ShredOutcome::KeptNewer { deposited_at: 200 }
+    );
+    assert_eq!(store.shredded_at(file_id(1)).unwrap(), Some(100));
+    // A rotation keeps the deposit time with the record.
+    store.rotate(kek(dir.path(), "kek-b")).unwrap();
+    assert_eq!(
+        store.shred(file_id(1), 150).unwrap(),
+        ShredOutcome::KeptNewer { deposited_at: 200 }
+    );
+    assert_eq!(
+        store.get(file_id(1)).unwrap().unwrap().as_bytes(),
+        &key_of(1)
+    );
+    assert_eq!(store.shred(file_id(1), 200).unwrap(), ShredOutcome::Deleted);
+    assert!(store.get(file_id(1)).unwrap().is_none());
+    // The unchecked put (and records stored before deposit times were kept) count as older
+    // than any shred.
+    store.put(file_id(2), &file_key(2), owner()).unwrap();
+    assert_eq!(store.shred(file_id(2), 1).unwrap(), ShredOutcome::Deleted);
+}

@@ -200,13 +200,21 @@ fn vault_command(sub: &str, config_path: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A temporary data folder with mode 0700, as the vault requires.
+fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 async fn scenario() {
     let (_anvil, rpc) = start_anvil().unwrap();
     let registry = Registry::deploy(&rpc).await;
     let client = reqwest::Client::new();
 
     // Fail closed: a missing module, a wrong PIN, a broken audit chain.
-    let bad = tempfile::tempdir().unwrap();
+    let bad = private_dir();
     secret_file(bad.path(), "hsm.pin", softhsm_common::PIN);
     secret_file(bad.path(), "wrong.pin", "0000");
     let mut missing_module = hsm("hsm.pin");
@@ -235,7 +243,25 @@ async fn scenario() {
         VaultConfig::new(hsm("no-such.pin")),
     ));
     assert!(stderr.contains("pin_file"), "{stderr}");
-    let broken = tempfile::tempdir().unwrap();
+    // A data folder that group or others can enter: refused, saying what to do.
+    let open_dir = private_dir();
+    secret_file(open_dir.path(), "kek.pass", "pw");
+    std::fs::set_permissions(
+        open_dir.path(),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o750),
+    )
+    .unwrap();
+    let stderr = refuses_to_start(&config(
+        open_dir.path(),
+        &rpc,
+        registry.address(),
+        VaultConfig::new(file_kek()),
+    ));
+    assert!(
+        stderr.contains(&format!("chmod 700 {}", open_dir.path().display())),
+        "{stderr}"
+    );
+    let broken = private_dir();
     secret_file(broken.path(), "kek.pass", "pw");
     std::fs::write(broken.path().join("audit.jsonl"), "{\"seq\":1}\n").unwrap();
     let stderr = refuses_to_start(&config(
@@ -247,7 +273,7 @@ async fn scenario() {
     assert!(stderr.contains("audit log"), "{stderr}");
 
     // The vault starts on a key file, with keys already stored (a vault that has served).
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     secret_file(dir.path(), "kek.pass", "vault passphrase");
     secret_file(dir.path(), "hsm.pin", softhsm_common::PIN);
     {
@@ -321,6 +347,23 @@ async fn scenario() {
             .await
             .unwrap(),
         first_key.as_bytes()
+    );
+
+    // The admin socket loads no PKCS#11 module the daemon's configuration does not name.
+    let mut rogue = node.clone();
+    rogue.vault.rotate_to(zgvault_node::KekConfig::pkcs11(
+        "/nonexistent/rogue-module.so",
+        TOKEN,
+        "rogue",
+        Some("hsm.pin".into()),
+    ));
+    let err = zgvault_node::vault_rotate(&rogue)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("(403)") && err.contains("rogue-module.so"),
+        "{err}"
     );
 
     // Rotate into the HSM through the running daemon while releases flow.

@@ -7,37 +7,15 @@
 mod common;
 
 use alloy_primitives::Address;
-use common::{Fixture, VaultFixture, access, now};
+use common::{Fixture, VaultFixture, access, ask, now, refused};
 use redb::{Database, ReadableTable, TableDefinition};
-use zgvault_node::{
-    Origin,
-    custody::{VAULT_STORE_FILE, verify_chain},
-};
+use zgvault_node::custody::{VAULT_STORE_FILE, verify_chain};
 use zgvault_proto::{
     FileKey,
     request::{Scheme, address_of},
     sealbox::BoxSecretKey,
-    wire::{ErrorCode, ErrorReply, KeyRequest, KeyResponse, decode_response, encode_request},
+    wire::{ErrorCode, ErrorReply, KeyRequest, KeyResponse, encode_request},
 };
-
-fn origin() -> Origin {
-    Origin {
-        transport: "http",
-        id: "127.0.0.1".into(),
-    }
-}
-
-async fn ask(service: &zgvault_node::KeyService, bytes: &[u8]) -> KeyResponse {
-    decode_response(&service.handle(origin(), bytes).await).unwrap()
-}
-
-#[track_caller]
-fn refused(response: &KeyResponse) -> ErrorReply {
-    match response {
-        KeyResponse::Error(reply) => reply.clone(),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 /// Asks for file `id` as `wallet` and returns the released K, or the refusal.
 async fn release(
@@ -234,8 +212,11 @@ async fn shred_deletes_refuses_older_deposits_and_accepts_newer_ones() {
         release(&f, 1, &f.reader).await.unwrap_err().code,
         ErrorCode::UnknownFile
     );
-    // The captured old deposit cannot restore K.
+    // The captured old deposit cannot restore K: a replay, and signed anew at its time, too
+    // old.
     let reply = refused(&ask(&f.service, &old_deposit).await);
+    assert_eq!(reply.code, ErrorCode::Replay, "{}", reply.message);
+    let reply = refused(&ask(&f.service, &f.key_deposit(1, &key, &f.owner, t - 20)).await);
     assert_eq!(reply.code, ErrorCode::Shredded, "{}", reply.message);
     // An older shred replayed is a no-op; the tombstone stays.
     let KeyResponse::ShredAck(ack) = ask(&f.service, &f.shred(1, &f.owner, t - 15)).await else {
@@ -470,11 +451,30 @@ async fn threshold_shred_deletes_the_share_and_refuses_older_deposits() {
     );
     assert_eq!(
         refused(&ask(&f.service, &old).await).code,
-        ErrorCode::Shredded,
-        "the captured deposit cannot restore the share"
+        ErrorCode::Replay,
+        "the captured deposit is a replay"
     );
-    // Replaying the same shred: nothing held any more.
-    let KeyResponse::ShredAck(ack) = ask(&f.service, &bytes).await else {
+    let again = f.deposit(3, &split, 0, &f.owner);
+    assert_eq!(
+        refused(&ask(&f.service, &again).await).code,
+        ErrorCode::Shredded,
+        "a deposit signed before the shred cannot restore the share"
+    );
+    // Replaying the same shred: refused as a replay; an older one: nothing held any more.
+    assert_eq!(
+        refused(&ask(&f.service, &bytes).await).code,
+        ErrorCode::Replay
+    );
+    let older = zgvault_proto::request::Shred {
+        file: f.file_ref(3),
+        holder: zgvault_proto::sealbox::BoxPublicKey::from_bytes(f.service.info().encryption_key.0),
+        issued_at: t,
+    }
+    .sign(&f.owner)
+    .unwrap();
+    let KeyResponse::ShredAck(ack) =
+        ask(&f.service, &encode_request(&KeyRequest::Shred(older))).await
+    else {
         panic!("expected a shred ack");
     };
     assert!(!ack.held);

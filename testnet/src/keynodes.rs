@@ -102,7 +102,7 @@ pub(crate) async fn start_key_network(
         if data_dir.exists() {
             std::fs::remove_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
         }
-        std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+        crate::vault::create_private_dir(&data_dir)?;
         let genesis = data_dir.join(GENESIS_SHARE_FILE);
         GenesisShare::from_share(share)
             .write(&genesis)

@@ -243,7 +243,9 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
     crate::manifest::write_private(path, secret.as_bytes())
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
+/// Creates `dir` (and missing parents) with mode 0700: node data folders must not be open
+/// to group or others.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -5,7 +5,10 @@
 //! after its deposit failed, a second put of the same file refused while one runs, moves
 //! custodial -> threshold (read with the vault down) and threshold -> custodial (read with
 //! every key node down), shreds of Shamir and custodial files, and the owner-only and
-//! unsupported cases.
+//! unsupported cases; a shred or vault use refused when the vault is not the one holding K
+//! (another vault, a key node's URL, a key other than the pinned one); a shred deleting an
+//! unfinished put's state (refused while that put runs); a move whose new custody cannot
+//! release K keeping the old custody and its state until it can.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
 use std::path::{Path, PathBuf};
@@ -48,8 +51,9 @@ impl User {
         let out = self.run(&all);
         assert!(
             out.status.success(),
-            "zgvault {args:?} failed: {}",
-            stderr(&out)
+            "zgvault {args:?} failed: {}\n{}",
+            stderr(&out),
+            String::from_utf8_lossy(&out.stdout)
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
@@ -216,6 +220,59 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
         "{text}"
     );
     assert!(!bob_out.exists());
+    // A shred sent there would be acknowledged by a vault that never held K: it is not
+    // sent, nothing is reported shredded, and the user is told which vault to use (the
+    // real vault still releases K below).
+    let text = alice.fails(&["shred", &a, "--vault-url", &other], 1);
+    assert!(
+        text.contains("held by the custodial vault with key")
+            && text.contains("nothing was shredded")
+            && text.contains("--vault-url"),
+        "{text}"
+    );
+
+    // --- Only a custodial node with the expected key is used as the vault: a key node's
+    // URL (threshold mode) and a vault whose key differs from the pinned one are refused
+    // before anything is sealed or paid.
+    let key_node = devnet.manifest().key_network.as_ref().unwrap().nodes[0]
+        .http
+        .clone();
+    let v_path = dir.path().join("v.csv");
+    write_data(&v_path, 100, "v");
+    let v_arg = v_path.to_str().unwrap();
+    let text = bob.fails(
+        &[
+            "put",
+            v_arg,
+            "--custody",
+            "custodial",
+            "--vault-url",
+            &key_node,
+        ],
+        1,
+    );
+    assert!(
+        text.contains("threshold mode, not a custodial vault") && text.contains(&key_node),
+        "{text}"
+    );
+    let wrong = format!("0x{}", "22".repeat(32));
+    let real_key = devnet.vault().unwrap().encryption_key.to_string();
+    let text = bob.fails(
+        &[
+            "put",
+            v_arg,
+            "--custody",
+            "custodial",
+            "--vault-key",
+            &wrong,
+        ],
+        1,
+    );
+    assert!(
+        text.contains(&wrong) && text.to_lowercase().contains(&real_key.to_lowercase()),
+        "{text}"
+    );
+    assert!(bob.pending().is_empty(), "{:?}", bob.pending());
 
     // --- The vault down: get names it and writes nothing; a custodial put stops before
     // sealing or paying anything.
@@ -356,6 +413,49 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     let e_id = resumed["fileId"].as_str().unwrap();
     alice.json(&["get", e_id, "-o", e_back.to_str().unwrap()]);
     assert!(std::fs::read(&e_back).unwrap() == e_data);
+    // --- A shred of a file whose put is unfinished here (registered, deposit not yet
+    // done): refused while that put runs, then it deletes the put's state, so running the
+    // put again cannot deposit K after the shred.
+    let c_arg = c_path.to_str().unwrap();
+    carol.fails(
+        &[
+            "put",
+            c_arg,
+            "--custody",
+            "custodial",
+            "--vault-url",
+            &proxy,
+        ],
+        1,
+    );
+    let state = carol
+        .pending()
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("the put's state is kept");
+    let c_id = state.file_stem().unwrap().to_str().unwrap().to_owned();
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&locks[0])
+        .unwrap();
+    held.try_lock().unwrap();
+    std::fs::write(&locks[0], "4343").unwrap();
+    let text = carol.fails(&["shred", &c_id], 1);
+    assert!(
+        text.contains("pid 4343") && text.contains("nothing was shredded"),
+        "{text}"
+    );
+    drop(held);
+    let shred = carol.json(&["shred", &c_id]);
+    assert_eq!(shred["complete"], true, "{shred}");
+    let removed = shred["localStateRemoved"].as_array().unwrap();
+    assert!(
+        removed.iter().any(|p| p == state.to_str().unwrap()),
+        "{shred}"
+    );
+    assert!(carol.pending().is_empty(), "{:?}", carol.pending());
+
     // Out of the vault and straight back in: the vault refuses deposits signed no later
     // than its shred (usually the same second here), and the client signs a newer one.
     alice.json(&["custody", e_id, "--to", "threshold"]);
@@ -544,4 +644,39 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     assert!(!b_out.exists());
     let text = alice.fails(&["get", &b, "-o", b_out.to_str().unwrap()], 1);
     assert!(text.contains("shredded"), "{text}");
+
+    // --- custodial -> threshold while no key node serves: the capsule is registered, but
+    // the new custody cannot release K, so the vault's copy is not shredded and the move
+    // stays resumable; once the nodes are back it finishes and shreds the vault's copy.
+    let g_path = dir.path().join("g.csv");
+    let g_data = write_data(&g_path, 300, "g");
+    let g = alice.json(&["put", g_path.to_str().unwrap(), "--custody", "custodial"])["fileId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = alice.fails(&["custody", &g, "--to", "threshold"], 1);
+    assert!(
+        text.contains("does not release the key") && text.contains("not shredded"),
+        "{text}"
+    );
+    assert_eq!(moves.read_dir().unwrap().count(), 1, "move state kept");
+    assert_eq!(alice.json(&["info", &g])["scheme"], "bls");
+    for i in 1..=5 {
+        devnet.restart_process(&format!("keynode-{i}")).unwrap();
+    }
+    let finished = alice.json(&["custody", &g, "--to", "threshold"]);
+    assert_eq!(finished["resumed"], true, "{finished}");
+    assert_eq!(finished["setCapsuleTx"], Value::Null, "{finished}");
+    assert_eq!(
+        finished["oldCustody"][0]["outcome"], "held",
+        "the vault kept K until the new custody served it: {finished}"
+    );
+    assert_eq!(
+        moves.read_dir().unwrap().count(),
+        0,
+        "move state left behind"
+    );
+    let g_back = dir.path().join("g-back.csv");
+    alice.json(&["get", &g, "-o", g_back.to_str().unwrap()]);
+    assert!(std::fs::read(&g_back).unwrap() == g_data);
 }

@@ -50,6 +50,9 @@ fn run_shred(args: ShredArgs) -> anyhow::Result<()> {
                 .unwrap_or_default();
             println!("  {:<8} {:<12} {}{detail}", h.holder, h.outcome, h.address);
         }
+        for p in &report.local_state_removed {
+            println!("removed the unfinished put/move state {}", p.display());
+        }
         println!("note: {}", report.note);
     }
     if !report.complete {

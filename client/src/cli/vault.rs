@@ -35,6 +35,10 @@ pub(crate) struct VaultArgs {
     /// The custodial vault's HTTP URL [default: the devnet's, or `vault_url` in the config].
     #[arg(long)]
     pub(crate) vault_url: Option<String>,
+    /// The custodial vault's encryption key (0x + 64 hex), pinned: a vault reporting another
+    /// key is refused [default: the devnet manifest's, or `vault_key` in the config].
+    #[arg(long)]
+    pub(crate) vault_key: Option<alloy::primitives::B256>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
@@ -69,6 +73,9 @@ impl VaultArgs {
         }
         if let Some(v) = &self.vault_url {
             config.vault_url = Some(v.clone());
+        }
+        if let Some(k) = self.vault_key {
+            config.vault_key = Some(k);
         }
     }
 
@@ -106,11 +113,15 @@ pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<Pat
         // Same vault, other URL: keep the devnet's libp2p address only if it is the devnet's.
         let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
         if !same {
+            // Another vault: the manifest's pinned key is not its key.
             net.vault = Some(zgvault_client::network::VaultEndpoint {
                 http: Some(url.clone()),
                 ..Default::default()
             });
         }
+    }
+    if let (Some(key), Some(v)) = (config.vault_key, net.vault.as_mut()) {
+        v.key = Some(key);
     }
     Ok((net, manifest))
 }

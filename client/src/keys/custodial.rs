@@ -30,8 +30,20 @@ pub fn node_address(node: &KeyNode) -> String {
 }
 
 /// Sends one encoded request to `node` and returns its answer. HTTP is tried first; when
-/// it cannot reach the node (not when the node answered), libp2p is tried.
+/// it cannot reach the node (not when the node answered), libp2p is tried. A `RATE_LIMITED`
+/// reply asking for a short wait is waited out and the request sent once more.
 pub(crate) async fn ask(node: &KeyNode, body: Vec<u8>) -> Result<Vec<u8>, FailureKind> {
+    let answer = ask_once(node, body.clone()).await?;
+    match http::rate_limit_wait(&answer) {
+        Some(wait) => {
+            tokio::time::sleep(wait).await;
+            ask_once(node, body).await
+        }
+        None => Ok(answer),
+    }
+}
+
+async fn ask_once(node: &KeyNode, body: Vec<u8>) -> Result<Vec<u8>, FailureKind> {
     let mut last = FailureKind::NoTransport;
     if let Some(base) = &node.http {
         let client =
@@ -140,6 +152,15 @@ pub async fn send_shred(node: &KeyNode, shred: SignedShred) -> Result<ShredAck, 
 
 fn decode(url: &str, answer: &[u8]) -> Result<KeyResponse, Error> {
     match wire::decode_response(answer) {
+        Ok(KeyResponse::Error(reply))
+            if reply.code == wire::ErrorCode::RateLimited && reply.retry_after_secs > 0 =>
+        {
+            Err(Error::RateLimited {
+                who: format!("the custodial vault {url}"),
+                retry_after_secs: reply.retry_after_secs,
+                message: reply.message,
+            })
+        }
         Ok(KeyResponse::Error(reply)) => Err(Error::VaultRefused {
             url: url.to_owned(),
             code: reply.code,
@@ -178,5 +199,110 @@ fn vault_failure(url: &str, kind: FailureKind) -> Error {
             url: url.to_owned(),
             message: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use alloy::primitives::{Address, B256};
+    use zgvault_proto::request::{FileRef, Shred};
+    use zgvault_proto::sealbox::BoxPublicKey;
+    use zgvault_proto::wire::{ErrorCode, ErrorReply, encode_response};
+
+    use super::*;
+
+    /// A node that answers `RATE_LIMITED` (`retry_after_secs = wait`) to the first
+    /// `limited` requests and acknowledges the shred after that; counts the requests.
+    async fn limiting_node(limited: u32, wait: u32) -> (String, Arc<AtomicU32>) {
+        let count = Arc::new(AtomicU32::new(0));
+        let seen = count.clone();
+        let keys = move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let answer = if n < limited {
+                    KeyResponse::Error(ErrorReply::new(
+                        ErrorCode::RateLimited,
+                        "too many requests from this signer",
+                        wait,
+                    ))
+                } else {
+                    KeyResponse::ShredAck(ShredAck {
+                        file_id: B256::repeat_byte(7),
+                        held: true,
+                    })
+                };
+                encode_response(&answer)
+            }
+        };
+        let router = axum::Router::new().route("/v1/keys", axum::routing::post(keys));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (format!("http://{addr}"), count)
+    }
+
+    fn shred() -> SignedShred {
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        Shred {
+            file: FileRef {
+                chain_id: 31337,
+                registry: Address::repeat_byte(1),
+                file_id: B256::repeat_byte(7),
+            },
+            holder: BoxPublicKey::from_bytes([9; 32]),
+            issued_at: 1,
+        }
+        .sign(signer.credential())
+        .unwrap()
+    }
+
+    fn node(url: String) -> KeyNode {
+        KeyNode {
+            index: 2,
+            http: Some(url),
+            p2p: None,
+            enc_key: [9; 32],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_rate_limit_is_waited_out_once() {
+        let (url, count) = limiting_node(1, 1).await;
+        let ack = send_shred(&node(url), shred()).await.unwrap();
+        assert!(ack.held);
+        assert_eq!(count.load(Ordering::SeqCst), 2, "asked again once");
+    }
+
+    #[tokio::test]
+    async fn fail_a_long_rate_limit_is_reported_with_its_wait() {
+        let (url, count) = limiting_node(u32::MAX, 30).await;
+        let err = send_shred(&node(url.clone()), shred()).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("is rate-limiting you: retry in 30 s"),
+            "{text}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1, "no retry for a long wait");
+        // Still limited after the one retry: reported, not retried forever.
+        let (url, count) = limiting_node(u32::MAX, 1).await;
+        assert!(send_shred(&node(url.clone()), shred()).await.is_err());
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // The vault's answers say the same, as an error the CLI prints.
+        let reply = encode_response(&KeyResponse::Error(ErrorReply::new(
+            ErrorCode::RateLimited,
+            "slow down",
+            30,
+        )));
+        let text = decode(&url, &reply).unwrap_err().to_string();
+        assert!(
+            text.contains(&format!(
+                "the custodial vault {url} is rate-limiting you: retry in 30 s"
+            )),
+            "{text}"
+        );
     }
 }

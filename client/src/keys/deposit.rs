@@ -17,27 +17,50 @@ pub async fn deposit_share(node: &KeyNode, deposit: SignedShareDeposit) -> Resul
     })?;
     let client = http::http_client(DEFAULT_PER_NODE_TIMEOUT)?;
     let body = wire::encode_request(&KeyRequest::Deposit(deposit));
-    let answer = tokio::time::timeout(
-        DEFAULT_PER_NODE_TIMEOUT,
-        http::post_request(&client, &url, body),
-    )
-    .await
-    .map_err(|_| Error::KeyNodeUnreachable {
-        url: url.clone(),
-        message: format!("no answer within {DEFAULT_PER_NODE_TIMEOUT:?}"),
-    })?
-    .map_err(|kind| match kind {
-        FailureKind::Unreachable { message } => Error::KeyNodeUnreachable {
+    let send = || {
+        tokio::time::timeout(
+            DEFAULT_PER_NODE_TIMEOUT,
+            http::post_request(&client, &url, body.clone()),
+        )
+    };
+    let mut answer = send().await;
+    // Rate-limited with a short wait: wait it out and send once more.
+    if let Some(wait) = answer
+        .as_ref()
+        .ok()
+        .and_then(|a| a.as_deref().ok())
+        .and_then(http::rate_limit_wait)
+    {
+        tokio::time::sleep(wait).await;
+        answer = send().await;
+    }
+    let answer = answer
+        .map_err(|_| Error::KeyNodeUnreachable {
             url: url.clone(),
-            message,
-        },
-        other => Error::KeyNodeMalformed {
-            url: url.clone(),
-            message: other.to_string(),
-        },
-    })?;
+            message: format!("no answer within {DEFAULT_PER_NODE_TIMEOUT:?}"),
+        })?
+        .map_err(|kind| match kind {
+            FailureKind::Unreachable { message } => Error::KeyNodeUnreachable {
+                url: url.clone(),
+                message,
+            },
+            other => Error::KeyNodeMalformed {
+                url: url.clone(),
+                message: other.to_string(),
+            },
+        })?;
     match wire::decode_response(&answer) {
         Ok(KeyResponse::DepositAck(ack)) if ack.node_index == node.index => Ok(()),
+        Ok(KeyResponse::Error(reply))
+            if reply.code == zgvault_proto::wire::ErrorCode::RateLimited
+                && reply.retry_after_secs > 0 =>
+        {
+            Err(Error::RateLimited {
+                who: format!("key node {} ({url})", node.index),
+                retry_after_secs: reply.retry_after_secs,
+                message: reply.message,
+            })
+        }
         Ok(KeyResponse::Error(reply)) => Err(Error::KeyRequestRefused {
             code: reply.code,
             asked: 1,

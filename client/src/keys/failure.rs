@@ -70,6 +70,15 @@ impl FailureKind {
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            FailureKind::Refused(refusal)
+                if refusal.code == ErrorCode::RateLimited && refusal.retry_after_secs > 0 =>
+            {
+                write!(
+                    f,
+                    "is rate-limiting you: retry in {} s ({:?})",
+                    refusal.retry_after_secs, refusal.message
+                )
+            }
             FailureKind::Refused(refusal) => write!(f, "refused: {refusal}"),
             FailureKind::Unreachable { message } => write!(f, "unreachable ({message})"),
             FailureKind::TimedOut { after } => {
@@ -129,7 +138,10 @@ pub(crate) fn code_advice(code: ErrorCode) -> &'static str {
         ErrorCode::UnknownFile => {
             "the nodes know no such file: check the file id and the network profile"
         }
-        ErrorCode::RateLimited => "the nodes are busy: wait a few seconds and retry",
+        ErrorCode::RateLimited => {
+            "the nodes limit how many requests one signer may send (a burst of 30, 120 a \
+             minute): wait the time they name and retry"
+        }
         ErrorCode::WrongDomain => {
             "the nodes serve another chain or registry: check the network profile"
         }

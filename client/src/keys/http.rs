@@ -37,6 +37,9 @@ pub struct NodeInfo {
     pub file_registry: Address,
     /// Its `zgvault-node` version.
     pub version: String,
+    /// `threshold` (a share-holder) or `custodial` (the vault); `None` from nodes older
+    /// than the field.
+    pub mode: Option<String>,
 }
 
 impl NodeInfo {
@@ -69,6 +72,8 @@ struct RawNodeInfo {
     file_registry: Address,
     #[serde(default)]
     version: String,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 /// Reads a node's `GET /v1/info` (for the devnet and the CLI).
@@ -127,6 +132,7 @@ pub async fn fetch_node_info(http_url: &str) -> Result<NodeInfo, Error> {
         chain_id: raw.chain_id,
         file_registry: raw.file_registry,
         version: raw.version,
+        mode: raw.mode,
     })
 }
 
@@ -195,6 +201,27 @@ async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The longest `retry_after_secs` of a `RATE_LIMITED` reply that is waited out (once);
+/// longer ones are reported to the user.
+pub const MAX_RATE_LIMIT_WAIT_SECS: u32 = 5;
+
+/// How long to wait before asking again, when `answer` is a `RATE_LIMITED` reply asking
+/// for a short wait (1..=[`MAX_RATE_LIMIT_WAIT_SECS`] s); `None` for every other answer.
+pub(crate) fn rate_limit_wait(answer: &[u8]) -> Option<std::time::Duration> {
+    use zgvault_proto::wire::{ErrorCode, KeyResponse, decode_response};
+    match decode_response(answer) {
+        Ok(KeyResponse::Error(reply))
+            if reply.code == ErrorCode::RateLimited
+                && (1..=MAX_RATE_LIMIT_WAIT_SECS).contains(&reply.retry_after_secs) =>
+        {
+            Some(std::time::Duration::from_secs(
+                reply.retry_after_secs.into(),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// reqwest's top-level messages ("error sending request") hide the cause; print the chain.

@@ -73,10 +73,19 @@ pub async fn recover_key<C: Combiner>(
         let (index, body, timeout) = (node.index, body.clone(), opts.per_node_timeout);
         in_flight.spawn(async move {
             let via = route.transport();
-            let answer = match tokio::time::timeout(timeout, route.send(body)).await {
+            let mut answer = match tokio::time::timeout(timeout, route.send(body.clone())).await {
                 Ok(answer) => answer,
                 Err(_) => Err(FailureKind::TimedOut { after: timeout }),
             };
+            // Rate-limited with a short wait: wait it out and ask once more (the overall
+            // timeout still bounds the recovery).
+            if let Some(wait) = answer.as_deref().ok().and_then(http::rate_limit_wait) {
+                tokio::time::sleep(wait).await;
+                answer = match tokio::time::timeout(timeout, route.send(body)).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(FailureKind::TimedOut { after: timeout }),
+                };
+            }
             (index, via, answer)
         });
     }
@@ -147,6 +156,27 @@ pub async fn recover_key<C: Combiner>(
     if combiner.good() == 0
         && let Some((code, refusing, messages)) = failures.common_refusal()
     {
+        let wait = failures
+            .0
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FailureKind::Refused(r) => Some(r.retry_after_secs),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        if code == zgvault_proto::wire::ErrorCode::RateLimited && wait > 0 {
+            let noun = if refusing.len() == 1 {
+                "key node"
+            } else {
+                "key nodes"
+            };
+            return Err(Error::RateLimited {
+                who: format!("{noun} {}", super::list_nodes(&refusing)),
+                retry_after_secs: wait,
+                message: messages.join("; "),
+            });
+        }
         return Err(Error::KeyRequestRefused {
             code,
             asked: nodes.len(),
@@ -272,14 +302,14 @@ impl Route {
         }
     }
 
-    async fn send(self, body: Vec<u8>) -> Result<Vec<u8>, FailureKind> {
+    async fn send(&self, body: Vec<u8>) -> Result<Vec<u8>, FailureKind> {
         match self {
-            Route::Http { client, base } => http::post_request(&client, &base, body).await,
+            Route::Http { client, base } => http::post_request(client, base, body).await,
             Route::P2p {
                 requester,
                 peer,
                 addr,
-            } => requester.request(peer, addr, body).await,
+            } => requester.request(*peer, addr.clone(), body).await,
         }
     }
 }

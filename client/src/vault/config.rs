@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -31,6 +31,9 @@ pub struct Config {
     pub node_registry: Option<Address>,
     /// The custodial vault's HTTP URL, on networks where the manifest does not name one.
     pub vault_url: Option<String>,
+    /// The custodial vault's encryption key (0x + 64 hex), pinned: a vault whose `/v1/info`
+    /// reports another key is refused. The devnet manifest pins its own vault's.
+    pub vault_key: Option<B256>,
     /// The block the FileRegistry was deployed at, on networks without a built-in one:
     /// `ls` and `revoke` scan events from there instead of from genesis.
     pub registry_deploy_block: Option<u64>,
@@ -47,6 +50,7 @@ impl Default for Config {
             access_pass: None,
             node_registry: None,
             vault_url: None,
+            vault_key: None,
             registry_deploy_block: None,
         }
     }

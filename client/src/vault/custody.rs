@@ -18,8 +18,8 @@ use zgvault_proto::request::CustodialCapsule;
 
 use super::keystore::{open_local, seal_local};
 use super::put::{deposit_custodial_key, vault_encryption_key};
-use super::recover::wire_scheme;
-use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder};
+use super::recover::{RecoveredKey, recover_file_key, wire_scheme};
+use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder_of};
 use super::{Custody, Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
 
@@ -66,6 +66,14 @@ struct PendingMove {
     new_capsule: String,
     #[serde(default)]
     recovered_from: Option<String>,
+    /// From custodial: the encryption key of the vault that held K, as the capsule
+    /// registered before `setCapsule` named it; the old custody's shred goes there only.
+    #[serde(default)]
+    old_vault_key: Option<B256>,
+    /// K is sealed with every field above as associated data ([`state_aad`]), so none can
+    /// be changed on disk (states written before this field bind the file id only).
+    #[serde(default)]
+    bound: bool,
 }
 
 /// The custody a registry scheme code stands for.
@@ -78,14 +86,95 @@ const fn scheme_of(custody: Custody) -> u8 {
     custody.scheme().as_u8()
 }
 
-fn move_path(file_id: B256) -> PathBuf {
+pub(crate) fn move_path(file_id: B256) -> PathBuf {
     state_dir().join("moves").join(format!("{file_id}.json"))
 }
 
+/// The associated data K was sealed with in states written before `bound`.
 fn key_aad(file_id: B256) -> Vec<u8> {
     let mut aad = b"zgvault/custody-move".to_vec();
     aad.extend_from_slice(file_id.as_slice());
     aad
+}
+
+/// The associated data K is sealed with: every field of the state but K itself, so that a
+/// state changed on disk (another capsule, another old vault) no longer opens.
+fn state_aad(state: &PendingMove) -> Vec<u8> {
+    if !state.bound {
+        return key_aad(state.file_id);
+    }
+    let mut aad = b"zgvault/custody-move/v2".to_vec();
+    aad.extend_from_slice(&state.version.to_be_bytes());
+    aad.extend_from_slice(state.owner.as_slice());
+    aad.extend_from_slice(&state.chain_id.to_be_bytes());
+    aad.extend_from_slice(state.registry.as_slice());
+    aad.extend_from_slice(state.file_id.as_slice());
+    aad.push(scheme_of(state.from));
+    aad.push(scheme_of(state.to));
+    let capsule = state.new_capsule.as_bytes();
+    aad.extend_from_slice(&(capsule.len() as u64).to_be_bytes());
+    aad.extend_from_slice(capsule);
+    match state.old_vault_key {
+        Some(key) => {
+            aad.push(1);
+            aad.extend_from_slice(key.as_slice());
+        }
+        None => aad.push(0),
+    }
+    aad
+}
+
+/// Seals `key` into `state` (bound to all its fields) and writes it to `path`.
+fn seal_and_store(
+    vault: &Vault,
+    path: &Path,
+    state: &mut PendingMove,
+    key: &FileKey,
+) -> Result<(), Error> {
+    state.bound = true;
+    let sealed = seal_local(vault.signer(), key.as_bytes(), &state_aad(state))?;
+    state.sealed_key = hex::encode(sealed);
+    store(path, state)
+}
+
+/// The registered custodial capsule's vault key.
+async fn registered_vault_key(vault: &Vault, file_id: B256) -> Result<B256, Error> {
+    Ok(B256::from(
+        *vault.custodial_capsule(file_id).await?.vault_key.as_bytes(),
+    ))
+}
+
+/// Whether the new custody released the same K: only then may the old one be shredded.
+fn verify_new_custody(
+    file_id: B256,
+    to: Custody,
+    path: &Path,
+    key: &FileKey,
+    released: Result<RecoveredKey, Error>,
+) -> Result<(), Error> {
+    let kept = format!(
+        "the old custody was not shredded and K stays sealed locally in {}: run `zgvault \
+         custody {file_id} --to {}` again once it does (the move resumes)",
+        path.display(),
+        to.name()
+    );
+    match released {
+        Ok(got) if got.key == *key => Ok(()),
+        Ok(_) => Err(Error::Custody {
+            file_id,
+            message: format!(
+                "the new {} custody released a key that is not the file's key; {kept}",
+                to.name()
+            ),
+        }),
+        Err(e) => Err(Error::Custody {
+            file_id,
+            message: format!(
+                "the new {} custody does not release the key to its owner ({e}); {kept}",
+                to.name()
+            ),
+        }),
+    }
 }
 
 /// Moves the K of `file_id` (owner only) into `to` custody. `progress(message)` names
@@ -149,6 +238,7 @@ pub async fn move_custody(
                 });
             }
             let key = unseal(vault, &path, &state)?;
+            let state = recheck(vault, &path, state, &key, &record).await?;
             (state, key)
         }
         None => {
@@ -166,9 +256,14 @@ pub async fn move_custody(
                     note: format!("the file already is in {} custody", to.name()),
                 });
             }
+            // The vault holding K now, as registered: after `setCapsule` the chain no
+            // longer says, and the old custody's shred must go there and nowhere else.
+            let old_vault_key = match current {
+                Custody::Custodial => Some(registered_vault_key(vault, file_id).await?),
+                _ => None,
+            };
             progress("recovering the key through the current custody");
-            let recovered =
-                super::recover::recover_file_key(vault, file_id, &record, &|_, _| {}).await?;
+            let recovered = recover_file_key(vault, file_id, &record, &|_, _| {}).await?;
             let recovered_from = match &recovered.vault {
                 Some(url) => Some(format!("custodial vault {url}")),
                 None => Some(format!("key nodes {:?}", recovered.nodes_used)),
@@ -186,8 +281,7 @@ pub async fn move_custody(
                     CustodialCapsule::new(&file, vault_key, &recovered.key).to_bytes()
                 }
             };
-            let sealed = seal_local(vault.signer(), recovered.key.as_bytes(), &key_aad(file_id))?;
-            let state = PendingMove {
+            let mut state = PendingMove {
                 version: MOVE_VERSION,
                 owner,
                 chain_id: vault.network.chain_id,
@@ -195,11 +289,13 @@ pub async fn move_custody(
                 file_id,
                 from: current,
                 to,
-                sealed_key: hex::encode(sealed),
+                sealed_key: String::new(),
                 new_capsule: hex::encode(new_capsule),
                 recovered_from,
+                old_vault_key,
+                bound: true,
             };
-            store(&path, &state)?;
+            seal_and_store(vault, &path, &mut state, &recovered.key)?;
             (state, recovered.key)
         }
     };
@@ -209,13 +305,9 @@ pub async fn move_custody(
         message: "the new capsule is not hex".into(),
     })?;
     let registry = vault.registry()?;
-    let registered = registry
-        .capsuleOf(file_id)
-        .call()
-        .await
-        .map_err(|e| chain_error("reading the capsule", &vault.network, e))?;
+    let registered = vault.capsule(file_id).await?;
     let mut set_capsule_tx = None;
-    if record.scheme != scheme_of(to) || registered.as_ref() != new_capsule.as_slice() {
+    if record.scheme != scheme_of(to) || registered != new_capsule {
         progress("registering the new capsule (setCapsule)");
         let during = format!("setting the capsule of file {file_id}");
         let sent = registry
@@ -251,10 +343,25 @@ pub async fn move_custody(
         vault_url = Some(deposit_custodial_key(vault, &path, file_id, &key).await?);
     }
 
-    let holders = match state.from {
-        Custody::Shamir => shamir_holders(vault).await?,
-        Custody::Custodial => vec![vault_holder(vault).await?],
-        Custody::Threshold => Vec::new(),
+    // Before anything of the old custody is destroyed: does the new one serve K?
+    progress("checking that the new custody releases the key");
+    let now = vault.record(file_id).await?;
+    let released = recover_file_key(vault, file_id, &now, &|_, _| {}).await;
+    verify_new_custody(file_id, to, &path, &key, released)?;
+
+    let holders = match (state.from, state.old_vault_key) {
+        (Custody::Shamir, _) => shamir_holders(vault).await?,
+        (Custody::Custodial, Some(old)) => {
+            let old = zgvault_proto::sealbox::BoxPublicKey::from_bytes(old.0);
+            vec![vault_holder_of(vault, file_id, &old).await?]
+        }
+        (Custody::Custodial, None) => {
+            return Err(Error::PendingState {
+                path,
+                message: "it does not say which vault held the key before the move".into(),
+            });
+        }
+        (Custody::Threshold, _) => Vec::new(),
     };
     let mut old_custody = Vec::new();
     if !holders.is_empty() {
@@ -334,7 +441,171 @@ fn unseal(vault: &Vault, path: &Path, state: &PendingMove) -> Result<FileKey, Er
         message: message.to_owned(),
     };
     let sealed = hex::decode(&state.sealed_key).map_err(|_| bad("the sealed key is not hex"))?;
-    let plain = open_local(vault.signer(), &sealed, &key_aad(state.file_id))?
-        .ok_or_else(|| bad("the file key does not open with this account's key"))?;
+    let plain = open_local(vault.signer(), &sealed, &state_aad(state))?.ok_or_else(|| {
+        bad("the file key does not open with this account's key, or the state was changed")
+    })?;
     Ok(FileKey::from_slice(&plain)?)
+}
+
+/// A resumed move's state, checked against K before anything is registered: the new
+/// capsule must protect K. States written before `bound` are brought up to date (the
+/// capsule rebuilt when not yet registered, the old vault taken from the chain while it
+/// still says) and written back bound.
+async fn recheck(
+    vault: &Vault,
+    path: &Path,
+    mut state: PendingMove,
+    key: &FileKey,
+    record: &zgvault_contracts::FileRegistry::FileInfo,
+) -> Result<PendingMove, Error> {
+    let bad = |message: &str| Error::PendingState {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    };
+    let file = vault.file_ref(state.file_id)?;
+    let capsule = hex::decode(&state.new_capsule).map_err(|_| bad("the new capsule is not hex"))?;
+    if state.to == Custody::Custodial
+        && !CustodialCapsule::from_bytes(&capsule)
+            .map(|c| c.matches(&file, key))
+            .unwrap_or(false)
+    {
+        return Err(bad("its new capsule does not commit to the file's key"));
+    }
+    if state.bound {
+        return Ok(state);
+    }
+    let registered = record.scheme == scheme_of(state.to)
+        && vault
+            .registry()?
+            .capsuleOf(state.file_id)
+            .call()
+            .await
+            .map_err(|e| chain_error("reading the capsule", &vault.network, e))?
+            .as_ref()
+            == capsule.as_slice();
+    if state.to == Custody::Threshold && !registered {
+        // Not authenticated and not checkable locally: build it again from K.
+        state.new_capsule = hex::encode(
+            vault
+                .key_network()
+                .await?
+                .key_set
+                .encrypt_file_key(&file, key)
+                .to_bytes(),
+        );
+    }
+    if state.from == Custody::Custodial && state.old_vault_key.is_none() {
+        if record.scheme != scheme_of(Custody::Custodial) {
+            return Err(bad(
+                "it was written by an older zgvault and does not say which vault held the key, \
+                 and the registry no longer does",
+            ));
+        }
+        state.old_vault_key = Some(registered_vault_key(vault, state.file_id).await?);
+    }
+    seal_and_store(vault, path, &mut state, key)?;
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use alloy::signers::local::PrivateKeySigner;
+
+    use super::*;
+
+    fn recovered(key: &FileKey) -> RecoveredKey {
+        RecoveredKey {
+            key: FileKey::from_slice(key.as_bytes()).unwrap(),
+            nodes_used: vec![0, 1, 2],
+            node_failures: Vec::new(),
+            vault: None,
+        }
+    }
+
+    #[test]
+    fn the_old_custody_is_kept_unless_the_new_one_releases_the_same_key() {
+        let (id, path) = (B256::repeat_byte(5), Path::new("/s/moves/x.json"));
+        let key = FileKey::generate().unwrap();
+        verify_new_custody(id, Custody::Threshold, path, &key, Ok(recovered(&key))).unwrap();
+
+        let other = FileKey::generate().unwrap();
+        let text = verify_new_custody(id, Custody::Threshold, path, &key, Ok(recovered(&other)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("not the file's key") && text.contains("not shredded"),
+            "{text}"
+        );
+        let down = Err(Error::VaultUnreachable {
+            url: "http://v".into(),
+            message: "connection refused".into(),
+        });
+        let text = verify_new_custody(id, Custody::Custodial, path, &key, down)
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "custodial custody does not release",
+            "connection refused",
+            "not shredded",
+            "/s/moves/x.json",
+            "--to custodial",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+    }
+
+    fn state(bound: bool) -> PendingMove {
+        PendingMove {
+            version: MOVE_VERSION,
+            owner: Address::repeat_byte(1),
+            chain_id: 31337,
+            registry: Address::repeat_byte(2),
+            file_id: B256::repeat_byte(3),
+            from: Custody::Custodial,
+            to: Custody::Threshold,
+            sealed_key: String::new(),
+            new_capsule: "aa".repeat(64),
+            recovered_from: None,
+            old_vault_key: Some(B256::repeat_byte(4)),
+            bound,
+        }
+    }
+
+    #[test]
+    fn fail_a_move_state_changed_on_disk_does_not_open() {
+        let signer = PrivateKeySigner::random();
+        let key = FileKey::generate().unwrap();
+        let mut good = state(true);
+        let sealed = seal_local(&signer, key.as_bytes(), &state_aad(&good)).unwrap();
+        good.sealed_key = hex::encode(&sealed);
+        let opens = |s: &PendingMove| open_local(&signer, &sealed, &state_aad(s)).unwrap();
+        assert_eq!(opens(&good).unwrap().as_slice(), key.as_bytes());
+        let mut swapped = good.clone();
+        swapped.new_capsule = "bb".repeat(64);
+        assert!(opens(&swapped).is_none(), "another capsule opened");
+        let mut other_vault = good.clone();
+        other_vault.old_vault_key = Some(B256::repeat_byte(9));
+        assert!(opens(&other_vault).is_none(), "another old vault opened");
+        let mut no_vault = good.clone();
+        no_vault.old_vault_key = None;
+        assert!(opens(&no_vault).is_none());
+        let mut unbound = good.clone();
+        unbound.bound = false;
+        assert!(
+            opens(&unbound).is_none(),
+            "downgraded to the file-id-only binding"
+        );
+
+        // A state written before the binding still loads (defaults) and opens.
+        let legacy = serde_json::json!({
+            "version": 1, "owner": Address::repeat_byte(1), "chain_id": 31337,
+            "registry": Address::repeat_byte(2), "file_id": B256::repeat_byte(3),
+            "from": "custodial", "to": "threshold", "sealed_key": "",
+            "new_capsule": "aa",
+        });
+        let old: PendingMove = serde_json::from_value(legacy).unwrap();
+        assert!(!old.bound && old.old_vault_key.is_none());
+        assert_eq!(state_aad(&old), key_aad(old.file_id));
+    }
 }

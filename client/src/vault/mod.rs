@@ -6,6 +6,7 @@
 //! with it, and the network's contract addresses. Every flow is a function taking it.
 
 mod config;
+mod custodial;
 mod custody;
 mod events;
 mod get;
@@ -241,6 +242,27 @@ impl Vault {
             .map_err(|e| chain_error("reading the file record", &self.network, e))
     }
 
+    /// The capsule registered for `file_id` now (`FileRegistry.capsuleOf`).
+    pub(crate) async fn capsule(&self, file_id: B256) -> Result<Vec<u8>, Error> {
+        Ok(self
+            .registry()?
+            .capsuleOf(file_id)
+            .call()
+            .await
+            .map_err(|e| chain_error("reading the capsule", &self.network, e))?
+            .to_vec())
+    }
+
+    /// The custodial capsule registered for `file_id`; an error if it is not one.
+    pub(crate) async fn custodial_capsule(
+        &self,
+        file_id: B256,
+    ) -> Result<zgvault_proto::request::CustodialCapsule, Error> {
+        Ok(zgvault_proto::request::CustodialCapsule::from_bytes(
+            &self.capsule(file_id).await?,
+        )?)
+    }
+
     /// The head block number.
     pub(crate) async fn head(&self) -> Result<u64, Error> {
         self.provider
@@ -300,10 +322,17 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         create_private_dir(dir)?;
     }
     let tmp = path.with_extension("tmp");
+    // A leftover temp file (a crash, or planted by someone who can write the folder) is
+    // never reused: it may have other permissions, another owner, or be a link. It is
+    // removed, and the new one is created only if nothing took its place meanwhile.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove the leftover", e)),
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io("create", e))?;
@@ -335,4 +364,33 @@ pub(crate) fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn fail_a_leftover_temp_file_with_other_permissions_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, b"planted").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_private(&path, b"secret").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!tmp.exists());
+        // A link planted as the temp file is removed, not followed.
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, &tmp).unwrap();
+        write_private(&path, b"again").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&path).unwrap(), b"again");
+    }
 }

@@ -16,24 +16,20 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use zgvault_contracts::FileRegistry::{Condition, Registration};
 use zgvault_contracts::{file_id, policy};
-use zgvault_proto::request::{CustodialCapsule, KeyDeposit, Scheme, ShareDeposit};
+use zgvault_proto::request::{CustodialCapsule, Scheme, ShareDeposit};
 use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_key};
-use zgvault_proto::wire::ErrorCode;
 use zgvault_proto::{FileKey, Suite};
 
+pub(crate) use super::custodial::{deposit_custodial_key, vault_encryption_key};
 use super::keystore::{open_local, seal_local};
 use super::{Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
-use crate::keys::{deposit_key, deposit_share, fetch_node_info};
+use crate::keys::deposit_share;
 use crate::storage::{UploadOptions, upload_file};
 use crate::zg::{FileRoot, RootHasher};
 
 const PENDING_VERSION: u32 = 1;
-/// Deposits re-signed after a `SHREDDED` refusal (a shred signed in the same second).
-const SHREDDED_RETRIES: u32 = 2;
-/// How long to wait before re-signing: past the next whole second of `issuedAt`.
-const SHREDDED_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(1100);
 /// Said when the chain fails during registration: nothing is lost.
 const RESUME_NOTE: &str = "waiting for the registration (the upload is kept and K is sealed \
                            locally: run `zgvault put` on the same file again to resume)";
@@ -551,7 +547,12 @@ fn write_state(path: &Path, state: &PendingPut) -> Result<(), Error> {
 }
 
 /// The lock of `put`s of one source file by one account on one registry.
-fn put_lock_name(source: &Path, owner: Address, chain_id: u64, registry: Address) -> String {
+pub(crate) fn put_lock_name(
+    source: &Path,
+    owner: Address,
+    chain_id: u64,
+    registry: Address,
+) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut id = source.as_os_str().as_bytes().to_vec();
     id.extend_from_slice(owner.as_slice());
@@ -559,89 +560,6 @@ fn put_lock_name(source: &Path, owner: Address, chain_id: u64, registry: Address
     id.extend_from_slice(registry.as_slice());
     let hash = alloy::primitives::keccak256(&id);
     format!("put-{}", hex::encode(hash.get(..12).unwrap_or_default()))
-}
-
-/// The custodial vault's encryption key (its `/v1/info`), checked to serve this network.
-pub(crate) async fn vault_encryption_key(vault: &Vault) -> Result<BoxPublicKey, Error> {
-    let node = vault.custodial_vault()?;
-    let url = node.http.clone().ok_or_else(|| Error::Config {
-        message: "the custodial vault has no HTTP URL to read its key from: set `vault_url` \
-                  in the config file or pass --vault-url"
-            .into(),
-    })?;
-    let info = fetch_node_info(&url).await.map_err(|e| match e {
-        Error::KeyNodeUnreachable { message, .. } => Error::VaultUnreachable {
-            url: url.clone(),
-            message,
-        },
-        other => other,
-    })?;
-    let registry = vault.registry_address()?;
-    if info.chain_id != vault.network.chain_id || info.file_registry != registry {
-        return Err(Error::Config {
-            message: format!(
-                "the custodial vault {url} serves chain {} registry {}, not this network's \
-                 chain {} registry {registry}: check --vault-url / `vault_url`",
-                info.chain_id, info.file_registry, vault.network.chain_id
-            ),
-        });
-    }
-    Ok(BoxPublicKey::from_bytes(info.enc_key))
-}
-
-/// Deposits K with the vault the registered capsule names; returns the vault's address.
-/// The file must be registered as custodial with a capsule committing to `key`.
-pub(crate) async fn deposit_custodial_key(
-    vault: &Vault,
-    state_path: &Path,
-    file_id: B256,
-    key: &FileKey,
-) -> Result<String, Error> {
-    let file = vault.file_ref(file_id)?;
-    let registered = vault
-        .registry()?
-        .capsuleOf(file_id)
-        .call()
-        .await
-        .map_err(|e| chain_error("reading the capsule", &vault.network, e))?;
-    let capsule = CustodialCapsule::from_bytes(&registered)?;
-    if !capsule.matches(&file, key) {
-        return Err(Error::PendingState {
-            path: state_path.to_owned(),
-            message: format!("file {file_id} is registered with a capsule for another key"),
-        });
-    }
-    let node = vault.custodial_vault()?;
-    let url = crate::keys::node_address(&node);
-    let mut attempt = 0;
-    let result = loop {
-        let deposit = KeyDeposit::new(file, key, &capsule.vault_key, super::now_secs())?
-            .sign(vault.signer().credential())?;
-        match deposit_key(&node, deposit).await {
-            // A shred signed this very second (a move out and back in) refuses a deposit
-            // signed in the same second: sign again once the clock has moved on.
-            Err(Error::VaultRefused {
-                code: ErrorCode::Shredded,
-                ..
-            }) if attempt < SHREDDED_RETRIES => {
-                attempt += 1;
-                tokio::time::sleep(SHREDDED_RETRY_WAIT).await;
-            }
-            other => break other,
-        }
-    };
-    result.map_err(|e| match e {
-        Error::VaultUnreachable { url, message } => Error::VaultUnreachable {
-            url,
-            message: format!(
-                "{message}. File {file_id} is registered and K is kept sealed locally \
-                 ({}): run the same command again once the vault is up, it resumes",
-                state_path.display()
-            ),
-        },
-        other => other,
-    })?;
-    Ok(url)
 }
 
 fn share_aad(file_id: B256, index: u32) -> Vec<u8> {

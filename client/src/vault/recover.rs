@@ -11,7 +11,7 @@ use zgvault_proto::sealbox::BoxSecretKey;
 use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
-use super::{Vault, chain_error, now_secs, put::vault_encryption_key};
+use super::{Vault, now_secs, put::vault_encryption_key};
 use crate::error::Error;
 use crate::keys::{
     AnyCombiner, FailureKind, RecoverOptions, node_address, recover_key, request_vault_key,
@@ -52,13 +52,7 @@ pub(crate) async fn recover_file_key(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<RecoveredKey, Error> {
     let scheme = wire_scheme(file_id, record.scheme)?;
-    let registry = vault.registry()?;
-    let capsule_bytes = registry
-        .capsuleOf(file_id)
-        .call()
-        .await
-        .map_err(|e| chain_error("reading the capsule", &vault.network, e))?
-        .to_vec();
+    let capsule_bytes = vault.capsule(file_id).await?;
     let file = vault.file_ref(file_id)?;
     let secret = BoxSecretKey::generate()?;
     let at_block = vault.head().await?;

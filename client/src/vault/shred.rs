@@ -3,18 +3,28 @@
 //! something, and from then on refuses older deposits for the file. Copies of K already
 //! released stay released, and the ciphertext on 0G stays (unreadable without K).
 
+use std::path::PathBuf;
+
 use alloy::primitives::B256;
 use serde::Serialize;
 use tokio::task::JoinSet;
 use zgvault_proto::{
     request::{Scheme, Shred},
     sealbox::BoxPublicKey,
+    wire::ErrorCode,
 };
 
+use super::custody::move_path;
+use super::lock::{StateLock, lock};
+use super::put::{pending_puts, put_lock_name, vault_encryption_key};
 use super::recover::wire_scheme;
-use super::{Vault, now_secs, put::vault_encryption_key};
+use super::{Vault, now_secs};
 use crate::error::Error;
 use crate::keys::{FailureKind, KeyNode, node_address, send_shred};
+
+/// How long to wait before signing a shred again after a `REPLAY` refusal: past the next
+/// whole second of `issuedAt`.
+const REPLAY_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(1100);
 
 /// Said with every shred: what it does not undo.
 pub const SHRED_NOTE: &str = "copies of the key already released to readers stay released, \
@@ -51,6 +61,9 @@ pub struct ShredReport {
     pub holders: Vec<ShredOutcome>,
     /// Every holder answered.
     pub complete: bool,
+    /// This user's unfinished `put` / `custody` state for the file, deleted after the shred
+    /// (a resumed put or move would otherwise deposit K again).
+    pub local_state_removed: Vec<PathBuf>,
     pub note: &'static str,
 }
 
@@ -66,9 +79,15 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
         });
     }
     let scheme = wire_scheme(file_id, record.scheme)?;
+    // No put or move of this file may run meanwhile, nor resume afterwards: either could
+    // deposit K again after the shred.
+    let local = LocalState::take(vault, file_id)?;
     let holders = match scheme {
         Scheme::Shamir => shamir_holders(vault).await?,
-        Scheme::Custodial => vec![vault_holder(vault).await?],
+        Scheme::Custodial => {
+            let capsule = vault.custodial_capsule(file_id).await?;
+            vec![vault_holder_of(vault, file_id, &capsule.vault_key).await?]
+        }
         Scheme::Bls => {
             return Err(Error::Custody {
                 file_id,
@@ -82,13 +101,100 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
         }
     };
     let outcomes = shred_at(vault, file_id, &holders).await?;
+    let complete = outcomes.iter().all(ShredOutcome::done);
+    let local_state_removed = if complete {
+        local.remove()?
+    } else {
+        Vec::new()
+    };
     Ok(ShredReport {
         file_id,
         scheme: scheme.name(),
-        complete: outcomes.iter().all(ShredOutcome::done),
+        complete,
         holders: outcomes,
+        local_state_removed,
         note: SHRED_NOTE,
     })
+}
+
+/// This user's unfinished `put`s and `custody` move of one file, locked so none of them
+/// runs while the file is shredded.
+struct LocalState {
+    _locks: Vec<StateLock>,
+    paths: Vec<PathBuf>,
+}
+
+impl LocalState {
+    /// Takes the move lock of `file_id` and the lock of every pending put of it; refuses
+    /// when a running process holds one.
+    fn take(vault: &Vault, file_id: B256) -> Result<LocalState, Error> {
+        let busy = |e: Error| match e {
+            Error::Locked { what, pid, .. } => Error::Custody {
+                file_id,
+                message: format!(
+                    "a {what} is running (pid {pid}) and could deposit the key again after \
+                     a shred: nothing was shredded; let it finish (or stop it), then run \
+                     `zgvault shred {file_id}` again"
+                ),
+            },
+            other => other,
+        };
+        let mut locks = vec![
+            lock(
+                &format!("custody-{file_id}"),
+                &format!("custody move of file {file_id}"),
+            )
+            .map_err(busy)?,
+        ];
+        let mut paths = Vec::new();
+        let moving = move_path(file_id);
+        if moving.exists() {
+            paths.push(moving);
+        }
+        let registry = vault.registry_address()?;
+        for (path, put) in pending_puts() {
+            if put.file_id != file_id
+                || put.owner != vault.address()
+                || put.chain_id != vault.network.chain_id
+                || put.registry != registry
+            {
+                continue;
+            }
+            locks.push(
+                lock(
+                    &put_lock_name(&put.source, put.owner, put.chain_id, put.registry),
+                    &format!("put of {}", put.source.display()),
+                )
+                .map_err(busy)?,
+            );
+            paths.push(path);
+            paths.push(put.sealed.with_extension("journal"));
+            paths.push(put.sealed);
+        }
+        Ok(LocalState {
+            _locks: locks,
+            paths,
+        })
+    }
+
+    /// Deletes the state files; returns those that existed.
+    fn remove(self) -> Result<Vec<PathBuf>, Error> {
+        let mut removed = Vec::new();
+        for path in self.paths {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        action: "delete",
+                        path,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 /// Every share-holder node of the current key network, labelled.
@@ -101,10 +207,30 @@ pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<(String, KeyNode
         .collect())
 }
 
-/// The custodial vault, labelled, with its encryption key (shreds are addressed to it).
-pub(crate) async fn vault_holder(vault: &Vault) -> Result<(String, KeyNode), Error> {
+/// The configured custodial vault, labelled, with its encryption key (shreds are addressed
+/// to it), if it is the vault with key `holds` (the one a registered capsule names);
+/// otherwise an error naming the vault that holds K, and nothing is sent.
+pub(crate) async fn vault_holder_of(
+    vault: &Vault,
+    file_id: B256,
+    holds: &BoxPublicKey,
+) -> Result<(String, KeyNode), Error> {
     let mut node = vault.custodial_vault()?;
-    node.enc_key = *vault_encryption_key(vault).await?.as_bytes();
+    let configured = vault_encryption_key(vault).await?;
+    if configured != *holds {
+        return Err(Error::Custody {
+            file_id,
+            message: format!(
+                "its key is held by the custodial vault with key 0x{}, but the configured vault \
+                 {} has key 0x{}: nothing was shredded there; set `vault_url` (or pass \
+                 --vault-url) to the vault that holds it and run this again",
+                hex::encode(holds.as_bytes()),
+                node_address(&node),
+                hex::encode(configured.as_bytes())
+            ),
+        });
+    }
+    node.enc_key = *configured.as_bytes();
     Ok(("vault".to_owned(), node))
 }
 
@@ -115,18 +241,38 @@ pub(crate) async fn shred_at(
     holders: &[(String, KeyNode)],
 ) -> Result<Vec<ShredOutcome>, Error> {
     let file = vault.file_ref(file_id)?;
-    let issued_at = now_secs();
     let mut tasks = JoinSet::new();
     for (i, (_, node)) in holders.iter().enumerate() {
         // One shred per holder, addressed to its key: it cannot be replayed to another.
-        let shred = Shred {
-            file,
-            holder: BoxPublicKey::from_bytes(node.enc_key),
-            issued_at,
-        }
-        .sign(vault.signer().credential())?;
+        let sign = {
+            let signer = vault.signer().clone();
+            let holder = BoxPublicKey::from_bytes(node.enc_key);
+            move || {
+                Shred {
+                    file,
+                    holder,
+                    issued_at: now_secs(),
+                }
+                .sign(signer.credential())
+            }
+        };
+        let first = sign()?;
         let node = node.clone();
-        tasks.spawn(async move { (i, send_shred(&node, shred).await) });
+        tasks.spawn(async move {
+            let mut answer = send_shred(&node, first).await;
+            // A shred signed in the same second as an earlier one (shredding twice in a
+            // row) is the same message, refused as a replay: sign a newer one.
+            if matches!(&answer, Err(FailureKind::Refused(r)) if r.code == ErrorCode::Replay) {
+                tokio::time::sleep(REPLAY_RETRY_WAIT).await;
+                answer = match sign() {
+                    Ok(shred) => send_shred(&node, shred).await,
+                    Err(e) => Err(FailureKind::Malformed {
+                        message: e.to_string(),
+                    }),
+                };
+            }
+            (i, answer)
+        });
     }
     let mut answers = Vec::with_capacity(holders.len());
     while let Some(joined) = tasks.join_next().await {

@@ -4,6 +4,11 @@
 //! |---|---|---|
 //! | `vault_keys` | `fileId (32)` | `version (1) ‖ depositor (20) ‖ kek id length (1) ‖ kek id ‖ sealed K` |
 //! | `vault_shreds` | `fileId (32)` | the latest shred's `issuedAt` (8 BE): deposits issued at or before it are refused |
+//! | `vault_deposited_at` | `fileId (32)` | the stored deposit's `issuedAt` (8 BE): a shred deletes K only if it is not older |
+//!
+//! A replayed older shred keeps a newer K ([`ShredOutcome::KeptNewer`]); a record without a
+//! `vault_deposited_at` entry (stored before the table existed, or by [`VaultStore::put`])
+//! counts as older than any shred.
 //!
 //! `sealed K` is [`Kek::seal`] of the 32 bytes of K with
 //! `aad = "zgvault/v1/vault" ‖ fileId ‖ version ‖ depositor`: a record moved to another file,
@@ -35,7 +40,7 @@ use zgvault_proto::{FileKey, KEY_LEN};
 
 use super::kek::{Kek, SEALED_OVERHEAD};
 use crate::error::{Error, Result};
-use crate::store::{DepositOutcome, raise_tombstone, tombstone};
+use crate::store::{DepositOutcome, ShredOutcome, set_deposited_at, shred_record, tombstone};
 
 /// File name of the vault database in the vault's data dir.
 pub const VAULT_STORE_FILE: &str = "vault.redb";
@@ -61,9 +66,12 @@ const MAX_RECORD_LEN: usize = 1 + Address::len_bytes() + 1 + MAX_KEK_ID_LEN + SE
 /// Associated data and plaintext of the `/health` KEK probe (not a secret).
 const PROBE_AAD: &[u8] = b"zgvault/v1/vault-health-probe";
 const PROBE: &[u8] = b"probe";
+/// Associated data of the probe that tells two KEKs with the same id apart.
+const COLLISION_AAD: &[u8] = b"zgvault/v1/vault-kek-identity-probe";
 
 const KEYS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vault_keys");
 const SHREDS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("vault_shreds");
+const DEPOSITED_AT: TableDefinition<'_, &[u8], u64> = TableDefinition::new("vault_deposited_at");
 
 /// A stored file key with the address that deposited it.
 #[derive(Debug)]
@@ -129,9 +137,12 @@ impl VaultStore {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(VAULT_FILE_MODE))
             .map_err(|e| Error::io("chmod", &path, e))?;
         let db = Database::create(&path).map_err(|e| Error::store(&path, "open", e))?;
-        let mut by_id = HashMap::new();
+        let mut by_id: HashMap<String, Arc<dyn Kek>> = HashMap::new();
         for kek in previous.iter().chain(std::iter::once(&current)) {
             check_kek_id(kek.id())?;
+            if let Some(loaded) = by_id.get(kek.id()) {
+                check_same_key(loaded.as_ref(), kek.as_ref())?;
+            }
             by_id.insert(kek.id().to_owned(), Arc::clone(kek));
         }
         let store = Self {
@@ -144,6 +155,7 @@ impl VaultStore {
         store.write("create tables", |txn| {
             txn.open_table(KEYS)?;
             txn.open_table(SHREDS)?;
+            txn.open_table(DEPOSITED_AT)?;
             Ok(())
         })?;
         Ok(store)
@@ -196,6 +208,7 @@ impl VaultStore {
             }
             txn.open_table(KEYS)?
                 .insert(file_id.as_slice(), value.as_slice())?;
+            set_deposited_at(&txn, DEPOSITED_AT, file_id.as_slice(), issued_at)?;
             Ok(DepositOutcome::Stored)
         };
         let outcome = insert().map_err(|e| Error::store(path, "store file key", e))?;
@@ -204,15 +217,24 @@ impl VaultStore {
         Ok(outcome)
     }
 
-    /// The owner's shred signed at `issued_at`: deletes K of `file_id` and raises the file's
-    /// tombstone to `issued_at`, in one transaction. Returns whether K was held.
-    pub fn shred(&self, file_id: B256, issued_at: u64) -> Result<bool> {
-        let mut removed = false;
+    /// The owner's shred signed at `issued_at`: deletes K of `file_id` unless it was
+    /// deposited after `issued_at`, and raises the file's tombstone to `issued_at`, in one
+    /// transaction.
+    pub fn shred(&self, file_id: B256, issued_at: u64) -> Result<ShredOutcome> {
+        let mut outcome = ShredOutcome::NotHeld;
         self.write("shred file key", |txn| {
-            removed = txn.open_table(KEYS)?.remove(file_id.as_slice())?.is_some();
-            raise_tombstone(txn, SHREDS, file_id, issued_at)
+            outcome = shred_record(
+                txn,
+                KEYS,
+                DEPOSITED_AT,
+                SHREDS,
+                file_id.as_slice(),
+                file_id,
+                issued_at,
+            )?;
+            Ok(())
         })?;
-        Ok(removed)
+        Ok(outcome)
     }
 
     /// The `issuedAt` of the latest shred of `file_id`, if it was ever shredded here.
@@ -262,6 +284,7 @@ impl VaultStore {
         let mut removed = false;
         self.write("delete file key", |txn| {
             removed = txn.open_table(KEYS)?.remove(file_id.as_slice())?.is_some();
+            txn.open_table(DEPOSITED_AT)?.remove(file_id.as_slice())?;
             Ok(())
         })?;
         Ok(removed)
@@ -301,8 +324,17 @@ impl VaultStore {
     ///
     /// If it fails (the new KEK's backend went away, a record does not open), the KEK that
     /// was current before stays current for new deposits; both remain loaded.
+    ///
+    /// Refused ([`Error::KekIdCollision`]) when a loaded KEK (current or previous) has the new
+    /// KEK's id but is another key: the rotation would count every record under the old key
+    /// as current, and retiring the old key would lose them all. The same key under its own
+    /// id (re-running an interrupted rotation, or an offline one) is fine.
     pub fn rotate(&self, new_kek: Arc<dyn Kek>) -> Result<RotationReport> {
         check_kek_id(new_kek.id())?;
+        let loaded = self.keks().by_id.get(new_kek.id()).cloned();
+        if let Some(loaded) = loaded {
+            check_same_key(loaded.as_ref(), new_kek.as_ref())?;
+        }
         let before = self.keks().current.clone();
         self.rewrap_all(new_kek).inspect_err(|e| {
             tracing::warn!(error = %e, "KEK rotation interrupted; run it again to finish");
@@ -516,6 +548,23 @@ fn record_aad(file_id: B256, version: u8, depositor: Address) -> Vec<u8> {
     aad.push(version);
     aad.extend_from_slice(depositor.as_slice());
     aad
+}
+
+/// Whether `b` is the same key as `a`: a probe sealed by each opens under the other. Refuses
+/// with [`Error::KekIdCollision`] otherwise (both carry the same id).
+fn check_same_key(a: &dyn Kek, b: &dyn Kek) -> Result<()> {
+    let collision = || Error::KekIdCollision {
+        id: b.id().to_owned(),
+    };
+    for (sealer, opener) in [(a, b), (b, a)] {
+        let sealed = sealer.seal(COLLISION_AAD, PROBE)?;
+        match opener.open(COLLISION_AAD, &sealed) {
+            Ok(plain) if plain.as_slice() == PROBE => {}
+            Ok(_) | Err(Error::KekTampered { .. }) => return Err(collision()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn check_kek_id(id: &str) -> Result<()> {

@@ -5,7 +5,7 @@
 //!
 //! | route | body | answer |
 //! |---|---|---|
-//! | `POST /admin/vault/rotate` | [`KekConfig`] JSON: the KEK to rotate to | 200 [`RotationOutcome`]; 409 a rotation runs; 500 `{"error"}` |
+//! | `POST /admin/vault/rotate` | [`KekConfig`] JSON: the KEK to rotate to | 200 [`RotationOutcome`]; 403 a PKCS#11 module the config does not name, or a KEK id already used by another key; 409 a rotation runs; 500 `{"error"}` |
 //! | `GET /admin/vault/status` | — | 200 [`VaultStatus`] |
 //!
 //! [`rotate`] and [`status`] are the client side (`zgvault-node vault rotate|status`): they
@@ -14,7 +14,7 @@
 use std::{
     future::Future,
     io::ErrorKind,
-    os::unix::fs::PermissionsExt,
+    os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -43,6 +43,8 @@ use crate::{
 pub const ADMIN_SOCKET: &str = "admin.sock";
 /// Mode of the admin socket.
 const ADMIN_SOCKET_MODE: u32 = 0o600;
+/// Mode of the folder the socket is bound in before it is moved into place.
+const ADMIN_STAGING_MODE: u32 = 0o700;
 /// Largest admin answer read by the client.
 const MAX_ADMIN_ANSWER: u64 = 1 << 20;
 /// The admin routes (method, path): the OpenAPI test compares them with `docs/openapi.json`.
@@ -56,21 +58,37 @@ pub fn admin_socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(ADMIN_SOCKET)
 }
 
-/// Binds the admin socket of `vault` (replacing a stale one: the store's lock guarantees no
-/// other daemon uses this data folder) and serves it until `shutdown` completes.
+/// Binds the admin socket in `data_dir` (replacing a stale one: the store's lock guarantees
+/// no other daemon uses this data folder). The socket is never reachable with looser
+/// permissions than 0600: it is bound inside a fresh 0700 folder, chmod'ed, then renamed into
+/// place (and the data folder itself is 0700, checked at start).
 pub(crate) fn bind_admin(data_dir: &Path) -> Result<UnixListener> {
     let path = admin_socket_path(data_dir);
-    match std::fs::remove_file(&path) {
+    let staging = data_dir.join(format!(".admin-{}", std::process::id()));
+    match std::fs::remove_dir_all(&staging) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("remove stale", &path, e)),
+        Err(e) => return Err(Error::io("remove stale", &staging, e)),
     }
-    let listener = UnixListener::bind(&path).map_err(|source| Error::Bind {
-        addr: path.display().to_string(),
+    std::fs::DirBuilder::new()
+        .mode(ADMIN_STAGING_MODE)
+        .create(&staging)
+        .map_err(|e| Error::io("create directory", &staging, e))?;
+    let bound = bind_staged(&staging, &path);
+    let _ = std::fs::remove_dir_all(&staging);
+    bound
+}
+
+fn bind_staged(staging: &Path, path: &Path) -> Result<UnixListener> {
+    let staged = staging.join(ADMIN_SOCKET);
+    let listener = UnixListener::bind(&staged).map_err(|source| Error::Bind {
+        addr: staged.display().to_string(),
         source,
     })?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(ADMIN_SOCKET_MODE))
-        .map_err(|e| Error::io("chmod", &path, e))?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(ADMIN_SOCKET_MODE))
+        .map_err(|e| Error::io("chmod", &staged, e))?;
+    // rename(2) replaces a stale socket atomically; the listener keeps the inode.
+    std::fs::rename(&staged, path).map_err(|e| Error::io("rename into place", path, e))?;
     Ok(listener)
 }
 
@@ -112,6 +130,9 @@ async fn rotate_route(State(vault): State<Arc<Vault>>, Json(next): Json<KekConfi
     match outcome {
         Ok(Ok(outcome)) => Json(outcome).into_response(),
         Ok(Err(e @ Error::RotationRunning)) => error_answer(StatusCode::CONFLICT, &e),
+        Ok(Err(e @ (Error::ModuleNotConfigured { .. } | Error::KekIdCollision { .. }))) => {
+            error_answer(StatusCode::FORBIDDEN, &e)
+        }
         Ok(Err(e)) => error_answer(StatusCode::INTERNAL_SERVER_ERROR, &e),
         Err(_) => error_answer(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -194,6 +215,7 @@ fn open_offline(config: &NodeConfig) -> Result<Vault> {
             ),
         });
     }
+    crate::keys::ensure_private_dir(&config.data_dir)?;
     Vault::open(config)
 }
 
@@ -264,4 +286,33 @@ async fn request<T: DeserializeOwned>(
     serde_json::from_slice(body)
         .map(Some)
         .map_err(|e| admin(format!("unexpected answer body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn admin_socket_is_0600_from_the_start_and_replaces_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = admin_socket_path(dir.path());
+        // A stale socket (or any file) left by a killed daemon.
+        std::fs::write(&path, b"stale").unwrap();
+        let listener = bind_admin(dir.path()).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()));
+        assert_eq!(meta.permissions().mode() & 0o777, ADMIN_SOCKET_MODE);
+        // The staging folder is gone: only the socket was added.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![ADMIN_SOCKET.to_owned()]);
+        // The listener answers on the renamed path.
+        let (client, accepted) = tokio::join!(UnixStream::connect(&path), listener.accept());
+        client.unwrap();
+        accepted.unwrap();
+    }
 }

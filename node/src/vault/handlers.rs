@@ -3,7 +3,10 @@
 //!
 //! Audit policy: every message whose signer is known (its signature verified) gets one line,
 //! whatever the outcome, written and fsync'd before the answer leaves; a release whose line
-//! cannot be written is refused (`INTERNAL`), so nothing leaves unaudited. Messages refused
+//! cannot be written is refused (`INTERNAL`), so nothing leaves unaudited. A store change (a
+//! key stored, a shred carried out) is audited in the blocking step of its commit; if that
+//! line cannot be written the answer still tells the truth (the change happened), the failure
+//! is logged at error and `/health` reports `audit_ok: false`. Messages refused
 //! before a signer is known (origin rate limit, concurrency cap, too large, undecodable, bad
 //! or expired signature) get no line: they carry no identity worth recording, and an
 //! anonymous flood must not be able to turn into a flood of fsyncs. They are counted in
@@ -22,8 +25,11 @@ use super::Vault;
 use crate::{
     chain::FileRecord,
     custody::{AuditAction, AuditDecision, AuditRecord},
-    gate::{check_scheme, internal, not_a_vault, refuse, shredded},
-    service::{BUSY_RETRY_AFTER_SECS, KeyService, RequestLog, lock, unix_now},
+    gate::{
+        DEPOSIT_REPLAYED, check_scheme, internal, not_a_vault, owner_message_replay_until, refuse,
+        shredded,
+    },
+    service::{BUSY_RETRY_AFTER_SECS, KeyService, RequestLog, unix_now},
     store::DepositOutcome,
 };
 use zgvault_proto::request::Scheme;
@@ -98,7 +104,13 @@ impl KeyService {
             .verify(&inner.domain, unix_now())
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(signer);
-        self.check_requester(signer)?;
+        self.admit_signed(
+            deposit.hash(),
+            owner_message_replay_until(fields.issued_at),
+            signer,
+            log,
+            DEPOSIT_REPLAYED,
+        )?;
         let vault = self.vault_or_refuse()?;
 
         // One block for the record and the capsule, so they are consistent.
@@ -176,11 +188,21 @@ impl KeyService {
                 ),
             ));
         }
-        let store = vault.store().clone();
+        let writer = Arc::clone(vault);
         let issued_at = fields.issued_at;
-        // Acknowledged = durable: the ack goes out after the commit (fsync).
+        let hash = deposit.hash();
+        // Acknowledged = durable: the ack goes out after the commit (fsync). The audit line is
+        // written in the same blocking step, right after the commit, so a cancelled request
+        // cannot leave a stored key unrecorded; if it cannot be written the answer is still
+        // the truth (stored), and /health reports the audit log down.
         let outcome = tokio::task::spawn_blocking(move || {
-            store.put_unless_shredded(file_id, &key, signer, issued_at)
+            let outcome = writer
+                .store()
+                .put_unless_shredded(file_id, &key, signer, issued_at)?;
+            if outcome == DepositOutcome::Stored {
+                writer.record_store_change(AuditAction::Deposit, signer, file_id, hash, None);
+            }
+            Ok::<_, crate::Error>(outcome)
         })
         .await
         .map_err(|_| internal("vault write task"))?
@@ -195,6 +217,7 @@ impl KeyService {
         if let DepositOutcome::Shredded { at } = outcome {
             return Err(shredded(file_id, issued_at, at));
         }
+        log.audited = true;
         Ok(KeyResponse::DepositAck(DepositAck {
             node_index: 0,
             file_id,
@@ -213,6 +236,10 @@ impl KeyService {
         let Some(requester) = log.requester else {
             return response;
         };
+        if log.audited {
+            // Written right after the store change it records.
+            return response;
+        }
         let action = match request {
             KeyRequest::Access(_) => AuditAction::Release,
             KeyRequest::Deposit(_) | KeyRequest::KeyDeposit(_) => AuditAction::Deposit,
@@ -238,9 +265,7 @@ impl KeyService {
             Ok(Ok(_)) => response,
             _ => {
                 // The request may be retried as is once the log works again.
-                if let Some(hash) = log.hash {
-                    lock(&self.inner.replay).forget(&hash);
-                }
+                self.disarm(log);
                 Err(ErrorReply::new(
                     ErrorCode::Internal,
                     "the vault could not write its audit log, so it releases nothing: retry \

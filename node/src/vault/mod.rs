@@ -20,8 +20,9 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use alloy_primitives::{Address, B256};
@@ -53,6 +54,17 @@ pub struct Vault {
     rotating_to: Mutex<Option<String>>,
     /// The outcome of the last rotation since start.
     last_rotation: Mutex<Option<RotationOutcome>>,
+    /// The last KEK probe for `/health` and when it ran (the probe is an HSM round trip).
+    probe_cache: Mutex<Option<(Instant, std::result::Result<(), String>)>>,
+    /// KEK probes run since start (`zgvault_node_vault_kek_probes_total`).
+    kek_probes: AtomicU64,
+    /// The last records-per-KEK scan for `/metrics` (a scan of the whole store) and when.
+    records_cache: Mutex<Option<(Instant, Option<RecordCounts>)>>,
+    /// The PKCS#11 modules the configuration names (current and previous KEKs): the only
+    /// ones a rotation may load, so the admin socket cannot be used to load arbitrary code.
+    modules: Vec<PathBuf>,
+    /// The config file the vault was started from, re-read for a module not in `modules`.
+    config_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -62,6 +74,19 @@ impl std::fmt::Debug for Vault {
             .field("audit", &self.audit)
             .finish_non_exhaustive()
     }
+}
+
+/// Records per KEK id, as `/metrics` shows them.
+type RecordCounts = BTreeMap<String, u64>;
+
+/// How long `/health` reuses a KEK probe and `/metrics` a records scan: both are too costly
+/// (an HSM round trip, a scan of every record) to run for every unauthenticated poll.
+pub const HEALTH_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// A module path as compared by the rotation's allow-list: resolved (symlinks, `..`) when it
+/// exists, as written otherwise.
+fn module_identity(module: &Path) -> PathBuf {
+    std::fs::canonicalize(module).unwrap_or_else(|_| module.to_owned())
 }
 
 /// What `GET /admin/vault/status` and `zgvault-node vault status` show.
@@ -104,6 +129,11 @@ impl Vault {
         let data_dir = &config.data_dir;
         let vault = &config.vault;
         vault.validate()?;
+        let modules = std::iter::once(vault.current())
+            .chain(vault.previous.iter().cloned())
+            .filter(|k| k.kek == config::KekBackend::Pkcs11)
+            .map(|k| module_identity(&k.pkcs11.module))
+            .collect();
         let new_store = !data_dir.join(VAULT_STORE_FILE).exists();
         // A missing current key file is created only on a vault's first start, or when the
         // operator configured a rotation (the old KEK under `previous` still opens the records).
@@ -146,6 +176,11 @@ impl Vault {
             rotation_lock: Mutex::new(()),
             rotating_to: Mutex::new(None),
             last_rotation: Mutex::new(None),
+            probe_cache: Mutex::new(None),
+            kek_probes: AtomicU64::new(0),
+            records_cache: Mutex::new(None),
+            modules,
+            config_file: config.config_file.clone(),
         })
     }
 
@@ -168,9 +203,52 @@ impl Vault {
         })
     }
 
-    /// `/health`: the KEK seals and opens a probe; the audit log is writable.
-    pub(crate) fn check(&self) -> (Result<()>, Result<()>) {
-        let kek = self.store.probe_kek();
+    /// The audit line of a store change that already committed (a key stored, a shred):
+    /// written in the same blocking step as the commit. A failure cannot undo the change, so
+    /// it is logged at error and reported by `/health` (`audit_ok: false`) rather than turned
+    /// into a refusal that would not be true.
+    pub(crate) fn record_store_change(
+        &self,
+        action: AuditAction,
+        requester: Address,
+        file_id: B256,
+        request_hash: B256,
+        note: Option<String>,
+    ) {
+        let note = note.map(|mut n| {
+            n.truncate(crate::custody::MAX_AUDIT_NOTE);
+            n
+        });
+        let written = self.record(&AuditRecord {
+            action,
+            requester,
+            file_id,
+            decision: AuditDecision::Allowed,
+            request_hash,
+            note,
+        });
+        if let Err(error) = written {
+            tracing::error!(target: "zgvault::node::vault", %file_id, ?action, %error, "the store change happened but its audit line could not be written");
+        }
+    }
+
+    /// `/health`: the KEK seals and opens a probe (at most once per [`HEALTH_CACHE_TTL`]:
+    /// callers in between get the last result); the audit log is writable (checked each
+    /// time: it is cheap). Blocking: run it off the async workers.
+    pub(crate) fn check(&self) -> (std::result::Result<(), String>, Result<()>) {
+        let kek = {
+            // Held across the probe: concurrent callers wait for it instead of probing too.
+            let mut cached = lock(&self.probe_cache);
+            match &*cached {
+                Some((at, result)) if at.elapsed() < HEALTH_CACHE_TTL => result.clone(),
+                _ => {
+                    self.kek_probes.fetch_add(1, Ordering::Relaxed);
+                    let result = self.store.probe_kek().map_err(|e| e.to_string());
+                    *cached = Some((Instant::now(), result.clone()));
+                    result
+                }
+            }
+        };
         let audit = if self.audit_failed.load(Ordering::Relaxed) {
             Err(Error::Internal {
                 what: "an audit log append failed since start; fix the disk and restart",
@@ -185,6 +263,49 @@ impl Vault {
         (kek, audit)
     }
 
+    /// A rotation may load only a PKCS#11 module the configuration names: the one the vault
+    /// started with, or the config file as it is now (the operator edits it before rotating).
+    fn check_module(&self, module: &Path) -> Result<()> {
+        let wanted = module_identity(module);
+        if self.modules.contains(&wanted) {
+            return Ok(());
+        }
+        if let Some(path) = &self.config_file {
+            let now = NodeConfig::read(Some(path))?;
+            let named = std::iter::once(now.vault.current())
+                .chain(now.vault.previous)
+                .any(|k| {
+                    k.kek == config::KekBackend::Pkcs11
+                        && module_identity(&k.pkcs11.module) == wanted
+                });
+            if named {
+                return Ok(());
+            }
+        }
+        Err(Error::ModuleNotConfigured {
+            module: module.to_owned(),
+        })
+    }
+
+    /// KEK probes run since start.
+    pub fn kek_probes(&self) -> u64 {
+        self.kek_probes.load(Ordering::Relaxed)
+    }
+
+    /// Records per KEK for `/metrics`: a scan of the store at most once per
+    /// [`HEALTH_CACHE_TTL`]. `None` when the scan failed. Blocking.
+    pub(crate) fn records_by_kek_cached(&self) -> Option<RecordCounts> {
+        let mut cached = lock(&self.records_cache);
+        match &*cached {
+            Some((at, counts)) if at.elapsed() < HEALTH_CACHE_TTL => counts.clone(),
+            _ => {
+                let counts = self.store.count_by_kek().ok();
+                *cached = Some((Instant::now(), counts.clone()));
+                counts
+            }
+        }
+    }
+
     /// Makes the KEK `next` describes current and re-wraps every record under it, while the
     /// vault serves (blocking: run it off the async workers). One rotation at a time. The
     /// outcome is written to the audit log.
@@ -193,6 +314,9 @@ impl Vault {
             .rotation_lock
             .try_lock()
             .map_err(|_| Error::RotationRunning)?;
+        if next.kek == config::KekBackend::Pkcs11 {
+            self.check_module(&next.pkcs11.module)?;
+        }
         let kek = open_kek(next, &self.data_dir, Create::IfMissing)?;
         let from = self.store.current_kek_id();
         let to = kek.id().to_owned();

@@ -468,3 +468,25 @@ impl VaultFixture {
             .collect()
     }
 }
+
+/// The HTTP origin the handler tests speak from.
+pub fn origin() -> zgvault_node::Origin {
+    zgvault_node::Origin {
+        transport: "http",
+        id: "127.0.0.1".into(),
+    }
+}
+
+/// Hands `bytes` to `service` and decodes its answer.
+pub async fn ask(service: &KeyService, bytes: &[u8]) -> zgvault_proto::wire::KeyResponse {
+    zgvault_proto::wire::decode_response(&service.handle(origin(), bytes).await).unwrap()
+}
+
+/// The refusal in `response`; panics on anything else.
+#[track_caller]
+pub fn refused(response: &zgvault_proto::wire::KeyResponse) -> zgvault_proto::wire::ErrorReply {
+    match response {
+        zgvault_proto::wire::KeyResponse::Error(reply) => reply.clone(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -356,7 +356,7 @@ pub enum Error {
     /// the client waits out on its own.
     #[error(
         "{who} is rate-limiting you: retry in {retry_after_secs} s (it said {message:?}); \
-         nodes allow a burst of 30 requests per signer, then 120 a minute"
+         each node limits requests per signer (by default a burst of 30, then 120 a minute)"
     )]
     RateLimited {
         /// `node N`, `key nodes 0, 1, 2` or `the custodial vault URL`.
@@ -425,7 +425,8 @@ pub enum Error {
     /// Another process is doing the same thing right now.
     #[error(
         "another {what} is running (pid {pid}); wait for it to finish, then run this again \
-         (it resumes). If no such process exists, delete the lock file {path}"
+         (it resumes). The lock ({path}) is released when that process exits: do not delete \
+         the file"
     )]
     Locked {
         /// What is running ("put of this file").
@@ -451,6 +452,21 @@ pub enum Error {
          registered, delete it and run `zgvault put` again"
     )]
     PendingState {
+        /// The state file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// A `custody` move left a state file that cannot be used. It may hold the only usable
+    /// copy of K (once the new capsule is registered, the old holders refuse), so the advice
+    /// is never to delete it.
+    #[error(
+        "custody move state {path} is unusable: {message}; do not delete it (it may hold the \
+         file's only usable key): restore it from a backup of the state folder if it was \
+         edited, or run the same `zgvault custody` again with the same keystore"
+    )]
+    PendingMove {
         /// The state file.
         path: PathBuf,
         /// What was wrong.

@@ -155,20 +155,27 @@ pub enum Error {
         detail: String,
     },
 
-    /// A file's record names a scheme this node does not serve.
-    #[error("file {file_id} has custody scheme {scheme}, which this node does not serve")]
-    UnsupportedScheme {
-        /// The file.
-        file_id: B256,
-        /// The registry's scheme code (the wire's, `Scheme::as_u8`).
-        scheme: u8,
-    },
-
     /// A socket could not be bound.
-    #[error("cannot listen on {addr}: {source}: pick another address or port (http_listen)")]
+    #[error(
+        "cannot listen on {addr}: {source}: pick another address or port (`http.listen` in \
+         the config, or --http-listen)"
+    )]
     Bind {
         /// The address asked for.
         addr: String,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+
+    /// The admin socket could not be bound.
+    #[error(
+        "cannot create the admin socket {path}: {source}: check that data_dir is writable, and \
+         use a shorter data_dir path if this one is long (a Unix socket path is limited to 107 \
+         bytes)"
+    )]
+    AdminSocket {
+        /// The socket path.
+        path: std::path::PathBuf,
         /// The operating-system error.
         source: std::io::Error,
     },

@@ -93,13 +93,7 @@ impl KeyService {
             .verify(&inner.domain, unix_now())
             .map_err(|e| ErrorReply::from_error(&e))?;
         log.requester = Some(verified.requester);
-        self.admit_signed(
-            verified.hash,
-            verified.replay_until,
-            verified.requester,
-            log,
-            "this request was already answered: sign a new request (fresh nonce)",
-        )?;
+        // A request for the other kind of node costs the signer nothing here.
         match (inner.mode, fields.scheme) {
             (NodeMode::Threshold, Scheme::Custodial) => return Err(not_a_vault()),
             (NodeMode::Custodial, Scheme::Bls | Scheme::Shamir) => {
@@ -107,6 +101,13 @@ impl KeyService {
             }
             _ => {}
         }
+        self.admit_signed(
+            verified.hash,
+            verified.replay_until,
+            verified.requester,
+            log,
+            "this request was already answered: sign a new request (fresh nonce)",
+        )?;
         self.gate_and_release(request, verified.requester).await
     }
 
@@ -263,22 +264,32 @@ impl KeyService {
             )
         })?;
         let store = self.inner.store.clone();
-        let stored = tokio::task::spawn_blocking(move || store.deposit(file_id, node_index))
-            .await
-            .map_err(|_| internal("store read task"))?
-            .map_err(|e| {
-                tracing::error!(target: "zgvault::node::store", %file_id, error = %e, "reading a deposit failed");
-                internal("share store read")
-            })?
-            .ok_or_else(|| {
-                refuse(
-                    ErrorCode::UnknownFile,
-                    format!(
-                        "node {node_index} holds no share for file {file_id}: the owner has not \
-                         deposited one here (or shredded it)"
-                    ),
-                )
-            })?;
+        let (stored, shredded_at) = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::Error>((store.deposit(file_id, node_index)?, store.shredded_at(file_id)?))
+        })
+        .await
+        .map_err(|_| internal("store read task"))?
+        .map_err(|e| {
+            tracing::error!(target: "zgvault::node::store", %file_id, error = %e, "reading a deposit failed");
+            internal("share store read")
+        })?;
+        let stored = stored.ok_or_else(|| match shredded_at {
+            Some(at) => refuse(
+                ErrorCode::Shredded,
+                format!(
+                    "the owner shredded node {node_index}'s share of file {file_id} (shred \
+                     signed at {at}): this node holds nothing for it"
+                ),
+            ),
+            None => refuse(
+                ErrorCode::UnknownFile,
+                format!(
+                    "node {node_index} holds no share for file {file_id}: the owner has not \
+                     deposited one here (if you are the owner, run `zgvault put` again to \
+                     resume)"
+                ),
+            ),
+        })?;
         if stored.commitments.hash() != file.capsule_hash {
             return Err(refuse(
                 ErrorCode::UnknownFile,

@@ -210,7 +210,7 @@ async fn shred_deletes_refuses_older_deposits_and_accepts_newer_ones() {
     assert!(ack.held);
     assert_eq!(
         release(&f, 1, &f.reader).await.unwrap_err().code,
-        ErrorCode::UnknownFile
+        ErrorCode::Shredded
     );
     // The captured old deposit cannot restore K: a replay, and signed anew at its time, too
     // old.
@@ -447,7 +447,7 @@ async fn threshold_shred_deletes_the_share_and_refuses_older_deposits() {
     let signed = access(f.file_ref(3), Scheme::Shamir, &[], &f.reader, |_| {});
     assert_eq!(
         refused(&ask(&f.service, &signed.bytes()).await).code,
-        ErrorCode::UnknownFile
+        ErrorCode::Shredded
     );
     assert_eq!(
         refused(&ask(&f.service, &old).await).code,

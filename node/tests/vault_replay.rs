@@ -134,10 +134,7 @@ async fn an_older_shred_keeps_a_newer_key_and_a_newer_shred_deletes_it() {
     assert!(shred_held(
         &ask(&f.service, &f.shred(1, &f.owner, t - 10)).await
     ));
-    assert_eq!(
-        release(&f, 1).await.unwrap_err().code,
-        ErrorCode::UnknownFile
-    );
+    assert_eq!(release(&f, 1).await.unwrap_err().code, ErrorCode::Shredded);
 }
 
 #[tokio::test]
@@ -173,7 +170,7 @@ async fn an_older_shred_keeps_a_newer_share_on_a_threshold_node() {
     let signed = access(f.file_ref(3), Scheme::Shamir, &[], &f.reader, |_| {});
     assert_eq!(
         refused(&ask(&f.service, &signed.bytes()).await).code,
-        ErrorCode::UnknownFile
+        ErrorCode::Shredded
     );
 }
 

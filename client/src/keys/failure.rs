@@ -139,8 +139,8 @@ pub(crate) fn code_advice(code: ErrorCode) -> &'static str {
             "the nodes know no such file: check the file id and the network profile"
         }
         ErrorCode::RateLimited => {
-            "the nodes limit how many requests one signer may send (a burst of 30, 120 a \
-             minute): wait the time they name and retry"
+            "the nodes limit how many requests one signer may send: wait the time they name \
+             and retry"
         }
         ErrorCode::WrongDomain => {
             "the nodes serve another chain or registry: check the network profile"

@@ -96,9 +96,14 @@ pub(crate) async fn deposit_custodial_key(
     let file = vault.file_ref(file_id)?;
     let capsule = vault.custodial_capsule(file_id).await?;
     if !capsule.matches(&file, key) {
-        return Err(Error::PendingState {
-            path: state_path.to_owned(),
-            message: format!("file {file_id} is registered with a capsule for another key"),
+        return Err(Error::Custody {
+            file_id,
+            message: format!(
+                "the registered custodial capsule commits to another key than the one kept in \
+                 {}: nothing was deposited; keep that file (it holds the key of this upload) \
+                 and check `zgvault info {file_id}`",
+                state_path.display()
+            ),
         });
     }
     let node = vault.custodial_vault()?;

@@ -221,7 +221,7 @@ pub async fn move_custody(
                 || state.chain_id != vault.network.chain_id
                 || state.registry != registry_address
             {
-                return Err(Error::PendingState {
+                return Err(Error::PendingMove {
                     path,
                     message: "it belongs to another account or network".into(),
                 });
@@ -300,7 +300,7 @@ pub async fn move_custody(
         }
     };
 
-    let new_capsule = hex::decode(&state.new_capsule).map_err(|_| Error::PendingState {
+    let new_capsule = hex::decode(&state.new_capsule).map_err(|_| Error::PendingMove {
         path: path.clone(),
         message: "the new capsule is not hex".into(),
     })?;
@@ -356,7 +356,7 @@ pub async fn move_custody(
             vec![vault_holder_of(vault, file_id, &old).await?]
         }
         (Custody::Custodial, None) => {
-            return Err(Error::PendingState {
+            return Err(Error::PendingMove {
                 path,
                 message: "it does not say which vault held the key before the move".into(),
             });
@@ -386,9 +386,18 @@ pub async fn move_custody(
             state.from.name()
         )
     };
-    if complete {
-        let _ = std::fs::remove_file(&path);
-    }
+    let note = if complete {
+        match std::fs::remove_file(&path) {
+            Ok(()) => note,
+            Err(e) => format!(
+                "{note}; the move is complete but its state file {} could not be removed ({e}): \
+                 delete it by hand",
+                path.display()
+            ),
+        }
+    } else {
+        note
+    };
     Ok(MoveReport {
         file_id,
         from: state.from,
@@ -415,12 +424,12 @@ fn load(path: &Path) -> Result<Option<PendingMove>, Error> {
             });
         }
     };
-    let state: PendingMove = serde_json::from_str(&text).map_err(|e| Error::PendingState {
+    let state: PendingMove = serde_json::from_str(&text).map_err(|e| Error::PendingMove {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
     if state.version != MOVE_VERSION {
-        return Err(Error::PendingState {
+        return Err(Error::PendingMove {
             path: path.to_owned(),
             message: format!("unknown version {}", state.version),
         });
@@ -436,7 +445,7 @@ fn store(path: &Path, state: &PendingMove) -> Result<(), Error> {
 }
 
 fn unseal(vault: &Vault, path: &Path, state: &PendingMove) -> Result<FileKey, Error> {
-    let bad = |message: &str| Error::PendingState {
+    let bad = |message: &str| Error::PendingMove {
         path: path.to_owned(),
         message: message.to_owned(),
     };
@@ -458,7 +467,7 @@ async fn recheck(
     key: &FileKey,
     record: &zgvault_contracts::FileRegistry::FileInfo,
 ) -> Result<PendingMove, Error> {
-    let bad = |message: &str| Error::PendingState {
+    let bad = |message: &str| Error::PendingMove {
         path: path.to_owned(),
         message: message.to_owned(),
     };

@@ -83,7 +83,7 @@ pub(crate) async fn recover_file_key(
                 ..
             }) => return Err(denied(vault, file_id, record, "the custodial vault refused").await),
             Err(Error::VaultRefused {
-                code: ErrorCode::Shredded | ErrorCode::UnknownFile,
+                code: code @ (ErrorCode::Shredded | ErrorCode::UnknownFile),
                 message,
                 ..
             }) => {
@@ -102,9 +102,20 @@ pub(crate) async fn recover_file_key(
                         ),
                     });
                 }
-                return Err(Error::Shredded {
-                    file_id,
-                    detail: format!("the custodial vault {url} holds no key for it: {message:?}"),
+                return Err(if code == ErrorCode::Shredded {
+                    Error::Shredded {
+                        file_id,
+                        detail: format!("the custodial vault {url} says: {message:?}"),
+                    }
+                } else {
+                    Error::Custody {
+                        file_id,
+                        message: format!(
+                            "the custodial vault {url} holds no key for it ({message:?}): the \
+                             owner's `zgvault put` did not finish depositing it; the owner runs \
+                             the same `zgvault put` again to resume"
+                        ),
+                    }
                 });
             }
             Err(e) => return Err(e),
@@ -188,16 +199,22 @@ pub(crate) async fn recover_file_key(
         _ => {}
     }
     let recovered = match result {
-        // Shamir: nodes that hold no share for a registered file had it shredded.
+        // Shamir: nodes that hold no share for a registered file (and no shred tombstone,
+        // else they answer SHREDDED): the owner's deposits did not finish.
         Err(Error::KeyRequestRefused {
             code: ErrorCode::UnknownFile,
             nodes,
             asked,
             ..
         }) if scheme == Scheme::Shamir => {
-            return Err(Error::Shredded {
+            return Err(Error::Custody {
                 file_id,
-                detail: format!("{} of {asked} key nodes hold no share of it", nodes.len()),
+                message: format!(
+                    "{} of {asked} key nodes hold no share of it: the owner's `zgvault put` did \
+                     not finish depositing the shares; the owner runs the same `zgvault put` \
+                     again to resume",
+                    nodes.len()
+                ),
             });
         }
         other => other?,

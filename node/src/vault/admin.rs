@@ -81,8 +81,8 @@ pub(crate) fn bind_admin(data_dir: &Path) -> Result<UnixListener> {
 
 fn bind_staged(staging: &Path, path: &Path) -> Result<UnixListener> {
     let staged = staging.join(ADMIN_SOCKET);
-    let listener = UnixListener::bind(&staged).map_err(|source| Error::Bind {
-        addr: staged.display().to_string(),
+    let listener = UnixListener::bind(&staged).map_err(|source| Error::AdminSocket {
+        path: staged.clone(),
         source,
     })?;
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(ADMIN_SOCKET_MODE))

@@ -55,22 +55,30 @@ impl KeyService {
         let file_ref = request.request().file;
         let file_id = file_ref.file_id;
         let store = vault.store().clone();
-        let entry = tokio::task::spawn_blocking(move || store.entry(file_id))
-            .await
-            .map_err(|_| internal("vault read task"))?
-            .map_err(|e| {
-                tracing::error!(target: "zgvault::node::vault", %file_id, error = %e, "vault record unusable: nothing released");
-                internal("the key held for this file cannot be opened; the operator is alerted")
-            })?
-            .ok_or_else(|| {
-                refuse(
-                    ErrorCode::UnknownFile,
-                    format!(
-                        "the vault holds no key for file {file_id}: the owner has not deposited \
-                         it here (or shredded it)"
-                    ),
-                )
-            })?;
+        let (entry, shredded_at) =
+            tokio::task::spawn_blocking(move || Ok::<_, crate::Error>((store.entry(file_id)?, store.shredded_at(file_id)?)))
+                .await
+                .map_err(|_| internal("vault read task"))?
+                .map_err(|e| {
+                    tracing::error!(target: "zgvault::node::vault", %file_id, error = %e, "vault record unusable: nothing released");
+                    internal("the key held for this file cannot be opened; the operator is alerted")
+                })?;
+        let entry = entry.ok_or_else(|| match shredded_at {
+            Some(at) => refuse(
+                ErrorCode::Shredded,
+                format!(
+                    "the owner shredded the key of file {file_id} here (shred signed at {at}): \
+                     the vault holds nothing for it"
+                ),
+            ),
+            None => refuse(
+                ErrorCode::UnknownFile,
+                format!(
+                    "the vault holds no key for file {file_id}: the owner has not deposited it \
+                     here (if you are the owner, run `zgvault put` again to resume)"
+                ),
+            ),
+        })?;
         // The stored K must rebuild the capsule registered at atBlock: a record that opens
         // but is not the file's key (restored from the wrong backup, re-registered capsule)
         // is never released.

@@ -175,7 +175,10 @@ async fn bench(
         ..NodeConfig::default()
     }
     .custodial(VaultConfig::new(current));
-    std::fs::create_dir_all(&config.data_dir).unwrap();
+    // The vault refuses a data folder that group or others may enter.
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&config.data_dir)
+        .unwrap();
     for name in ["kek.pass", "hsm.pin"] {
         if dir.path().join(name).exists() {
             std::fs::rename(dir.path().join(name), config.data_dir.join(name)).unwrap();

@@ -312,16 +312,11 @@ impl KeyService {
         let inner = &self.inner;
         let fields = deposit.deposit();
         let file_id = fields.file.file_id;
-        log.hash = Some(deposit.hash());
-        log.file_id = Some(file_id);
-        let signer = deposit
-            .verify(&inner.domain, unix_now())
-            .map_err(|e| ErrorReply::from_error(&e))?;
-        log.requester = Some(signer);
-        self.admit_signed(
+        let signer = self.admit_owner_message(
             deposit.hash(),
-            owner_message_replay_until(fields.issued_at),
-            signer,
+            file_id,
+            fields.issued_at,
+            deposit.verify(&inner.domain, unix_now()),
             log,
             DEPOSIT_REPLAYED,
         )?;
@@ -420,16 +415,11 @@ impl KeyService {
         let inner = &self.inner;
         let fields = shred.shred();
         let file_id = fields.file.file_id;
-        log.hash = Some(shred.hash());
-        log.file_id = Some(file_id);
-        let signer = shred
-            .verify(&inner.domain, unix_now())
-            .map_err(|e| ErrorReply::from_error(&e))?;
-        log.requester = Some(signer);
-        self.admit_signed(
+        let signer = self.admit_owner_message(
             shred.hash(),
-            owner_message_replay_until(fields.issued_at),
-            signer,
+            file_id,
+            fields.issued_at,
+            shred.verify(&inner.domain, unix_now()),
             log,
             SHRED_REPLAYED,
         )?;

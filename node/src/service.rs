@@ -441,6 +441,32 @@ impl KeyService {
         }
     }
 
+    /// The prelude every owner-signed message (deposit, key deposit, shred) shares: fills
+    /// the log, takes the verification's outcome, then the replay cache and the signer's
+    /// bucket ([`KeyService::admit_signed`]). Returns the signer.
+    pub(crate) fn admit_owner_message(
+        &self,
+        hash: B256,
+        file_id: B256,
+        issued_at: u64,
+        verified: zgvault_proto::Result<Address>,
+        log: &mut RequestLog,
+        replay_message: &'static str,
+    ) -> Result<Address, ErrorReply> {
+        log.hash = Some(hash);
+        log.file_id = Some(file_id);
+        let signer = verified.map_err(|e| ErrorReply::from_error(&e))?;
+        log.requester = Some(signer);
+        self.admit_signed(
+            hash,
+            crate::gate::owner_message_replay_until(issued_at),
+            signer,
+            log,
+            replay_message,
+        )?;
+        Ok(signer)
+    }
+
     /// The replay cache first, then the signer's token bucket: a replayed message is refused
     /// (`REPLAY`) before it can cost its signer a token, so a captured message replayed in a
     /// loop cannot lock the signer out (it still costs the origin's bucket). The hash is

@@ -25,10 +25,7 @@ use super::Vault;
 use crate::{
     chain::FileRecord,
     custody::{AuditAction, AuditDecision, AuditRecord},
-    gate::{
-        DEPOSIT_REPLAYED, check_scheme, internal, not_a_vault, owner_message_replay_until, refuse,
-        shredded,
-    },
+    gate::{DEPOSIT_REPLAYED, check_scheme, internal, not_a_vault, refuse, shredded},
     service::{BUSY_RETRY_AFTER_SECS, KeyService, RequestLog, unix_now},
     store::DepositOutcome,
 };
@@ -106,16 +103,11 @@ impl KeyService {
         let fields = deposit.deposit();
         let file_ref = fields.file;
         let file_id = file_ref.file_id;
-        log.hash = Some(deposit.hash());
-        log.file_id = Some(file_id);
-        let signer = deposit
-            .verify(&inner.domain, unix_now())
-            .map_err(|e| ErrorReply::from_error(&e))?;
-        log.requester = Some(signer);
-        self.admit_signed(
+        let signer = self.admit_owner_message(
             deposit.hash(),
-            owner_message_replay_until(fields.issued_at),
-            signer,
+            file_id,
+            fields.issued_at,
+            deposit.verify(&inner.domain, unix_now()),
             log,
             DEPOSIT_REPLAYED,
         )?;

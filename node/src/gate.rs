@@ -340,24 +340,14 @@ impl KeyService {
             ));
         }
         let file = self
-            .chain_call("FileRegistry.getFile", inner.chain.file(file_id, None))
-            .await?
-            .ok_or_else(|| {
-                refuse(
-                    ErrorCode::UnknownFile,
-                    format!("file {file_id} is not registered: register it, then deposit"),
-                )
-            })?;
-        if signer != file.owner {
-            return Err(refuse(
-                ErrorCode::NotOwner,
-                format!(
-                    "the deposit is signed by {signer}, but file {file_id} is owned by {}: sign \
-                     with the owner's key",
-                    file.owner
-                ),
-            ));
-        }
+            .owned_file(
+                file_id,
+                signer,
+                None,
+                "deposit",
+                "register it, then deposit",
+            )
+            .await?;
         check_scheme(&file, Scheme::Shamir, file_id)?;
         if fields.commitments.hash() != file.capsule_hash {
             return Err(refuse(
@@ -403,6 +393,39 @@ impl KeyService {
         }))
     }
 
+    /// The record of `file_id` at block `at` (`None`: the latest), which `signer` must own:
+    /// the check every owner-signed message (deposit, key deposit, shred) makes.
+    /// `unregistered` says what to do when the file is not registered.
+    pub(crate) async fn owned_file(
+        &self,
+        file_id: B256,
+        signer: Address,
+        at: Option<u64>,
+        message: &str,
+        unregistered: &str,
+    ) -> Result<FileRecord, ErrorReply> {
+        let file = self
+            .chain_call("FileRegistry.getFile", self.inner.chain.file(file_id, at))
+            .await?
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::UnknownFile,
+                    format!("file {file_id} is not registered: {unregistered}"),
+                )
+            })?;
+        if signer != file.owner {
+            return Err(refuse(
+                ErrorCode::NotOwner,
+                format!(
+                    "the {message} is signed by {signer}, but file {file_id} is owned by {}: \
+                     sign with the owner's key",
+                    file.owner
+                ),
+            ));
+        }
+        Ok(file)
+    }
+
     /// The owner's shred, in both modes: the signer must own the file on-chain (latest
     /// block); then the share (threshold) or K (vault) is deleted, unless it was deposited
     /// after the shred was signed, and the tombstone raised, in one transaction. An older
@@ -435,25 +458,8 @@ impl KeyService {
                 ),
             ));
         }
-        let file = self
-            .chain_call("FileRegistry.getFile", inner.chain.file(file_id, None))
-            .await?
-            .ok_or_else(|| {
-                refuse(
-                    ErrorCode::UnknownFile,
-                    format!("file {file_id} is not registered: nothing to shred"),
-                )
-            })?;
-        if signer != file.owner {
-            return Err(refuse(
-                ErrorCode::NotOwner,
-                format!(
-                    "the shred is signed by {signer}, but file {file_id} is owned by {}: sign \
-                     with the owner's key",
-                    file.owner
-                ),
-            ));
-        }
+        self.owned_file(file_id, signer, None, "shred", "nothing to shred")
+            .await?;
         let issued_at = fields.issued_at;
         let outcome = match &inner.vault {
             Some(vault) => {

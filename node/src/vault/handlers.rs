@@ -117,29 +117,21 @@ impl KeyService {
         let head = self
             .chain_call("eth_blockNumber", inner.chain.head())
             .await?;
+        let file = self
+            .owned_file(
+                file_id,
+                signer,
+                Some(head),
+                "deposit",
+                "register it, then deposit",
+            )
+            .await?;
         let not_registered = || {
             refuse(
                 ErrorCode::UnknownFile,
                 format!("file {file_id} is not registered: register it, then deposit"),
             )
         };
-        let file = self
-            .chain_call(
-                "FileRegistry.getFile",
-                inner.chain.file(file_id, Some(head)),
-            )
-            .await?
-            .ok_or_else(not_registered)?;
-        if signer != file.owner {
-            return Err(refuse(
-                ErrorCode::NotOwner,
-                format!(
-                    "the deposit is signed by {signer}, but file {file_id} is owned by {}: sign \
-                     with the owner's key",
-                    file.owner
-                ),
-            ));
-        }
         check_scheme(&file, Scheme::Custodial, file_id)?;
         let capsule_bytes = self
             .chain_call(

@@ -52,6 +52,20 @@ pub const DEFAULT_REPLAY_CACHE_SIZE: usize = 100_000;
 pub const DEFAULT_REQUESTER_RATE_PER_MIN: u32 = 120;
 /// Default burst per signer address.
 pub const DEFAULT_REQUESTER_BURST: u32 = 30;
+/// Default cap on HTTP connections open at once. A connection beyond it is closed at once,
+/// never queued, so a full server recovers as soon as connections end. Each connection
+/// costs a file descriptor and hyper's buffers; 1024 fits the usual `ulimit -n`.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 1024;
+/// Default cap on HTTP connections open at once from one client address (an IPv4 address, or
+/// an IPv6 /64). A connection beyond it is closed at once. Browsers open at most 6 per host
+/// and the CLI one per node, so 32 leaves room for a few users behind one NAT while a single
+/// address can hold only 1/32 of the default connection cap.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP: usize = 32;
+/// Default time a client has to send a request's complete header, counted from when the
+/// connection opens or its previous answer was sent: a connection that stays silent (idle
+/// keep-alive) or sends a header slowly is closed after it. Real clients send a header in
+/// one packet, so 10 s only ever cuts idle or stalling connections.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECS: u64 = 10;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +157,14 @@ pub struct LimitsConfig {
     pub requester_rate_per_min: u32,
     /// Burst per signer address.
     pub requester_burst: u32,
+    /// HTTP connections open at once; a connection beyond it is closed at once.
+    pub http_max_connections: usize,
+    /// HTTP connections open at once from one address (IPv4, or IPv6 /64); a connection
+    /// beyond it is closed at once. At most `http_max_connections`.
+    pub http_max_connections_per_ip: usize,
+    /// Seconds a client has to send a complete request header after connecting or after its
+    /// previous answer (the keep-alive idle time); then the connection is closed.
+    pub http_header_timeout_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -204,6 +226,9 @@ impl Default for LimitsConfig {
             replay_cache_size: DEFAULT_REPLAY_CACHE_SIZE,
             requester_rate_per_min: DEFAULT_REQUESTER_RATE_PER_MIN,
             requester_burst: DEFAULT_REQUESTER_BURST,
+            http_max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+            http_max_connections_per_ip: DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP,
+            http_header_timeout_secs: DEFAULT_HTTP_HEADER_TIMEOUT_SECS,
         }
     }
 }
@@ -232,6 +257,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "limits.replay_cache_size",
     "limits.requester_rate_per_min",
     "limits.requester_burst",
+    "limits.http_max_connections",
+    "limits.http_max_connections_per_ip",
+    "limits.http_header_timeout_secs",
     "vault.kek",
     "vault.audit_log",
     "vault.pkcs11.module",
@@ -367,6 +395,15 @@ impl NodeConfig {
                 self.limits.requester_rate_per_min = parse(key, v, "a count")?;
             }
             "limits.requester_burst" => self.limits.requester_burst = parse(key, v, "a count")?,
+            "limits.http_max_connections" => {
+                self.limits.http_max_connections = parse(key, v, "a count")?;
+            }
+            "limits.http_max_connections_per_ip" => {
+                self.limits.http_max_connections_per_ip = parse(key, v, "a count")?;
+            }
+            "limits.http_header_timeout_secs" => {
+                self.limits.http_header_timeout_secs = parse(key, v, "a number of seconds")?;
+            }
             "vault.kek" => self.vault.kek = parse(key, v, "pkcs11 or file")?,
             "vault.audit_log" => self.vault.audit_log = PathBuf::from(v),
             "vault.pkcs11.module" => self.vault.pkcs11.module = PathBuf::from(v),
@@ -451,6 +488,29 @@ impl NodeConfig {
                     limits.requester_rate_per_min, limits.requester_burst
                 ),
                 "requester_rate_per_min and requester_burst must be at least 1",
+            );
+        }
+        if limits.http_max_connections == 0 {
+            return bad(
+                "limits.http_max_connections",
+                "0".into(),
+                "must be at least 1",
+            );
+        }
+        if limits.http_max_connections_per_ip == 0
+            || limits.http_max_connections_per_ip > limits.http_max_connections
+        {
+            return bad(
+                "limits.http_max_connections_per_ip",
+                limits.http_max_connections_per_ip.to_string(),
+                "must be between 1 and limits.http_max_connections",
+            );
+        }
+        if limits.http_header_timeout_secs == 0 {
+            return bad(
+                "limits.http_header_timeout_secs",
+                "0".into(),
+                "must be at least 1 (seconds)",
             );
         }
         if self.mode == NodeMode::Custodial {
@@ -600,6 +660,19 @@ mod tests {
         let mut config = NodeConfig::default();
         config.chain.confirmations = 300;
         assert!(config.validate().is_err());
+        for (key, value) in [
+            ("limits.http_max_connections", "0"),
+            ("limits.http_max_connections_per_ip", "0"),
+            ("limits.http_max_connections_per_ip", "1025"),
+            ("limits.http_header_timeout_secs", "0"),
+        ] {
+            let mut config = NodeConfig::default();
+            config.set(key, value).unwrap();
+            assert!(
+                matches!(config.validate(), Err(Error::ConfigValue { key: k, .. }) if k == key),
+                "{key} = {value} accepted"
+            );
+        }
         assert!(
             NodeConfig::default().validate_for_run().is_err(),
             "registry unset"

@@ -11,37 +11,34 @@
 //! browser, and nothing here depends on cookies or ambient credentials.
 
 use std::{
+    collections::{HashMap, hash_map::Entry},
     future::Future,
     io,
-    net::SocketAddr,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    pin::pin,
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{
-        ConnectInfo, DefaultBodyLimit, Request, State, connect_info::Connected,
-        rejection::BytesRejection,
-    },
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State, rejection::BytesRejection},
     http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
-    serve::{IncomingStream, Listener},
 };
-use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore},
-};
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::watch};
+use tower::ServiceExt as _;
 use zgvault_proto::wire::{ErrorCode, ErrorReply, KeyResponse, MAX_MESSAGE_BYTES, encode_response};
 
 use crate::{
-    error::{Error, Result},
-    service::{KeyService, Origin},
+    config::LimitsConfig,
+    error::Result,
+    service::{KeyService, Origin, lock},
 };
 
 /// Content type of `wire` messages.
@@ -50,9 +47,10 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// How long browsers may cache a CORS preflight answer, in seconds.
 const CORS_MAX_AGE_SECS: &str = "600";
-/// Most HTTP connections open at once. Requests are capped by the service; this caps the
-/// memory idle or slow connections can hold. Further clients wait in the kernel's queue.
-pub const MAX_HTTP_CONNECTIONS: usize = 1024;
+/// How long the accept loop pauses after `accept` failed for want of resources (no file
+/// descriptor or memory left) before it tries again, so it does not spin while connections
+/// close.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Every route of the public API as (method, path): the router is built from this table,
 /// and a test compares it with `docs/openapi.json`, so the two cannot drift apart.
@@ -63,7 +61,7 @@ pub const HTTP_ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
 ];
 
-/// The API routes over `service` (needs `PeerAddr` connect info: served by [`serve_http`]).
+/// The API routes over `service` (needs `ConnectInfo<SocketAddr>`: served by [`serve_http`]).
 fn router(service: KeyService) -> Router {
     let mut router = Router::new();
     for &(_, path) in HTTP_ROUTES {
@@ -81,25 +79,106 @@ fn router(service: KeyService) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight then finish.
+///
+/// Against idle and slow clients (the `limits.http_*` keys): the accept loop never waits for
+/// a free slot, a connection beyond the overall or the per-address cap is closed as soon as it
+/// is accepted; and a connection that does not send a complete request header within the
+/// header timeout, after it opens or after its previous answer, is closed.
 pub async fn serve_http(
     listener: TcpListener,
     service: KeyService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let listener = LimitedListener {
-        inner: listener,
-        slots: Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS)),
-    };
-    let app = router(service).into_make_service_with_connect_info::<PeerAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| Error::Serve { source })
+    let limits = service.inner.http_limits;
+    let router = router(service);
+    let gate = Arc::new(ConnectionGate::new(limits));
+    let mut http = http1::Builder::new();
+    // Without a timer hyper has no header timeout at all (axum::serve sets none). hyper arms
+    // it whenever the connection waits for a request head, so it is also the idle timeout.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    // Every connection task holds a receiver: `stop.closed()` is when the last one ended.
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(&error).await;
+                    continue;
+                }
+            },
+        };
+        let slot = match gate.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                // Dropping the stream closes it: a refused client learns at once, and the
+                // loop goes back to accepting, so nobody queues behind the caps.
+                tracing::debug!(
+                    target: "zgvault::http",
+                    %peer,
+                    cap = full.as_str(),
+                    "connection closed: cap reached"
+                );
+                continue;
+            }
+        };
+        let router = router.clone();
+        let app = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), app);
+        let mut stopping = stopping.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut connection = pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                // Every receiver is cloned before the one `send`, so it sees that change.
+                _ = stopping.changed() => {
+                    // Idle connections close now; a request in flight gets its answer first.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
+                tracing::debug!(target: "zgvault::http", %peer, %error, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    drop(stopping);
+    stop.send_replace(true);
+    stop.closed().await;
+    Ok(())
+}
+
+/// Handles a failed `accept`. Errors of one connection (it was reset before we took it, a
+/// firewall refused it, …) are skipped; running out of descriptors or memory pauses the loop
+/// for [`ACCEPT_ERROR_BACKOFF`] so open connections can end.
+async fn accept_failed(error: &io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset, Interrupted};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted
+    ) {
+        return;
+    }
+    tracing::warn!(
+        target: "zgvault::http",
+        %error,
+        "accepting an HTTP connection failed; if the node is out of file descriptors, raise \
+         `ulimit -n` or lower limits.http_max_connections"
+    );
+    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
 }
 
 async fn keys(
     State(service): State<KeyService>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let origin = Origin {
@@ -230,81 +309,178 @@ async fn cors(request: Request, next: Next) -> Response {
     response
 }
 
-/// A TCP listener that holds one of [`MAX_HTTP_CONNECTIONS`] slots per open connection.
-struct LimitedListener {
-    inner: TcpListener,
-    slots: Arc<Semaphore>,
+/// The HTTP server's limits on connections, from `[limits]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectionLimits {
+    /// Connections open at once (`limits.http_max_connections`).
+    pub(crate) max_connections: usize,
+    /// Connections open at once from one address (`limits.http_max_connections_per_ip`).
+    pub(crate) max_per_address: usize,
+    /// Time to send a complete request header, from the connection's start or its previous
+    /// answer (`limits.http_header_timeout_secs`).
+    pub(crate) header_timeout: Duration,
 }
 
-impl Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // The semaphore is never closed, so the error arm cannot happen; without a slot the
-        // connection is still served rather than dropped.
-        let slot = Arc::clone(&self.slots).acquire_owned().await.ok();
-        let (io, addr) = Listener::accept(&mut self.inner).await;
-        (LimitedStream { io, _slot: slot }, addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection and its slot; the slot is released when hyper drops the connection.
-struct LimitedStream {
-    io: TcpStream,
-    _slot: Option<OwnedSemaphorePermit>,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+impl ConnectionLimits {
+    pub(crate) fn from_config(limits: &LimitsConfig) -> Self {
+        Self {
+            max_connections: limits.http_max_connections,
+            max_per_address: limits.http_max_connections_per_ip,
+            header_timeout: Duration::from_secs(limits.http_header_timeout_secs),
+        }
     }
 }
 
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
+/// Counts open connections, overall and per address. Admission never waits: a connection
+/// beyond a cap is refused, so idle connections cannot make new ones queue.
+#[derive(Debug)]
+struct ConnectionGate {
+    limits: ConnectionLimits,
+    open: Mutex<OpenConnections>,
+}
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
+#[derive(Debug, Default)]
+struct OpenConnections {
+    total: usize,
+    /// Only addresses with an open connection: at most `max_connections` entries.
+    per_address: HashMap<IpAddr, usize>,
+}
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
+/// Which cap refused a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CapReached {
+    /// `limits.http_max_connections`.
+    Total,
+    /// `limits.http_max_connections_per_ip`.
+    PerAddress,
+}
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+impl CapReached {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Total => "limits.http_max_connections",
+            Self::PerAddress => "limits.http_max_connections_per_ip",
+        }
     }
 }
 
-/// The client's address, as the `ConnectInfo` of [`LimitedListener`] connections.
-#[derive(Clone, Copy, Debug)]
-struct PeerAddr(SocketAddr);
+/// One admitted connection; dropping it (when the connection's task ends) frees its place.
+#[derive(Debug)]
+struct ConnectionSlot {
+    gate: Arc<ConnectionGate>,
+    address: IpAddr,
+}
 
-impl Connected<IncomingStream<'_, LimitedListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, LimitedListener>) -> Self {
-        Self(*stream.remote_addr())
+impl ConnectionGate {
+    fn new(limits: ConnectionLimits) -> Self {
+        Self {
+            limits,
+            open: Mutex::default(),
+        }
+    }
+
+    /// A slot for a connection from `ip`, unless a cap is reached.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, CapReached> {
+        let address = address_key(ip);
+        let mut open = lock(&self.open);
+        if open.total >= self.limits.max_connections {
+            return Err(CapReached::Total);
+        }
+        let count = open.per_address.entry(address).or_insert(0);
+        if *count >= self.limits.max_per_address {
+            return Err(CapReached::PerAddress);
+        }
+        *count += 1;
+        open.total += 1;
+        Ok(ConnectionSlot {
+            gate: Arc::clone(self),
+            address,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = lock(&self.gate.open);
+        open.total = open.total.saturating_sub(1);
+        if let Entry::Occupied(mut entry) = open.per_address.entry(self.address) {
+            *entry.get_mut() = entry.get().saturating_sub(1);
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+    }
+}
+
+/// What the per-address cap counts: an IPv4 address (also when it arrives IPv4-mapped on an
+/// IPv6 socket), or an IPv6 /64, the usual allocation of one subscriber, so a client cannot
+/// escape the cap by moving through its own /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn gate(max_connections: usize, max_per_address: usize) -> Arc<ConnectionGate> {
+        Arc::new(ConnectionGate::new(ConnectionLimits {
+            max_connections,
+            max_per_address,
+            header_timeout: Duration::from_secs(1),
+        }))
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn per_address_cap_refuses_only_that_address() {
+        let gate = gate(10, 2);
+        let a = [
+            gate.admit(ip("10.0.0.1")).unwrap(),
+            gate.admit(ip("10.0.0.1")).unwrap(),
+        ];
+        assert_eq!(
+            gate.admit(ip("10.0.0.1")).unwrap_err(),
+            CapReached::PerAddress
+        );
+        let _b = gate.admit(ip("10.0.0.2")).unwrap();
+        drop(a);
+        let _a = gate.admit(ip("10.0.0.1")).unwrap();
+        assert_eq!(lock(&gate.open).per_address.len(), 2);
+    }
+
+    #[test]
+    fn total_cap_refuses_everyone_until_a_connection_ends() {
+        let gate = gate(2, 2);
+        let first = gate.admit(ip("10.0.0.1")).unwrap();
+        let _second = gate.admit(ip("10.0.0.2")).unwrap();
+        assert_eq!(gate.admit(ip("10.0.0.3")).unwrap_err(), CapReached::Total);
+        drop(first);
+        let _third = gate.admit(ip("10.0.0.3")).unwrap();
+        assert!(!lock(&gate.open).per_address.contains_key(&ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn an_ipv6_64_counts_as_one_address_and_mapped_ipv4_as_ipv4() {
+        let gate = gate(10, 1);
+        let _one = gate.admit(ip("2001:db8:1:2::1")).unwrap();
+        assert_eq!(
+            gate.admit(ip("2001:db8:1:2:ffff::9")).unwrap_err(),
+            CapReached::PerAddress
+        );
+        let _other_64 = gate.admit(ip("2001:db8:1:3::1")).unwrap();
+        let _v4 = gate.admit(ip("192.0.2.7")).unwrap();
+        assert_eq!(
+            gate.admit(ip("::ffff:192.0.2.7")).unwrap_err(),
+            CapReached::PerAddress
+        );
     }
 }

@@ -28,6 +28,7 @@ use crate::{
     chain::{CHAIN_CALL_TIMEOUT, Chain},
     config::NodeConfig,
     error::{Error, Result},
+    http::ConnectionLimits,
     keys::NodeKeys,
     limits::{
         MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache, ReplayRefusal,
@@ -145,6 +146,8 @@ pub(crate) struct Inner {
     info: Mutex<NodeInfo>,
     /// Unix seconds of the last successful chain call (0 = never), for `/health`.
     chain_ok_at: AtomicU64,
+    /// The HTTP server's connection caps and header timeout (`[limits]`).
+    pub(crate) http_limits: ConnectionLimits,
 }
 
 impl KeyService {
@@ -238,6 +241,7 @@ impl KeyService {
                 metrics: Metrics::default(),
                 info: Mutex::new(info),
                 chain_ok_at: AtomicU64::new(0),
+                http_limits: ConnectionLimits::from_config(limits),
             }),
         })
     }

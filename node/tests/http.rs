@@ -3,11 +3,20 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
 
 use alloy::transports::http::reqwest::{self, StatusCode, header};
 use common::{Fixture, access};
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpSocket, TcpStream},
+    sync::oneshot,
+    task::JoinHandle,
+};
 use zgvault_node::{Health, NodeInfo, PROTOBUF_CONTENT_TYPE, serve_http};
 use zgvault_proto::{
     request::Scheme,
@@ -273,4 +282,216 @@ async fn shutdown_lets_requests_in_flight_finish() {
     assert!(
         matches!(decode_response(&body).unwrap(), KeyResponse::Error(r) if r.code == ErrorCode::ChainUnavailable)
     );
+}
+
+/// Connections the attacker opens from one address.
+const IDLE_CONNECTIONS: usize = 2_000;
+/// How long an honest client may wait for its answer while the attack goes on. A bound on
+/// starvation (the answer comes or the API is stalled), not a benchmark.
+const HONEST_ANSWER_WITHIN: Duration = Duration::from_secs(1);
+/// The start of a request that never ends: a server without a header timeout waits forever.
+const PARTIAL_HEADER: &[u8] = b"GET /v1/info HTTP/1.1\r\nHost: zgvault\r\nX-Stall: ";
+/// A second loopback address, so a test has two distinct clients on one machine.
+const OTHER_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// A complete request that leaves the connection open afterwards (HTTP/1.1 keep-alive).
+const INFO_REQUEST: &[u8] = b"GET /v1/info HTTP/1.1\r\nHost: zgvault\r\n\r\n";
+/// How long after it should have happened a test still waits for the server to close a
+/// connection before it reports that it never did (a guard against hanging, not a timing).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Lets this test process hold `needed` sockets (client and server ends together).
+fn raise_fd_limit(needed: u64) {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < needed {
+        assert!(
+            hard >= needed,
+            "this test needs {needed} open files but the hard limit is {hard}: raise it \
+             (ulimit -Hn {needed}) and run again"
+        );
+        setrlimit(Resource::RLIMIT_NOFILE, needed, hard).unwrap();
+    }
+}
+
+/// An HTTP client whose connections come from `address`.
+fn client_from(address: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn idle_connections_from_one_address_do_not_stall_the_api() {
+    raise_fd_limit(2 * IDLE_CONNECTIONS as u64 + 1_024);
+    let f = Fixture::new();
+    let server = Server::start(&f).await;
+
+    // The attack: connections from 127.0.0.1 that send nothing, or half a header, and stall.
+    // A connect that the kernel does not complete within the bound means the server's listen
+    // queue is full: the attacker has saturated it and stops opening more.
+    let mut idle = Vec::with_capacity(IDLE_CONNECTIONS);
+    for i in 0..IDLE_CONNECTIONS {
+        let Ok(stream) =
+            tokio::time::timeout(HONEST_ANSWER_WITHIN, TcpStream::connect(server.addr)).await
+        else {
+            break;
+        };
+        let mut stream = stream.unwrap();
+        if i % 2 == 1 {
+            // The server may already have closed this connection: that is a defence, not
+            // a failure of the test.
+            let _ = stream.write_all(PARTIAL_HEADER).await;
+        }
+        idle.push(stream);
+    }
+
+    let honest = client_from(OTHER_ADDRESS);
+    let answer = tokio::time::timeout(
+        HONEST_ANSWER_WITHIN,
+        honest.get(server.url("/v1/info")).send(),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "with {} idle connections open from 127.0.0.1, GET /v1/info from {OTHER_ADDRESS} \
+             got no answer within {HONEST_ANSWER_WITHIN:?}: the HTTP API is stalled",
+            idle.len()
+        )
+    })
+    .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        idle.len(),
+        IDLE_CONNECTIONS,
+        "the server stopped accepting connections (listen queue full) during the attack"
+    );
+
+    drop(idle);
+    server.stop().await;
+}
+
+/// A raw TCP connection to `server` from `address`.
+async fn connect_from(address: IpAddr, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(address, 0)).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Everything the server sends until it closes `stream`; panics if it is still open after
+/// `within`.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration, what: &str) -> Vec<u8> {
+    let mut received = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the server did not close it within {within:?}"));
+    received
+}
+
+/// Sends `GET /v1/info` on an open connection and returns the status line of the answer.
+async fn info_status_line(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /v1/info HTTP/1.1\r\nHost: zgvault\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer =
+        read_until_closed(stream, CLOSE_GRACE, "a request on an admitted connection").await;
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_header_timeout() {
+    const HEADER_TIMEOUT_SECS: u64 = 1;
+    let f = Fixture::with_config(|c| c.limits.http_header_timeout_secs = HEADER_TIMEOUT_SECS);
+    let server = Server::start(&f).await;
+    let within = Duration::from_secs(HEADER_TIMEOUT_SECS) + CLOSE_GRACE;
+
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut stalled = TcpStream::connect(server.addr).await.unwrap();
+    stalled.write_all(PARTIAL_HEADER).await.unwrap();
+    let mut kept_alive = TcpStream::connect(server.addr).await.unwrap();
+    kept_alive.write_all(INFO_REQUEST).await.unwrap();
+
+    read_until_closed(&mut silent, within, "a connection that sends nothing").await;
+    read_until_closed(&mut stalled, within, "a connection stalled mid-header").await;
+    // Served once, then silent: closed like a new connection that sends nothing.
+    let sent = read_until_closed(&mut kept_alive, within, "an idle keep-alive connection").await;
+    assert!(
+        sent.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&sent)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn per_address_connection_cap_closes_the_extra_connection_and_serves_other_addresses() {
+    const PER_ADDRESS: usize = 4;
+    // A long header timeout: what closes a connection here can only be the cap.
+    let f = Fixture::with_config(|c| {
+        c.limits.http_max_connections_per_ip = PER_ADDRESS;
+        c.limits.http_header_timeout_secs = 600;
+    });
+    let server = Server::start(&f).await;
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    let mut held = Vec::new();
+    for _ in 0..PER_ADDRESS {
+        held.push(connect_from(local, server.addr).await);
+    }
+    // The server accepts in order, so this one comes after the cap is reached.
+    let mut extra = connect_from(local, server.addr).await;
+    let sent = read_until_closed(&mut extra, CLOSE_GRACE, "a connection beyond the cap").await;
+    assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
+
+    let answer = client_from(OTHER_ADDRESS)
+        .get(server.url("/v1/info"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // The connections within the cap are still open and served.
+    for stream in &mut held {
+        assert_eq!(info_status_line(stream).await, "HTTP/1.1 200 OK");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connection_cap_closes_extra_connections_instead_of_queueing_them() {
+    const MAX: usize = 4;
+    let f = Fixture::with_config(|c| {
+        c.limits.http_max_connections = MAX;
+        c.limits.http_max_connections_per_ip = MAX;
+        c.limits.http_header_timeout_secs = 600;
+    });
+    let server = Server::start(&f).await;
+
+    let mut held = Vec::new();
+    for _ in 0..MAX {
+        held.push(connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), server.addr).await);
+    }
+    // A full server closes a new connection at once rather than leaving it waiting.
+    let mut extra = connect_from(OTHER_ADDRESS, server.addr).await;
+    let sent = read_until_closed(&mut extra, CLOSE_GRACE, "a connection beyond the cap").await;
+    assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
+    for stream in &mut held {
+        assert_eq!(info_status_line(stream).await, "HTTP/1.1 200 OK");
+    }
+    server.stop().await;
 }

@@ -378,6 +378,21 @@ pub enum Error {
     /// A BLS capsule does not decode or fails its validity check.
     #[error("the BLS capsule is not a valid ciphertext: use the capsule registered with this file")]
     CapsuleInvalid,
+    /// A BLS capsule of the first format (176 bytes, not bound to its file), which no node
+    /// answers for any more.
+    #[error(
+        "this file's BLS capsule is in the retired first format, which was not bound to its \
+         file and is no longer served: the owner must put the file again with this version"
+    )]
+    CapsuleRetired,
+    /// Verified shares on the file's label do not open the capsule: it was made for another
+    /// file (copied), or under another key set.
+    #[error(
+        "the nodes' verified answers do not open this capsule: it was not made for this file \
+         under the network's key set (copied from another file, or sealed to an older key \
+         set); ask the file owner to register a capsule made for this file"
+    )]
+    CapsuleNotForFile,
     /// Stored secret-share bytes do not decode.
     #[error(
         "the secret share does not decode (not a scalar in range): the key store is corrupted; \
@@ -405,15 +420,6 @@ pub enum Error {
         needed: usize,
         /// Every node whose contribution failed.
         culprits: crate::threshold::Culprits,
-    },
-    /// Verified BLS shares decrypted to something that is not a 32-byte key.
-    #[error(
-        "the capsule decrypts to {got} bytes, not a 32-byte key: the registered capsule was not \
-         made by zgvault; ask the file owner to register it again"
-    )]
-    RecoveredKeyLength {
-        /// Length of the decrypted capsule.
-        got: usize,
     },
 
     // ----- wire messages (wire/) -------------------------------------------------------------

@@ -4,7 +4,8 @@
 //! purpose never opens as the other:
 //!
 //! - a node seals its partial decryption (or Shamir share) to the requester's ephemeral
-//!   response key, with the request hash as associated data ([`BoxPurpose::Response`]);
+//!   response key, with the request hash and its node index as associated data
+//!   ([`BoxPurpose::Response`]);
 //! - a file owner seals each Shamir share to a node's long-term encryption key at deposit,
 //!   with the deposit's identity as associated data ([`BoxPurpose::ShareDeposit`]).
 //!

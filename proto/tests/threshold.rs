@@ -10,9 +10,9 @@ use zgvault_proto::{
     Error, FileKey,
     request::FileRef,
     threshold::{
-        BLS_CAPSULE_LEN, BLS_PARTIAL_LEN, BlsCapsule, BlsKeySet, BlsSecretShare, Culprit,
-        CulpritReason, MAX_BLS_KEY_SET_BYTES, SHAMIR_SHARE_LEN, ShamirCommitments, ShamirShare,
-        deal_bls_key_set, split_new_file_key,
+        BLS_CAPSULE_LEN, BLS_CAPSULE_VERSION, BLS_PARTIAL_LEN, BlsCapsule, BlsKeySet,
+        BlsSecretShare, Culprit, CulpritReason, MAX_BLS_KEY_SET_BYTES, SHAMIR_SHARE_LEN,
+        ShamirCommitments, ShamirShare, deal_bls_key_set, split_new_file_key,
     },
 };
 
@@ -49,7 +49,7 @@ fn bls_setup(needed: usize, nodes: usize) -> BlsSetup {
     let capsule = keys.encrypt_file_key(&file(1), &key);
     let partials = shares
         .iter()
-        .map(|s| *s.decrypt_share(&file(1), &capsule).unwrap().to_bytes())
+        .map(|s| *s.decrypt_share(&file(1), &capsule).to_bytes())
         .collect();
     BlsSetup {
         keys,
@@ -180,17 +180,13 @@ fn fail_bls_not_enough_good_shares_names_every_culprit() {
 #[test]
 fn fail_bls_share_for_another_file_does_not_verify() {
     let s = bls_setup(2, 3);
-    // Same network key, another file: the derived child keys differ.
+    // Same network key, another file: the answers sign another label.
     let other_key = FileKey::generate().unwrap();
     let other_capsule = s.keys.encrypt_file_key(&file(2), &other_key);
     let wrong_file: Vec<_> = s
         .shares
         .iter()
-        .map(|sh| {
-            *sh.decrypt_share(&file(2), &other_capsule)
-                .unwrap()
-                .to_bytes()
-        })
+        .map(|sh| *sh.decrypt_share(&file(2), &other_capsule).to_bytes())
         .collect();
     let mut combiner = s.keys.combiner(&file(1), &s.capsule, 3);
     for (i, partial) in wrong_file.iter().enumerate() {
@@ -199,9 +195,9 @@ fn fail_bls_share_for_another_file_does_not_verify() {
             Err(CulpritReason::InvalidShare)
         );
     }
-    // A node that decrypts *our* capsule under the other file's derived key fails too.
+    // A node that answers for our capsule under the other file's label fails too.
     let mut combiner = s.keys.combiner(&file(1), &s.capsule, 3);
-    let misderived = s.shares[0].decrypt_share(&file(2), &s.capsule).unwrap();
+    let misderived = s.shares[0].decrypt_share(&file(2), &s.capsule);
     assert_eq!(
         combiner.add(0, misderived.to_bytes().as_slice()),
         Err(CulpritReason::InvalidShare)
@@ -214,22 +210,78 @@ fn fail_bls_share_for_another_file_does_not_verify() {
     );
 }
 
+/// Answers of every node for `capsule` as `file`, combined as `file`.
+fn bls_open(s: &BlsSetup, capsule: &BlsCapsule) -> Result<FileKey, Error> {
+    let mut combiner = s.keys.combiner(&file(1), capsule, s.shares.len());
+    for share in &s.shares {
+        let partial = share.decrypt_share(&file(1), capsule);
+        combiner
+            .add(share.node_index(), partial.to_bytes().as_slice())
+            .unwrap();
+    }
+    combiner.finish().map(|r| r.key)
+}
+
 #[test]
-fn fail_bls_tampered_capsule_refused_by_node() {
+fn fail_bls_tampered_capsule_does_not_open() {
     let s = bls_setup(2, 3);
-    let mut bytes = s.capsule.to_bytes();
-    // Flip a bit of V (the masked key): still parses, fails the validity check.
-    bytes[BLS_CAPSULE_LEN - 1] ^= 1;
-    let tampered = BlsCapsule::from_bytes(&bytes).unwrap();
+    assert!(bls_open(&s, &s.capsule).unwrap() == s.key);
+    let bytes = s.capsule.to_bytes();
+    // A flipped bit of the sealed key or of its tag: the nodes answer (their answer depends
+    // on the label only), the answers verify, and the capsule does not open.
+    for at in [BLS_CAPSULE_LEN - 1, BLS_CAPSULE_LEN - 20, 1 + 48] {
+        let mut tampered = bytes.clone();
+        tampered[at] ^= 1;
+        let tampered = BlsCapsule::from_bytes(&tampered).unwrap();
+        assert!(
+            matches!(bls_open(&s, &tampered), Err(Error::CapsuleNotForFile)),
+            "byte {at}"
+        );
+    }
+    // Another valid U (another capsule's) with this sealed key: another label, no key.
+    let other = s.keys.encrypt_file_key(&file(1), &s.key).to_bytes();
+    let mut spliced = bytes.clone();
+    spliced[1..49].copy_from_slice(&other[1..49]);
+    let spliced = BlsCapsule::from_bytes(&spliced).unwrap();
     assert!(matches!(
-        s.shares[0].decrypt_share(&file(1), &tampered),
-        Err(Error::CapsuleInvalid)
+        bls_open(&s, &spliced),
+        Err(Error::CapsuleNotForFile)
     ));
+}
+
+#[test]
+fn fail_bls_capsule_encodings() {
+    let s = bls_setup(2, 3);
+    let bytes = s.capsule.to_bytes();
+    assert_eq!(bytes.len(), BLS_CAPSULE_LEN);
+    assert_eq!(bytes[0], BLS_CAPSULE_VERSION);
     assert!(matches!(
         BlsCapsule::from_bytes(&bytes[..BLS_CAPSULE_LEN - 1]),
         Err(Error::FieldLength { .. })
     ));
-    assert!(BlsCapsule::from_bytes(&[0xff; BLS_CAPSULE_LEN]).is_err());
+    // Another version byte.
+    let mut v = bytes.clone();
+    v[0] = 1;
+    assert!(matches!(
+        BlsCapsule::from_bytes(&v),
+        Err(Error::CapsuleInvalid)
+    ));
+    // U not on the curve, and U the identity.
+    assert!(matches!(
+        BlsCapsule::from_bytes(&[0xff; BLS_CAPSULE_LEN]),
+        Err(Error::CapsuleInvalid)
+    ));
+    let mut identity = bytes.clone();
+    identity[1..49].fill(0);
+    identity[1] = 0xc0;
+    assert!(matches!(
+        BlsCapsule::from_bytes(&identity),
+        Err(Error::CapsuleInvalid)
+    ));
+    // The first format's 176-byte capsules are refused by name.
+    let err = BlsCapsule::from_bytes(&[0u8; 176]).unwrap_err();
+    assert!(matches!(err, Error::CapsuleRetired));
+    assert!(err.to_string().contains("put the file again"), "{err}");
 }
 
 #[test]
@@ -262,7 +314,7 @@ fn bls_key_set_and_secret_share_serialization() {
     }
     let stored = s.shares[2].to_bytes();
     let restored = BlsSecretShare::from_bytes(2, &stored).unwrap();
-    let partial = restored.decrypt_share(&file(1), &s.capsule).unwrap();
+    let partial = restored.decrypt_share(&file(1), &s.capsule);
     assert_eq!(*partial.to_bytes(), s.partials[2]);
     assert!(format!("{restored:?}").contains("redacted"));
     assert!(format!("{partial:?}").contains("redacted"));
@@ -465,4 +517,107 @@ mod props {
             prop_assert!(!combiner.is_ready());
         }
     }
+}
+
+// ----- BLS known answers (tests/vectors/bls.json, from examples/bls_vectors.rs) ------------
+
+fn bls_vectors() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bls.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn unhex(v: &serde_json::Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+fn vector_shares(v: &serde_json::Value) -> Vec<BlsSecretShare> {
+    v["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let bytes: [u8; 32] = unhex(s).try_into().unwrap();
+            BlsSecretShare::from_bytes(i as u32, &bytes).unwrap()
+        })
+        .collect()
+}
+
+fn vector_file_ref(v: &serde_json::Value) -> FileRef {
+    FileRef {
+        chain_id: v["file"]["chain_id"].as_u64().unwrap(),
+        registry: v["file"]["registry"].as_str().unwrap().parse().unwrap(),
+        file_id: v["file"]["file_id"].as_str().unwrap().parse().unwrap(),
+    }
+}
+
+#[test]
+fn kat_bls_capsule_label_answers_and_key() {
+    let v = bls_vectors();
+    let keys = BlsKeySet::from_bytes(&unhex(&v["key_set"])).unwrap();
+    let shares = vector_shares(&v);
+    let file = vector_file_ref(&v);
+    let capsule = BlsCapsule::from_bytes(&unhex(&v["capsule"])).unwrap();
+    assert_eq!(capsule.to_bytes(), unhex(&v["capsule"]));
+    assert_eq!(capsule.label(&file).to_vec(), unhex(&v["label"]));
+    let expected: Vec<Vec<u8>> = v["partials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    for (share, want) in shares.iter().zip(&expected) {
+        assert_eq!(
+            share.decrypt_share(&file, &capsule).to_bytes().to_vec(),
+            *want,
+            "node {}",
+            share.node_index()
+        );
+    }
+    let key = FileKey::from_slice(&unhex(&v["key"])).unwrap();
+    for subset in subsets(5, 3) {
+        let mut combiner = keys.combiner(&file, &capsule, 5);
+        for i in &subset {
+            combiner.add(*i, &expected[*i as usize]).unwrap();
+        }
+        assert!(combiner.finish().unwrap().key == key, "subset {subset:?}");
+    }
+}
+
+#[test]
+fn fail_kat_bls_capsule_copied_to_another_file() {
+    let v = bls_vectors();
+    let keys = BlsKeySet::from_bytes(&unhex(&v["key_set"])).unwrap();
+    let shares = vector_shares(&v);
+    let capsule = BlsCapsule::from_bytes(&unhex(&v["capsule"])).unwrap();
+    let other = FileRef {
+        file_id: B256::repeat_byte(0x08),
+        ..vector_file_ref(&v)
+    };
+    // The nodes' answers for the other file are not the recorded ones and do not verify as
+    // answers for the vector's file.
+    let expected: Vec<Vec<u8>> = v["partials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    let mut combiner = keys.combiner(&vector_file_ref(&v), &capsule, 5);
+    for share in &shares {
+        let answer = share.decrypt_share(&other, &capsule).to_bytes().to_vec();
+        assert_ne!(answer, expected[share.node_index() as usize]);
+        assert_eq!(
+            combiner.add(share.node_index(), &answer),
+            Err(CulpritReason::InvalidShare)
+        );
+    }
+    // Combined as the other file's, they verify but do not open the capsule.
+    let mut combiner = keys.combiner(&other, &capsule, 5);
+    for share in &shares {
+        let answer = share.decrypt_share(&other, &capsule);
+        combiner
+            .add(share.node_index(), answer.to_bytes().as_slice())
+            .unwrap();
+    }
+    assert!(matches!(combiner.finish(), Err(Error::CapsuleNotForFile)));
 }

@@ -469,9 +469,7 @@ fn bls_exchange_over_the_wire() {
             signed.verify(&file().domain(), NOW + 1).unwrap();
             let capsule =
                 zgvault_proto::threshold::BlsCapsule::from_bytes(signed.capsule()).unwrap();
-            let partial = share
-                .decrypt_share(&signed.request().file, &capsule)
-                .unwrap();
+            let partial = share.decrypt_share(&signed.request().file, &capsule);
             let sealed =
                 SealedShare::seal(share.node_index(), &signed, partial.to_bytes().as_slice())
                     .unwrap();
@@ -618,4 +616,29 @@ proptest! {
         let _ = decode_request(&bytes);
         let _ = decode_response(&bytes);
     }
+}
+
+/// Security issue, finding 7: a relay moves node 1's sealed answer into node 0's reply. The
+/// box is bound to the node that sealed it, so it does not open as node 0's answer, and node
+/// 0 is not blamed for a share that fails to verify.
+#[test]
+fn fail_relayed_box_does_not_open_as_another_nodes_answer() {
+    let (keys, shares) = deal_bls_key_set(2, 3).unwrap();
+    let key = FileKey::generate().unwrap();
+    let capsule = keys.encrypt_file_key(&file(), &key);
+    let (response_key, request) = access(capsule.to_bytes(), Scheme::Bls);
+    let KeyRequest::Access(signed) = &request else {
+        unreachable!()
+    };
+    let partial = shares[1].decrypt_share(&file(), &capsule);
+    let honest = SealedShare::seal(1, signed, partial.to_bytes().as_slice()).unwrap();
+    assert!(honest.open(&response_key, &signed.hash()).is_ok());
+    let moved = SealedShare {
+        node_index: 0,
+        ..honest
+    };
+    assert!(matches!(
+        moved.open(&response_key, &signed.hash()),
+        Err(Error::BoxOpenFailed)
+    ));
 }

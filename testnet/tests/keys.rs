@@ -2,6 +2,9 @@
 //! each checking the on-chain gate on its own, and the client recovering K from them.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+#[path = "../../proto/tests/support/transplant.rs"]
+mod transplant;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -586,4 +589,73 @@ async fn recovery_over_libp2p_with_the_real_nodes() {
         .await
         .unwrap();
     assert!(got.key == key);
+}
+
+/// Security issue, finding 1, against real node processes: Bob copies Alice's registered
+/// capsule into a file of his own (registered with it, or moved onto it with `setCapsule`),
+/// passes every node's gate for his file as its owner, opens every node's answer, and tries
+/// to turn the answers into Alice's key. He must get nothing, while Alice's grantees still
+/// can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transplant_of_a_registered_capsule_recovers_nothing_from_real_nodes() {
+    let w = World::new().await;
+    let (victim, victim_key, victim_capsule) = w.bls_file("alice").await;
+    let copied = victim_capsule.to_bytes();
+
+    // Way 1: Bob registers a new file with Alice's capsule bytes.
+    let registered = w.register("bob", SCHEME_BLS, copied.clone()).await;
+    // Way 2: Bob registers a file with a capsule of his own, then swaps in Alice's.
+    let (swapped, _, _) = w.bls_file("bob").await;
+    let registry = FileRegistry::new(
+        w.devnet.manifest().contracts.file_registry,
+        w.provider("bob"),
+    );
+    let receipt = registry
+        .setCapsule(swapped.file_id, SCHEME_BLS, Bytes::from(copied.clone()))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+
+    let http = alloy::transports::http::reqwest::Client::new();
+    for attacker_file in [registered, swapped] {
+        // Bob asks every node for his own file, carrying the copied capsule.
+        let (req, secret) = w.request("bob", &attacker_file, Scheme::Bls, &copied).await;
+        let body = wire::encode_request(&KeyRequest::Access(req.clone()));
+        let mut answers = Vec::new();
+        for node in &w.nodes {
+            match post(&http, node.http.as_deref().unwrap(), body.clone()).await {
+                KeyResponse::Partial(sealed) => {
+                    let share = sealed.open(&secret, &req.hash()).unwrap();
+                    answers.push((sealed.node_index, share.to_vec()));
+                }
+                other => panic!("node {} refused its owner: {other:?}", node.index),
+            }
+        }
+        assert_eq!(answers.len(), N, "every node answered Bob for his own file");
+        let got = transplant::transplant_attempts(
+            &w.key_set,
+            &victim,
+            &victim_capsule,
+            &attacker_file,
+            &answers,
+        );
+        assert!(
+            got.is_none_or(|k| k != victim_key),
+            "Bob recovered Alice's key through file {}",
+            attacker_file.file_id
+        );
+    }
+
+    // The nodes still serve Alice's file to whoever she grants.
+    w.grant("alice", &victim, "carol").await;
+    let (req, secret) = w.request("carol", &victim, Scheme::Bls, &copied).await;
+    let got = w
+        .recover_bls(&w.nodes, &victim, &victim_capsule, &req, &secret)
+        .await
+        .unwrap();
+    assert!(got.key == victim_key);
 }

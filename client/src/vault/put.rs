@@ -137,7 +137,8 @@ pub struct PutOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Custody {
-    /// K encrypted to the network's BLS key set; nodes return decryption shares.
+    /// K sealed to the file under the network's BLS key set; nodes return signature shares
+    /// on the file's capsule label.
     #[default]
     Threshold,
     /// K split with Feldman VSS; each node holds one share, deposited by the owner.

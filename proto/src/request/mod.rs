@@ -45,7 +45,8 @@ pub const HASH_LEN: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Scheme {
-    /// BLS12-381 threshold encryption; nodes return decryption shares of the capsule.
+    /// BLS12-381 threshold identity-based encryption; nodes return signature shares on the
+    /// capsule's label for the file asked for.
     Bls = 1,
     /// Feldman VSS; nodes return the deposited share.
     Shamir = 2,
@@ -96,16 +97,6 @@ impl FileRef {
     /// The EIP-712 domain this file's requests are signed under.
     pub fn domain(&self) -> RequestDomain {
         RequestDomain::new(self.chain_id, self.registry)
-    }
-
-    /// The BLS key-derivation index of this file: `keccak256(chainId as 32-byte big-endian ‖
-    /// registry (20 bytes) ‖ fileId (32 bytes))`.
-    pub fn bls_index(&self) -> B256 {
-        let mut buf = [0u8; 32 + ADDRESS_LEN + FILE_ID_LEN];
-        buf[24..32].copy_from_slice(&self.chain_id.to_be_bytes());
-        buf[32..32 + ADDRESS_LEN].copy_from_slice(self.registry.as_slice());
-        buf[32 + ADDRESS_LEN..].copy_from_slice(self.file_id.as_slice());
-        keccak256(buf)
     }
 }
 

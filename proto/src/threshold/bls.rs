@@ -1,17 +1,40 @@
-//! The `bls` scheme: BLS12-381 threshold encryption (blsttc), `t + 1` of `n`.
+//! The `bls` scheme: threshold identity-based encryption over BLS12-381 (Boneh–Franklin with
+//! the master key shared `t + 1` of `n`, keys and shares from blsttc).
 //!
-//! The network holds one key set. Each file gets its own child key, derived from
-//! [`FileRef::bls_index`], so a decryption share for one file is useless for another, and the
-//! client encrypts K to it without talking to any node. The resulting ciphertext (the
-//! *capsule*) is registered with the file.
+//! Every capsule is bound to its file. The identity of a capsule is its *label*,
+//! `chainId ‖ registry ‖ fileId ‖ U` (with a domain tag; `U = r·G1` is the capsule's own
+//! randomness), hashed to a G2 point `Q`. K is sealed under `e(r·P, Q)`, with `P` the
+//! network's public key. A node's answer is its BLS signature share `s_i·Q` on the label of
+//! the file *it was asked for*; `t + 1` of them combine to `s·Q`, and `e(U, s·Q) = e(r·P, Q)`
+//! opens the capsule. An answer for file B is a signature on B's label: no arithmetic turns
+//! it into a signature on A's label (that would forge a BLS signature), so a capsule copied
+//! from A to B opens for nobody. `proto/README.md` has the byte layout, the security
+//! argument and the vectors.
+//!
+//! The first design derived a per-file key with blsttc's `derive_child` (the network key
+//! times a *public* scalar) and used unlabelled ciphertexts: a node's share for B, rescaled
+//! by a public ratio, was a valid share for A. Capsules of that format (176 bytes) are
+//! refused with [`Error::CapsuleRetired`].
 //!
 //! Node indices are 0-based, as in blsttc (`public_key_share(i)` is node `i`).
 
 use std::fmt;
 
 use alloy_primitives::{B256, keccak256};
-use blsttc::{Ciphertext, DecryptionShare, PublicKeySet, SecretKeySet, SecretKeyShare};
-use zeroize::{ZeroizeOnDrop, Zeroizing};
+use blsttc::{
+    Fr, G1Affine, G1Projective, G2Affine, G2Projective, PublicKeySet, SecretKeySet, SecretKeyShare,
+    SignatureShare,
+    blstrs::{Compress, pairing},
+    group::{Curve, Group, ff::Field, prime::PrimeCurveAffine},
+};
+use chacha20poly1305::{
+    ChaCha20Poly1305,
+    aead::{AeadInOut, KeyInit, array::Array},
+};
+use hkdf::Hkdf;
+use rand_core::OsRng;
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::{
     MAX_NODES,
@@ -20,19 +43,36 @@ use super::{
 use crate::{
     error::{Error, Result},
     key::{FileKey, KEY_LEN},
-    request::FileRef,
+    request::{ADDRESS_LEN, FILE_ID_LEN, FileRef},
 };
 
-/// Length of a capsule: K (32 bytes) encrypted under blsttc (`U` 48 ‖ `W` 96 ‖ `V` 32).
-pub const BLS_CAPSULE_LEN: usize = blsttc::PK_SIZE + blsttc::SIG_SIZE + KEY_LEN;
-/// Length of one decryption share (a compressed G1 point).
-pub const BLS_PARTIAL_LEN: usize = blsttc::PK_SIZE;
+/// The capsule format this build writes and reads (its first byte).
+pub const BLS_CAPSULE_VERSION: u8 = 2;
+/// Length of a capsule: version (1) ‖ `U` (48, compressed G1) ‖ sealed K (32 + 16-byte tag).
+pub const BLS_CAPSULE_LEN: usize = 1 + G1_LEN + KEY_LEN + TAG_LEN;
+/// Length of one node's answer: a BLS signature share on the file's label (compressed G2).
+pub const BLS_PARTIAL_LEN: usize = blsttc::SIG_SIZE;
 /// Length of a node's secret key share.
 pub const BLS_SECRET_SHARE_LEN: usize = blsttc::SK_SIZE;
 /// Length of one key-set coefficient (a compressed G1 point).
 pub const BLS_COMMITMENT_LEN: usize = blsttc::PK_SIZE;
 /// Largest serialized key set accepted: one coefficient per possible share needed.
 pub const MAX_BLS_KEY_SET_BYTES: usize = MAX_NODES * BLS_COMMITMENT_LEN;
+/// Domain tag that starts every capsule label.
+pub const BLS_LABEL_TAG: &[u8] = b"zgvault/v2/bls-file-label";
+/// Hash-to-curve domain separation tag for labels (RFC 9380, `expand_message_xmd` SHA-256).
+pub const BLS_IDENTITY_DST: &[u8] = b"ZGVAULT-V2-BLS12381G2_XMD:SHA-256_SSWU_RO_FILE-LABEL_";
+/// HKDF info of the capsule key derived from the pairing value.
+pub const INFO_BLS_CAPSULE_KEY: &[u8] = b"zgvault/v2/bls-capsule-key";
+/// Length of a capsule label.
+pub const BLS_LABEL_LEN: usize = BLS_LABEL_TAG.len() + 32 + ADDRESS_LEN + FILE_ID_LEN + G1_LEN;
+
+/// Length of the first design's capsules (blsttc ciphertext `U ‖ W ‖ V`), refused.
+const RETIRED_CAPSULE_LEN: usize = 176;
+const G1_LEN: usize = blsttc::PK_SIZE;
+const TAG_LEN: usize = 16;
+/// The capsule key is used once (fresh `r` per capsule), so the nonce can be constant.
+const NONCE: [u8; 12] = [0; 12];
 
 /// Compressed encoding of the G1 identity: the infinity and compression flags, then zeros.
 const G1_IDENTITY_COMPRESSED: [u8; BLS_COMMITMENT_LEN] = {
@@ -98,17 +138,49 @@ impl BlsKeySet {
         self.public.threshold() + 1
     }
 
-    /// Encrypts K to the file's derived key. Needs no node.
+    /// Seals K to `file`: picks a fresh `r`, computes `U = r·G1` and the label's point `Q`,
+    /// and seals K under a key derived from `e(r·P, Q)`. Needs no node.
     pub fn encrypt_file_key(&self, file: &FileRef, key: &FileKey) -> BlsCapsule {
-        let child = self.public.derive_child(file.bls_index().as_slice());
-        BlsCapsule(child.public_key().encrypt(key.as_bytes()))
+        let master = G1Projective::from(self.public.public_key());
+        loop {
+            let mut r = Fr::random(&mut OsRng);
+            let u = (G1Projective::generator() * r).to_affine();
+            let label = capsule_label(file, &u);
+            let q = label_point(&label);
+            let shared = pairing(&(master * r).to_affine(), &q);
+            // `r` opens the capsule as K does; blstrs scalars do not zeroize, so wipe by hand
+            // (black_box keeps the store from being optimised away).
+            r = Fr::zero();
+            std::hint::black_box(&mut r);
+            // `r = 0` or an identity point make the pairing 1 (probability ~2^-255): draw again.
+            if bool::from(u.is_identity()) || bool::from(shared.is_identity()) {
+                continue;
+            }
+            let Ok(aead) = capsule_aead(shared) else {
+                continue;
+            };
+            let mut sealed = [0u8; KEY_LEN + TAG_LEN];
+            sealed[..KEY_LEN].copy_from_slice(key.as_bytes());
+            let (body, tag_out) = sealed.split_at_mut(KEY_LEN);
+            let Ok(tag) = aead.encrypt_inout_detached(&Array::from(NONCE), &label, body.into())
+            else {
+                sealed.zeroize();
+                continue;
+            };
+            tag_out.copy_from_slice(tag.as_slice());
+            return BlsCapsule { u, sealed };
+        }
     }
 
-    /// Starts combining the answers of `nodes` nodes for `capsule` of `file`.
+    /// Starts combining the answers of `nodes` nodes for `capsule` of `file`: the answers
+    /// must be signature shares on this file's label, nothing else verifies.
     pub fn combiner(&self, file: &FileRef, capsule: &BlsCapsule, nodes: usize) -> BlsCombiner {
+        let label = capsule_label(file, &capsule.u);
         BlsCombiner {
-            public: self.public.derive_child(file.bls_index().as_slice()),
-            capsule: capsule.0.clone(),
+            public: self.public.clone(),
+            point: label_point(&label),
+            label,
+            capsule: capsule.clone(),
             tally: Tally::new(nodes, self.shares_needed()),
         }
     }
@@ -123,14 +195,23 @@ impl fmt::Debug for BlsKeySet {
     }
 }
 
-/// K encrypted to a file's derived BLS key (176 bytes), registered with the file.
+/// K sealed to one file under the network key ([`BLS_CAPSULE_LEN`] bytes), registered with
+/// the file.
 #[derive(Clone, PartialEq, Eq)]
-pub struct BlsCapsule(Ciphertext);
+pub struct BlsCapsule {
+    /// `r·G1`: the capsule's randomness, part of its label.
+    u: G1Affine,
+    /// K under ChaCha20-Poly1305 with the label as associated data, then the tag.
+    sealed: [u8; KEY_LEN + TAG_LEN],
+}
 
 impl BlsCapsule {
-    /// Parses exactly [`BLS_CAPSULE_LEN`] bytes. Does not run the (pairing) validity check;
-    /// nodes do that in [`BlsSecretShare::decrypt_share`].
+    /// Parses exactly [`BLS_CAPSULE_LEN`] bytes: the version, then `U`, which must be a
+    /// point of the prime-order subgroup other than the identity.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() == RETIRED_CAPSULE_LEN {
+            return Err(Error::CapsuleRetired);
+        }
         if bytes.len() != BLS_CAPSULE_LEN {
             return Err(Error::FieldLength {
                 field: "BLS capsule",
@@ -138,19 +219,37 @@ impl BlsCapsule {
                 got: bytes.len(),
             });
         }
-        Ciphertext::from_bytes(bytes)
-            .map(Self)
-            .map_err(|_| Error::CapsuleInvalid)
+        let (version, rest) = bytes.split_at(1);
+        if version != [BLS_CAPSULE_VERSION] {
+            return Err(Error::CapsuleInvalid);
+        }
+        let (u_bytes, sealed) = rest.split_at(G1_LEN);
+        let u_bytes = <[u8; G1_LEN]>::try_from(u_bytes).map_err(|_| Error::CapsuleInvalid)?;
+        let u = Option::<G1Affine>::from(G1Affine::from_compressed(&u_bytes))
+            .filter(|u| !bool::from(u.is_identity()))
+            .ok_or(Error::CapsuleInvalid)?;
+        let sealed =
+            <[u8; KEY_LEN + TAG_LEN]>::try_from(sealed).map_err(|_| Error::CapsuleInvalid)?;
+        Ok(Self { u, sealed })
     }
 
-    /// The 176 bytes to register and to send with access requests.
+    /// The [`BLS_CAPSULE_LEN`] bytes to register and to send with access requests.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.to_bytes()
+        let mut out = Vec::with_capacity(BLS_CAPSULE_LEN);
+        out.push(BLS_CAPSULE_VERSION);
+        out.extend_from_slice(&self.u.to_compressed());
+        out.extend_from_slice(&self.sealed);
+        out
     }
 
     /// `keccak256` of the bytes: the capsule hash signed in access requests.
     pub fn hash(&self) -> B256 {
         keccak256(self.to_bytes())
+    }
+
+    /// The capsule's label for `file`: what a node signs when asked for `file`.
+    pub fn label(&self, file: &FileRef) -> [u8; BLS_LABEL_LEN] {
+        capsule_label(file, &self.u)
     }
 }
 
@@ -184,15 +283,12 @@ impl BlsSecretShare {
         self.node_index
     }
 
-    /// The node's answer to an access request for `file`: checks that the capsule is a
-    /// valid ciphertext (2 pairings; refuses chosen-ciphertext probes) and returns this
-    /// node's decryption share of it under the file's derived key.
-    pub fn decrypt_share(&self, file: &FileRef, capsule: &BlsCapsule) -> Result<BlsPartial> {
-        let child = self.share.derive_child(file.bls_index().as_slice());
-        child
-            .decrypt_share(&capsule.0)
-            .map(BlsPartial)
-            .ok_or(Error::CapsuleInvalid)
+    /// The node's answer to an access request for `file`: its signature share on the label
+    /// of `capsule` *for `file`* (the file the gate admitted the requester to, never one the
+    /// capsule names). One hash to G2 and one G2 multiplication; no pairing.
+    pub fn decrypt_share(&self, file: &FileRef, capsule: &BlsCapsule) -> BlsPartial {
+        let point = label_point(&capsule.label(file));
+        BlsPartial(self.share.sign_g2(point))
     }
 }
 
@@ -204,12 +300,12 @@ impl fmt::Debug for BlsSecretShare {
 
 impl ZeroizeOnDrop for BlsSecretShare {}
 
-/// One node's decryption share of a capsule. `t + 1` of them reveal K, so it travels only
-/// inside a sealed box and its `Debug` is redacted.
-pub struct BlsPartial(DecryptionShare);
+/// One node's answer for a capsule. `t + 1` of them open it, so it travels only inside a
+/// sealed box and its `Debug` is redacted.
+pub struct BlsPartial(SignatureShare);
 
 impl BlsPartial {
-    /// The 48 bytes to seal into the response. Zeroized on drop.
+    /// The 96 bytes to seal into the response. Zeroized on drop.
     pub fn to_bytes(&self) -> Zeroizing<[u8; BLS_PARTIAL_LEN]> {
         Zeroizing::new(self.0.to_bytes())
     }
@@ -221,27 +317,29 @@ impl fmt::Debug for BlsPartial {
     }
 }
 
-/// Verifies decryption shares as they arrive and combines the first `t + 1` good ones.
+/// Verifies answers as they arrive and opens the capsule with the first `t + 1` good ones.
 pub struct BlsCombiner {
     public: PublicKeySet,
-    capsule: Ciphertext,
-    tally: Tally<DecryptionShare>,
+    label: [u8; BLS_LABEL_LEN],
+    point: G2Affine,
+    capsule: BlsCapsule,
+    tally: Tally<SignatureShare>,
 }
 
 impl BlsCombiner {
-    /// Adds node `node_index`'s decryption share (the opened 48 bytes). Verifies it against
-    /// the node's derived public key share (2 pairings); a bad share is recorded as a culprit
-    /// and its reason returned.
+    /// Adds node `node_index`'s answer (the opened 96 bytes). Verifies it as a signature
+    /// share on this file's label under the node's public key share (2 pairings); a bad one
+    /// is recorded as a culprit and its reason returned.
     pub fn add(&mut self, node_index: u32, share: &[u8]) -> Result<(), CulpritReason> {
         self.tally.admit(node_index)?;
         let parsed = <[u8; BLS_PARTIAL_LEN]>::try_from(share)
             .ok()
-            .and_then(|bytes| DecryptionShare::from_bytes(bytes).ok());
+            .and_then(|bytes| SignatureShare::from_bytes(bytes).ok());
         let Some(parsed) = parsed else {
             return Err(self.tally.blame(node_index, CulpritReason::Malformed));
         };
         let key_share = self.public.public_key_share(u64::from(node_index));
-        if !key_share.verify_decryption_share(&parsed, &self.capsule) {
+        if !key_share.verify_g2(&parsed, self.point) {
             return Err(self.tally.blame(node_index, CulpritReason::InvalidShare));
         }
         self.tally.accept(node_index, parsed);
@@ -274,27 +372,42 @@ impl BlsCombiner {
         self.tally.culprits()
     }
 
-    /// Recovers K from the first `t + 1` good shares, or names every culprit.
+    /// Combines the first `t + 1` good shares into `s·Q` and opens the capsule with
+    /// `e(U, s·Q)`, or names every culprit. Verified shares that do not open the capsule
+    /// mean the capsule was not made for this file under this key set.
     pub fn finish(self) -> Result<Recovered> {
         let (chosen, culprits) = self.tally.take_needed()?;
         let used: Vec<u32> = chosen.iter().map(|(i, _)| *i).collect();
-        let plaintext = Zeroizing::new(
-            self.public
-                .decrypt(
-                    chosen.iter().map(|(i, s)| (u64::from(*i), s)),
-                    &self.capsule,
-                )
-                .map_err(|_| Error::Internal {
-                    what: "BLS combine of verified shares",
-                })?,
-        );
-        if plaintext.len() != KEY_LEN {
-            return Err(Error::RecoveredKeyLength {
-                got: plaintext.len(),
-            });
+        let signature = self
+            .public
+            .combine_signatures(chosen.iter().map(|(i, s)| (u64::from(*i), s)))
+            .map_err(|_| Error::Internal {
+                what: "BLS combine of verified shares",
+            })?;
+        let combined = Option::<G2Affine>::from(G2Affine::from_compressed(&signature.to_bytes()))
+            .ok_or(Error::Internal {
+            what: "BLS combined signature encoding",
+        })?;
+        let shared = pairing(&self.capsule.u, &combined);
+        if bool::from(shared.is_identity()) {
+            return Err(Error::CapsuleNotForFile);
         }
+        let aead = capsule_aead(shared)?;
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(&self.capsule.sealed[..KEY_LEN]);
+        let tag =
+            Array::try_from(&self.capsule.sealed[KEY_LEN..]).map_err(|_| Error::Internal {
+                what: "capsule tag length",
+            })?;
+        aead.decrypt_inout_detached(
+            &Array::from(NONCE),
+            &self.label,
+            key.as_mut_slice().into(),
+            &tag,
+        )
+        .map_err(|_| Error::CapsuleNotForFile)?;
         Ok(Recovered {
-            key: FileKey::from_slice(&plaintext)?,
+            key: FileKey::from_slice(key.as_slice())?,
             used,
             culprits,
         })
@@ -310,6 +423,50 @@ impl fmt::Debug for BlsCombiner {
             .finish()
     }
 }
+
+/// `tag ‖ chainId (32-byte big-endian) ‖ registry (20) ‖ fileId (32) ‖ U (48, compressed)`.
+fn capsule_label(file: &FileRef, u: &G1Affine) -> [u8; BLS_LABEL_LEN] {
+    let mut label = [0u8; BLS_LABEL_LEN];
+    let (tag, rest) = label.split_at_mut(BLS_LABEL_TAG.len());
+    tag.copy_from_slice(BLS_LABEL_TAG);
+    let (chain, rest) = rest.split_at_mut(32);
+    chain[24..].copy_from_slice(&file.chain_id.to_be_bytes());
+    let (registry, rest) = rest.split_at_mut(ADDRESS_LEN);
+    registry.copy_from_slice(file.registry.as_slice());
+    let (file_id, u_out) = rest.split_at_mut(FILE_ID_LEN);
+    file_id.copy_from_slice(file.file_id.as_slice());
+    u_out.copy_from_slice(&u.to_compressed());
+    label
+}
+
+/// The label hashed to G2 (RFC 9380 `hash_to_curve`, [`BLS_IDENTITY_DST`]).
+fn label_point(label: &[u8]) -> G2Affine {
+    G2Projective::hash_to_curve(label, BLS_IDENTITY_DST, &[]).to_affine()
+}
+
+/// `ChaCha20-Poly1305(HKDF-SHA256(ikm = compress(shared), info = INFO_BLS_CAPSULE_KEY))`.
+/// `shared` must not be the identity (its torus compression is undefined there).
+fn capsule_aead(shared: blsttc::blstrs::Gt) -> Result<ChaCha20Poly1305> {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(GT_COMPRESSED_LEN));
+    shared
+        .write_compressed(&mut *ikm)
+        .map_err(|_| Error::Internal {
+            what: "pairing value encoding",
+        })?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(None, &ikm)
+        .expand(INFO_BLS_CAPSULE_KEY, key.as_mut_slice())
+        .map_err(|_| Error::Internal {
+            what: "HKDF output length",
+        })?;
+    let mut key_array = Array::from(*key);
+    let aead = ChaCha20Poly1305::new(&key_array);
+    key_array.as_mut_slice().zeroize();
+    Ok(aead)
+}
+
+/// Length of a torus-compressed pairing value (six 48-byte field elements).
+const GT_COMPRESSED_LEN: usize = 6 * 48;
 
 /// A dealer-made key set: `shares_needed` of `nodes` shares decrypt.
 ///

@@ -10,8 +10,9 @@ mod combine;
 mod shamir;
 
 pub use bls::{
-    BLS_CAPSULE_LEN, BLS_COMMITMENT_LEN, BLS_PARTIAL_LEN, BLS_SECRET_SHARE_LEN, BlsCapsule,
-    BlsCombiner, BlsKeySet, BlsPartial, BlsSecretShare, MAX_BLS_KEY_SET_BYTES, deal_bls_key_set,
+    BLS_CAPSULE_LEN, BLS_CAPSULE_VERSION, BLS_COMMITMENT_LEN, BLS_IDENTITY_DST, BLS_LABEL_LEN,
+    BLS_LABEL_TAG, BLS_PARTIAL_LEN, BLS_SECRET_SHARE_LEN, BlsCapsule, BlsCombiner, BlsKeySet,
+    BlsPartial, BlsSecretShare, INFO_BLS_CAPSULE_KEY, MAX_BLS_KEY_SET_BYTES, deal_bls_key_set,
 };
 pub use combine::{Culprit, CulpritReason, Culprits, Recovered};
 pub use shamir::{

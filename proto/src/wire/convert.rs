@@ -34,7 +34,7 @@ pub enum KeyRequest {
 /// A node's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyResponse {
-    /// A BLS decryption share, sealed to the requester.
+    /// A BLS answer (signature share on the file's capsule label), sealed to the requester.
     Partial(SealedShare),
     /// A Shamir share, sealed to the requester.
     Share(SealedShare),
@@ -48,8 +48,9 @@ pub enum KeyResponse {
     Error(ErrorReply),
 }
 
-/// A node's contribution sealed to the requester's response key, with the request hash as
-/// associated data: only the requester can open it, and only as the answer to that request.
+/// A node's contribution sealed to the requester's response key, with the request hash and
+/// the node's index as associated data: only the requester can open it, only as the answer
+/// to that request, and only as that node's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedShare {
     /// The answering node's 0-based index.
@@ -67,7 +68,7 @@ impl SealedShare {
         let sealed = sealbox::seal(
             &request.request().response_key,
             BoxPurpose::Response,
-            request_hash.as_slice(),
+            &response_aad(&request_hash, node_index),
             share,
         )?;
         Ok(Self {
@@ -87,8 +88,23 @@ impl SealedShare {
         if &self.request_hash != request_hash {
             return Err(Error::RequestHashMismatch);
         }
-        response_key.open(BoxPurpose::Response, request_hash.as_slice(), &self.sealed)
+        response_key.open(
+            BoxPurpose::Response,
+            &response_aad(request_hash, self.node_index),
+            &self.sealed,
+        )
     }
+}
+
+/// A response box's associated data: `requestHash (32) ‖ nodeIndex (4, big-endian)`. The
+/// index binds the box to the node that sealed it, so a relay that moves one node's box into
+/// another node's answer makes it unopenable (`Unsealable`) instead of getting the honest
+/// node blamed for a share that does not verify.
+fn response_aad(request_hash: &B256, node_index: u32) -> [u8; 36] {
+    let mut aad = [0u8; 36];
+    aad[..32].copy_from_slice(request_hash.as_slice());
+    aad[32..].copy_from_slice(&node_index.to_be_bytes());
+    aad
 }
 
 /// A node stored a deposited share.

@@ -27,7 +27,7 @@ pub use pb::ErrorCode;
 pub const WIRE_VERSION: u32 = 1;
 /// Largest encoded request or response accepted, checked before decoding.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// Largest capsule an access request may carry (a BLS capsule is 176 bytes).
+/// Largest capsule an access request may carry (a BLS capsule is 97 bytes).
 pub const MAX_CAPSULE_BYTES: usize = 1024;
 /// Largest human-readable message in an [`ErrorReply`]; longer ones are cut on creation.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
@@ -84,9 +84,10 @@ impl Error {
             | Error::RequestNotYetValid { .. }
             | Error::RequestLifetimeTooLong { .. }
             | Error::RequestTimesInvalid { .. } => ErrorCode::Expired,
-            Error::CapsuleMissing | Error::CapsuleMismatch | Error::CapsuleInvalid => {
-                ErrorCode::CapsuleMismatch
-            }
+            Error::CapsuleMissing
+            | Error::CapsuleMismatch
+            | Error::CapsuleInvalid
+            | Error::CapsuleRetired => ErrorCode::CapsuleMismatch,
             Error::WrongChain { .. } | Error::WrongRegistry { .. } => ErrorCode::WrongDomain,
             Error::MessageTooLarge { .. } => ErrorCode::TooLarge,
             Error::UnsupportedWireVersion { .. } => ErrorCode::UnsupportedVersion,

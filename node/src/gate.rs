@@ -4,7 +4,8 @@
 //! Access, cheapest first: signature and times (`SignedAccessRequest::verify`) → replay cache
 //! → `atBlock` within the freshness window and deep enough → the file record at `atBlock` →
 //! scheme and capsule hash match the registered ones → `canAccess(fileId, requester)` at
-//! `atBlock` → only then the partial (BLS, off the event loop) or the stored share (Shamir),
+//! `atBlock` and again at `head - confirmations` (so a revocation bites within seconds, not
+//! after the freshness window) → only then the partial (BLS, off the event loop) or the stored share (Shamir),
 //! sealed to the requester; or, on the custodial vault, K (`vault/handlers.rs`). Any chain
 //! failure refuses with `CHAIN_UNAVAILABLE`.
 //!
@@ -153,6 +154,23 @@ impl KeyService {
         if !allowed {
             return Err(self.denied(file_id, requester, at_block).await);
         }
+        // The requester picks `atBlock` anywhere in the freshness window, so a deny, a burn,
+        // an expiry or a balance drop would otherwise wait up to `freshness_blocks` to bite
+        // (and one pass could be handed from account to account). Ask again at the newest
+        // block this node trusts: a revocation counts once it is `confirmations` deep.
+        let latest = head.saturating_sub(inner.confirmations);
+        if latest > at_block {
+            let still = self
+                .chain_call(
+                    "FileRegistry.canAccess",
+                    inner.chain.can_access(file_id, requester, latest),
+                )
+                .await?;
+            if !still {
+                return Err(self.denied(file_id, requester, latest).await);
+            }
+        }
+
         match fields.scheme {
             Scheme::Bls => self.release_bls(request).await,
             Scheme::Shamir => self.release_shamir(request, &file).await,

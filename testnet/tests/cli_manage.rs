@@ -248,3 +248,73 @@ async fn access_window_and_chunked_scans_with_the_cli() {
         "{text}"
     );
 }
+
+/// Security issue, item 7: passes are transferable, so a reader about to be revoked can move
+/// the pass to another account ahead of the burn. `revoke` burns every live pass granted to
+/// them wherever it is now, and denies them by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_reaches_a_pass_moved_ahead_of_the_burn() {
+    use alloy::primitives::{Address, U256};
+    use alloy::providers::{Provider, ProviderBuilder};
+    use zgvault_contracts::AccessPass;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DevnetConfig::new(dir.path().join("devnet"));
+    config.nodes = 3;
+    config.threshold = 2;
+    config.storage_nodes = 1;
+    config.vault = None;
+    let devnet = Devnet::start(&config).await.unwrap();
+    let (alice, _) = user(dir.path(), "alice", &devnet);
+    let (bob, bob_addr) = user(dir.path(), "bob", &devnet);
+    let (carol, carol_addr) = user(dir.path(), "carol", &devnet);
+
+    let csv = dir.path().join("notes.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+    let put = alice.json(&["put", csv.to_str().unwrap()]);
+    let file_id = put["fileId"].as_str().unwrap().to_owned();
+    let grant = alice.json(&["grant", &file_id, "--to", &bob_addr]);
+    let token: U256 = grant["tokenId"].as_str().unwrap().parse().unwrap();
+
+    // Bob hands the pass to Carol (his other account) before Alice revokes him.
+    let provider = ProviderBuilder::new()
+        .wallet(devnet.signer("bob").unwrap())
+        .connect_http(devnet.rpc_url().parse().unwrap())
+        .erased();
+    let pass = AccessPass::new(devnet.manifest().contracts.access_pass, provider);
+    let bob_a: Address = bob_addr.parse().unwrap();
+    let carol_a: Address = carol_addr.parse().unwrap();
+    let moved = pass
+        .transferFrom(bob_a, carol_a, token)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(moved.status());
+    let out = dir.path().join("carol.csv");
+    carol.json(&["get", &file_id, "-o", out.to_str().unwrap()]);
+    std::fs::remove_file(&out).unwrap();
+
+    let revoke = alice.json(&["revoke", &file_id, "--from", &bob_addr]);
+    assert_eq!(revoke["denied"], true, "{revoke}");
+    let burned = revoke["burned"].as_array().unwrap();
+    assert_eq!(burned.len(), 1, "{revoke}");
+    assert_eq!(
+        burned[0]["holder"].as_str().unwrap().to_lowercase(),
+        carol_addr.to_lowercase()
+    );
+    assert!(
+        revoke["takesEffect"]
+            .as_str()
+            .unwrap()
+            .contains("confirmations"),
+        "{revoke}"
+    );
+    for reader in [&carol, &bob] {
+        let refused = reader.run(&["get", &file_id, "-o", out.to_str().unwrap()]);
+        assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+        assert!(!out.exists());
+    }
+}

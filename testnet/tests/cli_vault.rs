@@ -202,8 +202,10 @@ async fn put_get_grant_revoke_with_the_cli() {
     let refused = bob.run(&["get", &file_id, "-o", out]);
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
 
-    // The allow-list route works too.
-    alice.json(&["grant", &file_id, "--to", &bob_addr, "--allow"]);
+    // The allow-list route works too; the revoke above denied Bob (the default), and granting
+    // again takes him off the deny list first.
+    let regrant = alice.json(&["grant", &file_id, "--to", &bob_addr, "--allow"]);
+    assert!(regrant["undenied"].is_string(), "{regrant}");
     bob.json(&["get", &file_id, "-o", out]);
     let revoke = alice.json(&["revoke", &file_id, "--from", &bob_addr, "--deny"]);
     assert_eq!(revoke["disallowed"], true);

@@ -659,3 +659,27 @@ async fn transplant_of_a_registered_capsule_recovers_nothing_from_real_nodes() {
         .unwrap();
     assert!(got.key == victim_key);
 }
+
+/// Security issue, finding 4: a requester may sign any `atBlock` in the freshness window, so
+/// without a second look a pass burned at block N kept working for requests signed at N-1.
+/// The nodes also ask `canAccess` at their newest trusted block: refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_bites_at_the_head_even_for_a_request_signed_before_it() {
+    let w = World::new().await;
+    let (file, _, capsule) = w.bls_file("alice").await;
+    let cap = capsule.to_bytes();
+    let token = w.grant("alice", &file, "bob").await;
+    let before = w.head().await;
+    w.revoke("alice", token).await;
+    assert!(w.head().await > before);
+
+    // Bob signs at the block before the burn, well inside the window.
+    let (req, secret) = w
+        .request_at("bob", &file, Scheme::Bls, &cap, now(), before)
+        .await;
+    let err = w
+        .recover_bls(&w.nodes, &file, &capsule, &req, &secret)
+        .await
+        .unwrap_err();
+    assert!(refused_with(&err, ErrorCode::AccessDenied), "{err}");
+}

@@ -30,6 +30,12 @@ pub(crate) fn run_grant(args: GrantArgs) -> anyhow::Result<()> {
     if args.net.json {
         return print_json(&serde_json::to_value(&r)?);
     }
+    if let Some(tx) = r.undenied {
+        println!(
+            "removed {} from the deny list of file {} (tx {tx})",
+            r.to, r.file_id
+        );
+    }
     match r.token_id {
         Some(id) => println!(
             "minted AccessPass #{id} for file {} to {} (tx {})",
@@ -55,8 +61,13 @@ pub(crate) struct RevokeArgs {
     /// Whose access to stop.
     #[arg(long)]
     from: Address,
-    /// Also add them to the deny list, so no pass or token gate lets them in again.
+    /// Do not add them to the deny list. By default they are denied, because passes are
+    /// transferable: a holder can move a pass to another of their accounts ahead of the burn,
+    /// and a token gate may admit them again.
     #[arg(long)]
+    no_deny: bool,
+    /// Denying is the default now; kept so older scripts keep working.
+    #[arg(long, hide = true, conflicts_with = "no_deny")]
     deny: bool,
     #[command(flatten)]
     net: VaultArgs,
@@ -66,6 +77,11 @@ pub(crate) struct RevokeArgs {
 const ALREADY_RELEASED: &str =
     "data already released stays released: revocation stops future key releases only";
 
+/// When a revocation bites: nodes check the policy at the newest block they trust.
+const TAKES_EFFECT: &str = "the key nodes and the vault refuse from the moment these \
+     transactions are as many blocks deep as each requires (`confirmations`, 0 on the devnet; \
+     seconds on most chains)";
+
 pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
     let vault = args.net.open()?;
     let scan = ScanBar::new(args.net.json);
@@ -73,7 +89,7 @@ pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
         &vault,
         args.file_id,
         args.from,
-        args.deny,
+        !args.no_deny,
         &|d, t| scan.update(d, t),
     ));
     scan.finish();
@@ -82,14 +98,23 @@ pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
         let mut v = serde_json::to_value(&r)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("note".into(), json!(ALREADY_RELEASED));
+            o.insert("takesEffect".into(), json!(TAKES_EFFECT));
         }
         return print_json(&v);
     }
     if r.burned.is_empty() {
         println!("{} held no pass for file {}", r.from, r.file_id);
     } else {
-        let ids: Vec<String> = r.burned.iter().map(|t| format!("#{t}")).collect();
-        println!("burned AccessPass {} held by {}", ids.join(", "), r.from);
+        for pass in &r.burned {
+            if pass.holder == r.from {
+                println!("burned AccessPass #{} held by {}", pass.token_id, r.from);
+            } else {
+                println!(
+                    "burned AccessPass #{} granted to {} and since moved to {}",
+                    pass.token_id, r.from, pass.holder
+                );
+            }
+        }
     }
     if r.disallowed {
         println!("removed {} from the allow-list", r.from);
@@ -99,12 +124,13 @@ pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
     }
     if r.can_still_read {
         println!(
-            "warning: {} can still read ({}); use --deny to shut them out",
+            "warning: {} can still read ({}); run again without --no-deny to shut them out",
             r.from, r.reason
         );
     } else {
         println!("{} can no longer get the key ({})", r.from, r.reason);
     }
+    println!("note: {TAKES_EFFECT}");
     println!("note: {ALREADY_RELEASED}");
     Ok(())
 }

@@ -31,6 +31,9 @@ pub struct GrantReceipt {
     /// The minted pass.
     pub token_id: Option<U256>,
     pub tx: B256,
+    /// They were on the deny list (a `revoke` denies by default) and were taken off it
+    /// first, in this transaction.
+    pub undenied: Option<B256>,
 }
 
 /// What `revoke` did.
@@ -39,8 +42,8 @@ pub struct GrantReceipt {
 pub struct RevokeReceipt {
     pub file_id: B256,
     pub from: Address,
-    /// Passes burned.
-    pub burned: Vec<U256>,
+    /// Passes burned: every live pass granted to them, wherever it had moved.
+    pub burned: Vec<BurnedPass>,
     /// Removed from the allow-list.
     pub disallowed: bool,
     /// Added to the deny list.
@@ -49,6 +52,15 @@ pub struct RevokeReceipt {
     /// Whether the registry still lets them read (e.g. through a token gate).
     pub can_still_read: bool,
     pub reason: String,
+}
+
+/// A pass `revoke` burned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BurnedPass {
+    pub token_id: U256,
+    /// Who held it when it was burned (not the revoked reader if they had moved it).
+    pub holder: Address,
 }
 
 /// One of my files, from its `FileRegistered` event and current record.
@@ -227,8 +239,8 @@ pub(crate) async fn send_allow(
     }
 }
 
-/// Lets `to` read `file_id`: mints an AccessPass, or (`allow_list`) adds them to the
-/// allow-list.
+/// Lets `to` read `file_id`: takes them off the deny list if a revoke put them there, then
+/// mints an AccessPass, or (`allow_list`) adds them to the allow-list.
 pub async fn grant(
     vault: &Vault,
     file_id: B256,
@@ -236,6 +248,24 @@ pub async fn grant(
     allow_list: bool,
 ) -> Result<GrantReceipt, Error> {
     require_owner(vault, file_id, CHANGE_ACCESS).await?;
+    let registry = vault.registry()?;
+    let denied = registry
+        .isDenied(file_id, to)
+        .call()
+        .await
+        .map_err(|e| chain_error("reading the deny list", &vault.network, e))?;
+    let undenied = if denied {
+        Some(
+            confirm(
+                vault,
+                "removing from the deny list",
+                registry.undeny(file_id, to).send().await,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     if allow_list {
         let tx = send_allow(vault, file_id, to, true).await?;
         return Ok(GrantReceipt {
@@ -244,6 +274,7 @@ pub async fn grant(
             how: "allow",
             token_id: None,
             tx,
+            undenied,
         });
     }
     let pass_address = vault.access_pass_address()?;
@@ -269,11 +300,14 @@ pub async fn grant(
         how: "pass",
         token_id,
         tx: receipt.transaction_hash,
+        undenied,
     })
 }
 
-/// Stops future key releases to `from`: burns every pass minted to them that they still
-/// hold, removes them from the allow-list, and with `deny` adds them to the deny list.
+/// Stops future key releases to `from`: burns every live pass minted to them, wherever it
+/// has moved since (a pass is transferable, so a holder could otherwise hand it to another
+/// account ahead of the burn), removes them from the allow-list, and with `deny` adds them
+/// to the deny list (the CLI's default).
 /// `progress(done, total)` counts the blocks scanned for passes on long scans.
 pub async fn revoke(
     vault: &Vault,
@@ -295,18 +329,25 @@ pub async fn revoke(
     let mut burned = Vec::new();
     let mut txs = Vec::new();
     for (ev, _) in minted {
-        // Burned passes revert `ownerOf`; passes moved to someone else are not theirs.
-        let holder = pass.ownerOf(ev.tokenId).call().await.ok();
-        if holder == Some(from) {
-            let tx = confirm(
-                vault,
-                "burning an AccessPass",
-                pass.burn(ev.tokenId).send().await,
-            )
-            .await?;
-            burned.push(ev.tokenId);
-            txs.push(tx);
+        if ev.to != from {
+            continue;
         }
+        // Burned passes revert `ownerOf`. A pass granted to `from` and moved on is still
+        // their grant: burn it where it is (the file owner may burn any pass of the file).
+        let Ok(holder) = pass.ownerOf(ev.tokenId).call().await else {
+            continue;
+        };
+        let tx = confirm(
+            vault,
+            "burning an AccessPass",
+            pass.burn(ev.tokenId).send().await,
+        )
+        .await?;
+        burned.push(BurnedPass {
+            token_id: ev.tokenId,
+            holder,
+        });
+        txs.push(tx);
     }
     let allowed = registry
         .isAllowed(file_id, from)

@@ -33,8 +33,8 @@ pub use custody::{MoveReport, move_custody};
 pub use get::{GetReport, get};
 pub use keystore::{Passphrase, create_keystore, load_keystore};
 pub use manage::{
-    FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport, StorageNodeStatus,
-    grant, info, list_files, revoke, set_policy, status,
+    BurnedPass, FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport,
+    StorageNodeStatus, grant, info, list_files, revoke, set_policy, status,
 };
 pub use put::{Custody, Gate, PendingPut, PutOptions, PutReceipt, PutStage, pending_puts, put};
 pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};

@@ -51,7 +51,8 @@ pub use service::{
 };
 pub use store::{DepositOutcome, STORE_FILE, ShareStore, ShredOutcome, StoredDeposit};
 pub use vault::{
-    HEALTH_CACHE_TTL, RotationOutcome, Vault, VaultStatus,
+    HEALTH_CACHE_TTL, REFUSAL_AUDIT_BURST, REFUSAL_AUDIT_LINES_PER_SEC, RotationOutcome, Vault,
+    VaultStatus,
     admin::{
         ADMIN_ROUTES, ADMIN_SOCKET, RanAt, admin_socket_path, rotate as vault_rotate,
         status as vault_status,

@@ -1,6 +1,6 @@
 //! Replay-cache exhaustion (security finding 2): a flood of well-signed requests from fresh
 //! signers, every one of them refused, must not keep an authorized user from being served,
-//! on a share-holder node. The real `KeyService` with its default
+//! on a share-holder node and on the custodial vault. The real `KeyService` with its default
 //! replay cache, a real FileRegistry on a loopback anvil read through `AlloyChain`, and a new
 //! random secp256k1 key for every flooding signer (signers cost an attacker nothing).
 #![allow(clippy::unwrap_used)]
@@ -9,7 +9,7 @@ mod common;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use common::{
     anvil::{Proc, start_anvil},
     now,
@@ -20,12 +20,15 @@ use k256::ecdsa::SigningKey;
 use zgvault_contracts::SCHEME_BLS;
 use zgvault_node::{
     AlloyChain, DEFAULT_RATE_BURST, DEFAULT_REPLAY_CACHE_SIZE, DEFAULT_REQUESTER_BURST, KeyService,
-    MAX_TRACKED_ORIGINS, NodeConfig, NodeKeys, Origin, ShareStore,
+    MAX_TRACKED_ORIGINS, NodeConfig, NodeKeys, Origin, REFUSAL_AUDIT_BURST,
+    REFUSAL_AUDIT_LINES_PER_SEC, ShareStore, Vault,
 };
 use zgvault_proto::{
     FileKey,
-    request::{AccessRequest, FileRef, MAX_REQUEST_LIFETIME_SECS, Scheme, Shred, address_of},
-    sealbox::BoxSecretKey,
+    request::{
+        AccessRequest, FileRef, KeyDeposit, MAX_REQUEST_LIFETIME_SECS, Scheme, Shred, address_of,
+    },
+    sealbox::{BoxPublicKey, BoxSecretKey},
     threshold::{BlsCapsule, BlsKeySet, deal_bls_key_set},
     wire::{ErrorCode, KeyRequest, KeyResponse, decode_response, encode_request},
 };
@@ -310,6 +313,144 @@ async fn replay_flood_from_fresh_signers_on_one_origin_then_an_authorized_reader
     );
 
     reader_is_served(&node, proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_flood_on_the_vault_then_a_reader_gets_k_and_refusals_do_not_each_cost_an_audit_line()
+ {
+    let (_anvil, rpc) = start_anvil().unwrap();
+    let registry = Registry::deploy(&rpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::vault_config(dir.path());
+    config.chain.rpc_url.clone_from(&rpc);
+    config.chain.file_registry = registry.address();
+    let keys = NodeKeys::load_or_create(dir.path()).unwrap();
+    let store = ShareStore::open(dir.path(), &keys.store).unwrap();
+    // The refusal-line bucket starts full here.
+    let opened = Instant::now();
+    let vault = Arc::new(Vault::open(&config).unwrap());
+    let chain = AlloyChain::new(&rpc, registry.address()).unwrap();
+    let service =
+        KeyService::custodial(&config, keys, store, Arc::new(chain), Arc::clone(&vault)).unwrap();
+    let vault_key = BoxPublicKey::from_bytes(service.info().encryption_key.0);
+    let key = FileKey::generate().unwrap();
+    let file = registry.register_custodial(1, vault_key, &key).await;
+    let reader = address_of(&registry.reader);
+    registry.allow(&file, reader).await;
+    let deposit = KeyDeposit::new(file, &key, &vault_key, now())
+        .unwrap()
+        .sign(&registry.owner)
+        .unwrap();
+    let ack = decode_response(
+        &service
+            .handle(
+                http_origin(0),
+                &encode_request(&KeyRequest::KeyDeposit(deposit)),
+            )
+            .await,
+    )
+    .unwrap();
+    assert!(matches!(ack, KeyResponse::DepositAck(_)), "{ack:?}");
+    let head = registry.head().await;
+
+    // Strangers ask for the real file: each is refused ACCESS_DENIED by the registry.
+    let response_key = BoxSecretKey::generate().unwrap().public_key();
+    let messages = sign_flood(FRESH_SIGNERS, 1, |signer, _| {
+        let request = AccessRequest::new(
+            file,
+            Scheme::Custodial,
+            response_key,
+            &[],
+            now(),
+            MAX_REQUEST_LIFETIME_SECS,
+            head,
+        )
+        .unwrap()
+        .sign(signer, Vec::new())
+        .unwrap();
+        encode_request(&KeyRequest::Access(request))
+    });
+    let answers = flood(&service, messages, |i| http_origin(i % FLOOD_ORIGINS)).await;
+    let flooded_for = opened.elapsed();
+    assert_eq!(
+        answers,
+        BTreeMap::from([("ACCESS_DENIED".to_owned(), FRESH_SIGNERS)])
+    );
+
+    // The reader gets K.
+    let response = BoxSecretKey::generate().unwrap();
+    let request = AccessRequest::new(
+        file,
+        Scheme::Custodial,
+        response.public_key(),
+        &[],
+        now(),
+        120,
+        head,
+    )
+    .unwrap()
+    .sign(&registry.reader, Vec::new())
+    .unwrap();
+    let answer = decode_response(
+        &service
+            .handle(
+                http_origin(FLOOD_ORIGINS + 1),
+                &encode_request(&KeyRequest::Access(request.clone())),
+            )
+            .await,
+    )
+    .unwrap();
+    let KeyResponse::Key(sealed) = answer else {
+        panic!("the reader was not served after the flood: {answer:?}");
+    };
+    assert_eq!(
+        sealed.open(&response, &request.hash()).unwrap().as_slice(),
+        key.as_bytes()
+    );
+
+    // The flood did not cost one fsync'd audit line per refusal: at most the refusal-line
+    // bucket's burst and refill (however long the flood took on this machine); every other
+    // refusal is counted, and the lines written after skipped ones say how many they were.
+    // The deposit and the release are recorded.
+    let owner = address_of(&registry.owner);
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join(zgvault_node::DEFAULT_AUDIT_LOG))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let by = |who: Address| {
+        lines
+            .iter()
+            .filter(|l| l["requester"].as_str().unwrap().parse::<Address>().unwrap() == who)
+            .count()
+    };
+    assert_eq!(by(owner), 1, "the deposit");
+    assert_eq!(by(reader), 1, "the release");
+    let flood_lines = lines.len() - 2;
+    let refill = u64::from(REFUSAL_AUDIT_LINES_PER_SEC) * (flooded_for.as_secs() + 1);
+    let bound = u64::from(REFUSAL_AUDIT_BURST) + refill;
+    assert!(
+        flood_lines as u64 <= bound,
+        "{flood_lines} audit lines for {FRESH_SIGNERS} refused strangers in {flooded_for:?} \
+         (at most {bound})"
+    );
+    let unrecorded = vault.refusals_unrecorded();
+    eprintln!("audit: {flood_lines} refusal lines written, {unrecorded} refusals counted only");
+    assert_eq!(flood_lines as u64 + unrecorded, FRESH_SIGNERS as u64);
+    let noted: u64 = lines
+        .iter()
+        .filter_map(|l| l["note"].as_str())
+        .map(|note| note.split(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        noted <= unrecorded,
+        "{noted} noted, {unrecorded} unrecorded"
+    );
+    assert!(service.metrics_text().contains(&format!(
+        "zgvault_node_audit_refusals_unrecorded_total {unrecorded}"
+    )));
+    zgvault_node::custody::verify_chain(&dir.path().join(zgvault_node::DEFAULT_AUDIT_LOG)).unwrap();
 }
 
 // The rules the fix rests on, one by one, against the same real chain.

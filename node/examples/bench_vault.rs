@@ -191,6 +191,9 @@ async fn bench(
     config.limits.rate_burst = 1_000_000;
     config.limits.requester_rate_per_min = 100_000_000;
     config.limits.requester_burst = 1_000_000;
+    // One signer from one origin: it may hold the whole replay cache.
+    config.limits.replay_cache_per_origin = config.limits.replay_cache_size;
+    config.limits.replay_cache_per_signer = config.limits.replay_cache_size;
     let path = dir.path().join("node.toml");
     std::fs::write(&path, config.to_toml().unwrap()).unwrap();
     let daemon = Proc::spawn(

@@ -45,9 +45,22 @@ pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 pub const DEFAULT_RATE_PER_SEC: u32 = 50;
 /// Default burst per origin.
 pub const DEFAULT_RATE_BURST: u32 = 100;
-/// Default replay-cache capacity. Entries live at most 330 s (lifetime + skew), so this
-/// allows about 300 fresh requests per second before the node refuses new ones.
+/// Default replay-cache capacity. Only requests in flight and requests that were answered
+/// are remembered (a refused one is forgotten), an access request at most 330 s (lifetime +
+/// skew), so this allows about 300 answered requests per second before the node refuses new
+/// ones.
 pub const DEFAULT_REPLAY_CACHE_SIZE: usize = 100_000;
+/// Default share of the replay cache one origin (IP or peer id) may hold: a tenth, so that
+/// no single origin can fill it with answered requests. That is about 30 answered requests a
+/// second sustained from one origin (10 000 over an access request's 330 s), below the 50 a
+/// second its default rate admits; a node behind a reverse proxy (one origin for every
+/// client) should raise it towards `replay_cache_size`.
+pub const DEFAULT_REPLAY_CACHE_PER_ORIGIN: usize = 10_000;
+/// Default share of the replay cache one signer address may hold. The signer's default
+/// bucket (30, then 120 a minute) lets through about 690 requests in an access request's
+/// 330 s, so an honest signer stays below it; with a raised bucket, or owner messages
+/// remembered 630 s, no signer can hold more than 1 % of the default cache.
+pub const DEFAULT_REPLAY_CACHE_PER_SIGNER: usize = 1_000;
 /// Default sustained requests per minute per signer address (after signature verification).
 pub const DEFAULT_REQUESTER_RATE_PER_MIN: u32 = 120;
 /// Default burst per signer address.
@@ -150,8 +163,15 @@ pub struct LimitsConfig {
     pub rate_burst: u32,
     /// Largest request in bytes; at most `wire::MAX_MESSAGE_BYTES`.
     pub max_message_bytes: usize,
-    /// Request hashes remembered for replay protection.
+    /// Request hashes remembered for replay protection (requests in flight and answered
+    /// ones; a refused request is forgotten).
     pub replay_cache_size: usize,
+    /// Most of those one origin (IP for HTTP, peer id for p2p) may hold at once; further
+    /// requests from it get `RATE_LIMITED` until some expire. At most `replay_cache_size`.
+    pub replay_cache_per_origin: usize,
+    /// Most of those one signer address may hold at once (same policy). At most
+    /// `replay_cache_size`.
+    pub replay_cache_per_signer: usize,
     /// Sustained requests per minute per signer address (checked after the signature,
     /// before any chain call; all modes).
     pub requester_rate_per_min: u32,
@@ -224,6 +244,8 @@ impl Default for LimitsConfig {
             rate_burst: DEFAULT_RATE_BURST,
             max_message_bytes: MAX_MESSAGE_BYTES,
             replay_cache_size: DEFAULT_REPLAY_CACHE_SIZE,
+            replay_cache_per_origin: DEFAULT_REPLAY_CACHE_PER_ORIGIN,
+            replay_cache_per_signer: DEFAULT_REPLAY_CACHE_PER_SIGNER,
             requester_rate_per_min: DEFAULT_REQUESTER_RATE_PER_MIN,
             requester_burst: DEFAULT_REQUESTER_BURST,
             http_max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
@@ -255,6 +277,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "limits.rate_burst",
     "limits.max_message_bytes",
     "limits.replay_cache_size",
+    "limits.replay_cache_per_origin",
+    "limits.replay_cache_per_signer",
     "limits.requester_rate_per_min",
     "limits.requester_burst",
     "limits.http_max_connections",
@@ -391,6 +415,12 @@ impl NodeConfig {
             "limits.replay_cache_size" => {
                 self.limits.replay_cache_size = parse(key, v, "a count")?;
             }
+            "limits.replay_cache_per_origin" => {
+                self.limits.replay_cache_per_origin = parse(key, v, "a count")?;
+            }
+            "limits.replay_cache_per_signer" => {
+                self.limits.replay_cache_per_signer = parse(key, v, "a count")?;
+            }
             "limits.requester_rate_per_min" => {
                 self.limits.requester_rate_per_min = parse(key, v, "a count")?;
             }
@@ -479,6 +509,25 @@ impl NodeConfig {
         }
         if limits.replay_cache_size == 0 {
             return bad("limits.replay_cache_size", "0".into(), "must be at least 1");
+        }
+        for (key, share) in [
+            (
+                "limits.replay_cache_per_origin",
+                limits.replay_cache_per_origin,
+            ),
+            (
+                "limits.replay_cache_per_signer",
+                limits.replay_cache_per_signer,
+            ),
+        ] {
+            if share == 0 || share > limits.replay_cache_size {
+                return bad(
+                    key,
+                    share.to_string(),
+                    "must be between 1 and limits.replay_cache_size (lower it with the cache, or \
+                     raise the cache)",
+                );
+            }
         }
         if limits.requester_rate_per_min == 0 || limits.requester_burst == 0 {
             return bad(
@@ -677,6 +726,37 @@ mod tests {
             NodeConfig::default().validate_for_run().is_err(),
             "registry unset"
         );
+    }
+
+    #[test]
+    fn replay_cache_shares_are_read_and_checked() {
+        let text = "[limits]\nreplay_cache_size = 50\nreplay_cache_per_origin = 20\n\
+                    replay_cache_per_signer = 5\n";
+        let config = NodeConfig::from_toml(text, Path::new("x.toml")).unwrap();
+        assert_eq!(config.limits.replay_cache_per_origin, 20);
+        assert_eq!(config.limits.replay_cache_per_signer, 5);
+        config.validate().unwrap();
+        let err = NodeConfig::from_toml("[limits]\nreplay_cache_per_ip = 1\n", Path::new("x.toml"))
+            .unwrap_err();
+        assert!(matches!(err, Error::ConfigParse { .. }), "{err}");
+        for (key, value) in [
+            ("limits.replay_cache_per_origin", "0"),
+            ("limits.replay_cache_per_signer", "0"),
+            ("limits.replay_cache_per_origin", "51"),
+            ("limits.replay_cache_per_signer", "51"),
+        ] {
+            let mut bad = config.clone();
+            bad.set(key, value).unwrap();
+            let err = bad.validate().unwrap_err();
+            assert!(
+                matches!(&err, Error::ConfigValue { key: k, .. } if k == key),
+                "{key} = {value}: {err}"
+            );
+        }
+        // A smaller cache with the default shares is refused, saying what to lower.
+        let mut small = NodeConfig::default();
+        small.limits.replay_cache_size = DEFAULT_REPLAY_CACHE_PER_ORIGIN - 1;
+        assert!(small.validate().is_err());
     }
 
     #[test]

@@ -5,15 +5,21 @@
 //! → `atBlock` within the freshness window and deep enough → the file record at `atBlock` →
 //! scheme and capsule hash match the registered ones → `canAccess(fileId, requester)` at
 //! `atBlock` and again at `head - confirmations` (so a revocation bites within seconds, not
-//! after the freshness window) → only then the partial (BLS, off the event loop) or the stored share (Shamir),
-//! sealed to the requester; or, on the custodial vault, K (`vault/handlers.rs`). Any chain
-//! failure refuses with `CHAIN_UNAVAILABLE`.
+//! after the freshness window) → only then the partial (BLS, off the event loop) or the
+//! stored share (Shamir), sealed to the requester; or, on the custodial vault, K
+//! (`vault/handlers.rs`). Any chain failure refuses with `CHAIN_UNAVAILABLE`.
 //!
 //! Every owner- or requester-signed message (access request, deposit, shred) goes through the
 //! replay cache right after its signature is verified (`REPLAY`), and only a message not seen
 //! before is charged to its signer's token bucket, before any chain call (`RATE_LIMITED`):
-//! replays cannot drain a signer's bucket. Transient refusals forget the message again, so it
-//! can be retried as is (`KeyService::admit_signed`).
+//! replays of an answered message cannot drain a signer's bucket. The entry is charged to the
+//! message's origin and signer, and each may hold only its share of the cache
+//! (`limits.replay_cache_per_origin` / `_per_signer`, then `RATE_LIMITED`), so no origin or
+//! signer can fill it with answered messages. Only an answered message stays remembered until
+//! it expires; every refusal (`KeyService::dispatch`) and a timeout forget it, because nothing
+//! was released or changed: the same message may be sent again as is, and a flood of refused
+//! messages from fresh signers leaves nothing behind. The price: a captured refused message,
+//! replayed, costs its signer a token each time (it is no longer told apart from a new one).
 
 use std::sync::Arc;
 
@@ -65,18 +71,6 @@ pub(crate) fn internal(what: &str) -> ErrorReply {
     refuse(
         ErrorCode::Internal,
         format!("the node failed ({what}): retry or ask other nodes"),
-    )
-}
-
-/// Refusals after which the same signed request may succeed later: the replay cache forgets
-/// it, so the requester can retry without signing again. Nothing was released on these paths.
-pub(crate) fn is_transient(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::ChainUnavailable
-            | ErrorCode::RateLimited
-            | ErrorCode::Internal
-            | ErrorCode::NotConfirmed
     )
 }
 

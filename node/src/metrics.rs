@@ -165,6 +165,19 @@ pub(crate) fn render_vault(out: &mut String, vault: &crate::vault::Vault) {
     let _ = writeln!(out, "zgvault_node_audit_lines {}", vault.audit().head().0);
     let _ = writeln!(
         out,
+        "# HELP zgvault_node_audit_refusals_unrecorded_total Refusals not written to the audit log one by one (over the refusal-line rate)."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE zgvault_node_audit_refusals_unrecorded_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "zgvault_node_audit_refusals_unrecorded_total {}",
+        vault.refusals_unrecorded()
+    );
+    let _ = writeln!(
+        out,
         "# HELP zgvault_node_vault_kek_probes_total KEK seal/open probes run for /health (at most one per 5 s)."
     );
     let _ = writeln!(out, "# TYPE zgvault_node_vault_kek_probes_total counter");

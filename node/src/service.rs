@@ -31,7 +31,8 @@ use crate::{
     http::ConnectionLimits,
     keys::NodeKeys,
     limits::{
-        MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache, ReplayRefusal,
+        MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache, ReplayLimits,
+        ReplayRefusal,
     },
     metrics::Metrics,
     store::ShareStore,
@@ -45,7 +46,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CHAIN_RETRY_AFTER_SECS: u32 = 5;
 /// `retry_after_secs` sent when the node is at its concurrency limit.
 pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
-/// `retry_after_secs` sent when the replay cache is full.
+/// `retry_after_secs` sent when the replay cache, or the share of it the request's origin or
+/// signer may hold, is full.
 pub const REPLAY_FULL_RETRY_AFTER_SECS: u32 = 30;
 /// `/health` reports the chain down if no chain call succeeded for this long.
 pub const CHAIN_HEALTHY_WITHIN: Duration = Duration::from_secs(30);
@@ -227,7 +229,11 @@ impl KeyService {
                 confirmations: config.chain.confirmations,
                 max_message_bytes: limits.max_message_bytes,
                 permits: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
-                replay: Mutex::new(ReplayCache::new(limits.replay_cache_size)),
+                replay: Mutex::new(ReplayCache::new(ReplayLimits {
+                    capacity: limits.replay_cache_size,
+                    per_origin: limits.replay_cache_per_origin,
+                    per_signer: limits.replay_cache_per_signer,
+                })),
                 rate: Mutex::new(RateLimiter::new(
                     limits.rate_per_sec,
                     limits.rate_burst,
@@ -258,11 +264,13 @@ impl KeyService {
         let started = Instant::now();
         let metrics = &self.inner.metrics;
         let _in_flight = metrics.start();
-        let mut log = RequestLog::default();
+        let mut log = RequestLog::new(origin.clone());
         let response = match self.admit(&origin, request) {
             Err(reply) => KeyResponse::Error(reply),
             Ok(permit) => {
-                let (response, filled) = self.run_isolated(request.to_vec(), permit).await;
+                let (response, filled) = self
+                    .run_isolated(origin.clone(), request.to_vec(), permit)
+                    .await;
                 log = filled;
                 response
             }
@@ -349,18 +357,15 @@ impl KeyService {
     /// the caller going away both cancel the work.
     async fn run_isolated(
         &self,
+        origin: Origin,
         request: Vec<u8>,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> (KeyResponse, RequestLog) {
         let service = self.clone();
-        let armed = Arc::new(Mutex::new(None));
-        let task_armed = Arc::clone(&armed);
+        let mut log = RequestLog::new(origin.clone());
+        let armed = Arc::clone(&log.armed);
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let mut log = RequestLog {
-                armed: task_armed,
-                ..RequestLog::default()
-            };
             let response = match service.dispatch(&request, &mut log).await {
                 Ok(response) => response,
                 Err(reply) => KeyResponse::Error(reply),
@@ -381,7 +386,7 @@ impl KeyService {
                         "the node failed on this request: retry or ask other nodes",
                         0,
                     )),
-                    RequestLog::default(),
+                    RequestLog::new(origin),
                 )
             }
             Err(_) => {
@@ -399,7 +404,7 @@ impl KeyService {
                         ),
                         CHAIN_RETRY_AFTER_SECS,
                     )),
-                    RequestLog::default(),
+                    RequestLog::new(origin),
                 )
             }
         }
@@ -433,10 +438,10 @@ impl KeyService {
                 self.shred(shred, log).await
             }
         };
-        // A transient refusal leaves nothing behind: the same signed message may be retried.
-        if let Err(reply) = &response
-            && crate::gate::is_transient(reply.code)
-        {
+        // A refusal leaves nothing behind: nothing was released or changed, so a replay of
+        // the message gains nothing, and a flood of refused messages from fresh signers must
+        // not occupy the replay cache. The same signed message may be sent again.
+        if response.is_err() {
             self.disarm(log);
         }
         match &self.inner.vault {
@@ -472,10 +477,11 @@ impl KeyService {
     }
 
     /// The replay cache first, then the signer's token bucket: a replayed message is refused
-    /// (`REPLAY`) before it can cost its signer a token, so a captured message replayed in a
-    /// loop cannot lock the signer out (it still costs the origin's bucket). The hash is
-    /// remembered until `until`; the caller's transient refusals forget it again
-    /// ([`KeyService::disarm`]), so a legitimate retry of the same message works.
+    /// (`REPLAY`) before it can cost its signer a token, so a captured answered message
+    /// replayed in a loop cannot lock the signer out (it still costs the origin's bucket).
+    /// The entry is charged to the request's origin and signer, each of which may hold only
+    /// its share of the cache (`RATE_LIMITED` beyond it). It is kept until `until` only if
+    /// the message is answered: every refusal forgets it again ([`KeyService::disarm`]).
     pub(crate) fn admit_signed(
         &self,
         hash: B256,
@@ -487,21 +493,39 @@ impl KeyService {
         // Keyed by the signer too: a stranger signing the same (predictable) fields, e.g. a
         // shred's, must not occupy the owner's entry and get the owner's message refused.
         let key = replay_key(hash, signer);
-        let inserted = lock(&self.inner.replay).insert(key, until, unix_now());
+        let (inserted, limits) = {
+            let mut cache = lock(&self.inner.replay);
+            let inserted = cache.insert(key, until, &log.origin, signer, unix_now());
+            (inserted, cache.limits())
+        };
+        let busy = |what: String| {
+            Err(ErrorReply::new(
+                ErrorCode::RateLimited,
+                format!("{what}: retry in {REPLAY_FULL_RETRY_AFTER_SECS} s or ask other nodes"),
+                REPLAY_FULL_RETRY_AFTER_SECS,
+            ))
+        };
         match inserted {
             Ok(()) => {}
             Err(ReplayRefusal::Seen) => {
                 return Err(ErrorReply::new(ErrorCode::Replay, replay_message, 0));
             }
-            Err(ReplayRefusal::Full) => {
-                return Err(ErrorReply::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "the node's replay cache is full: retry in \
-                         {REPLAY_FULL_RETRY_AFTER_SECS} s or ask other nodes"
-                    ),
-                    REPLAY_FULL_RETRY_AFTER_SECS,
+            Err(ReplayRefusal::SignerFull) => {
+                return busy(format!(
+                    "{signer} already has {} requests this node must remember until they \
+                     expire (its limit per signer)",
+                    limits.per_signer
                 ));
+            }
+            Err(ReplayRefusal::OriginFull) => {
+                return busy(format!(
+                    "requests from {} already hold {} entries of this node's replay cache (its \
+                     limit per origin)",
+                    log.origin.id, limits.per_origin
+                ));
+            }
+            Err(ReplayRefusal::Full) => {
+                return busy("the node's replay cache is full".to_owned());
             }
         }
         *lock(&log.armed) = Some(key);
@@ -680,18 +704,34 @@ impl KeyService {
 }
 
 /// What the log line of a request shows; filled as the request is understood.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RequestLog {
+    /// Where the request came from (its replay-cache entry is charged to it).
+    pub(crate) origin: Origin,
     pub(crate) kind: &'static str,
     pub(crate) hash: Option<B256>,
     pub(crate) file_id: Option<B256>,
     pub(crate) requester: Option<Address>,
-    /// The hash this request put in the replay cache (forgotten again on a transient
-    /// refusal or a timeout). Shared with [`KeyService::run_isolated`] for the timeout.
+    /// The hash this request put in the replay cache (forgotten again on a refusal or a
+    /// timeout). Shared with [`KeyService::run_isolated`] for the timeout.
     pub(crate) armed: Arc<Mutex<Option<B256>>>,
     /// The audit line of this decision was already written (in the blocking step of a store
     /// change, right after its commit).
     pub(crate) audited: bool,
+}
+
+impl RequestLog {
+    pub(crate) fn new(origin: Origin) -> Self {
+        Self {
+            origin,
+            kind: "",
+            hash: None,
+            file_id: None,
+            requester: None,
+            armed: Arc::default(),
+            audited: false,
+        }
+    }
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

@@ -126,6 +126,8 @@ pub(crate) async fn start_key_network(
             config.limits.rate_burst = rate.saturating_mul(2);
             config.limits.requester_rate_per_min = rate.saturating_mul(60);
             config.limits.requester_burst = rate.saturating_mul(2);
+            config.limits.replay_cache_per_origin = config.limits.replay_cache_size;
+            config.limits.replay_cache_per_signer = config.limits.replay_cache_size;
         }
         let config_path = data_dir.join(NODE_CONFIG_FILE);
         let toml = toml::to_string(&config).map_err(|e| Error::Config {

@@ -1,16 +1,21 @@
 //! The vault's side of the gate: key deposits, the release of K, and the audit line of every
 //! decision. The access checks themselves are `gate.rs`'s, shared with share-holder nodes.
 //!
-//! Audit policy: every message whose signer is known (its signature verified) gets one line,
-//! whatever the outcome, written and fsync'd before the answer leaves; a release whose line
-//! cannot be written is refused (`INTERNAL`), so nothing leaves unaudited. A store change (a
-//! key stored, a shred carried out) is audited in the blocking step of its commit; if that
-//! line cannot be written the answer still tells the truth (the change happened), the failure
-//! is logged at error and `/health` reports `audit_ok: false`. Messages refused
-//! before a signer is known (origin rate limit, concurrency cap, too large, undecodable, bad
-//! or expired signature) get no line: they carry no identity worth recording, and an
-//! anonymous flood must not be able to turn into a flood of fsyncs. They are counted in
-//! `zgvault_node_requests_total` and logged at debug/info.
+//! Audit policy: every release, stored key and shred gets one line, written and fsync'd
+//! before the answer leaves; a release whose line cannot be written is refused (`INTERNAL`),
+//! so nothing leaves unaudited. A store change (a key stored, a shred carried out) is audited
+//! in the blocking step of its commit; if that line cannot be written the answer still tells
+//! the truth (the change happened), the failure is logged at error and `/health` reports
+//! `audit_ok: false`. A refusal of a message whose signer is known (its signature verified)
+//! gets its line too, up to [`REFUSAL_AUDIT_BURST`](super::REFUSAL_AUDIT_BURST) at once and
+//! [`REFUSAL_AUDIT_LINES_PER_SEC`] after: signers are free, so a flood of refused messages
+//! from fresh keys must not become a flood of fsyncs that releases queue behind (or a log
+//! that fills the disk). Refusals over that rate are counted
+//! (`zgvault_node_audit_refusals_unrecorded_total`) and the next refusal line says how many
+//! were not written before it. Messages refused before a signer is known (origin rate limit,
+//! concurrency cap, too large, undecodable, bad or expired signature) get no line: they carry
+//! no identity worth recording. They are counted in `zgvault_node_requests_total` and logged
+//! at debug/info.
 
 use std::sync::Arc;
 
@@ -21,7 +26,7 @@ use zgvault_proto::{
     wire::{DepositAck, ErrorCode, ErrorReply, KeyRequest, KeyResponse, SealedShare},
 };
 
-use super::Vault;
+use super::{REFUSAL_AUDIT_LINES_PER_SEC, Vault};
 use crate::{
     chain::FileRecord,
     custody::{AuditAction, AuditDecision, AuditRecord},
@@ -217,7 +222,8 @@ impl KeyService {
     }
 
     /// Writes the audit line of a decision whose signer is known, then lets the answer go;
-    /// if the line cannot be written, the answer becomes `INTERNAL` (nothing released).
+    /// if the line cannot be written, the answer becomes `INTERNAL` (nothing released). A
+    /// refusal over the refusal-line rate is only counted.
     pub(crate) async fn audited(
         &self,
         vault: &Arc<Vault>,
@@ -237,25 +243,36 @@ impl KeyService {
             KeyRequest::Deposit(_) | KeyRequest::KeyDeposit(_) => AuditAction::Deposit,
             KeyRequest::Shred(_) => AuditAction::Shred,
         };
-        let decision = match &response {
-            Ok(_) => AuditDecision::Allowed,
-            Err(reply) => AuditDecision::Refused {
-                code: reply.code.as_str_name().to_owned(),
-            },
+        let (decision, pending) = match &response {
+            Ok(_) => (AuditDecision::Allowed, 0),
+            Err(reply) => {
+                let Some(pending) = vault.refusal_line() else {
+                    return response;
+                };
+                let code = reply.code.as_str_name().to_owned();
+                (AuditDecision::Refused { code }, pending)
+            }
         };
+        let note = (pending > 0).then(|| {
+            format!(
+                "{pending} refusals before this line were not written one by one (over \
+                 {REFUSAL_AUDIT_LINES_PER_SEC} a second)"
+            )
+        });
         let record = AuditRecord {
             action,
             requester,
             file_id: log.file_id.unwrap_or(B256::ZERO),
             decision,
             request_hash: log.hash.unwrap_or(B256::ZERO),
-            note: None,
+            note,
         };
         let writer = Arc::clone(vault);
         let written = tokio::task::spawn_blocking(move || writer.record(&record)).await;
         match written {
             Ok(Ok(_)) => response,
             _ => {
+                vault.refusal_line_failed(pending);
                 // The request may be retried as is once the log works again.
                 self.disarm(log);
                 Err(ErrorReply::new(

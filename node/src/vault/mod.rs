@@ -38,6 +38,7 @@ use crate::{
         VaultStore,
     },
     error::{Error, Result},
+    limits::RateLimiter,
     service::lock,
 };
 
@@ -65,6 +66,8 @@ pub struct Vault {
     modules: Vec<PathBuf>,
     /// The config file the vault was started from, re-read for a module not in `modules`.
     config_file: Option<PathBuf>,
+    /// Which refusals get their own audit line.
+    refusal_lines: RefusalLines,
 }
 
 impl std::fmt::Debug for Vault {
@@ -82,6 +85,54 @@ type RecordCounts = BTreeMap<String, u64>;
 /// How long `/health` reuses a KEK probe and `/metrics` a records scan: both are too costly
 /// (an HSM round trip, a scan of every record) to run for every unauthenticated poll.
 pub const HEALTH_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Refusals the vault writes an audit line for, one by one, per second once its burst is
+/// spent. Releases, stored keys, shreds and rotations are always written; refusals beyond
+/// this are counted, and the next refusal line notes how many were not written. Each line is
+/// an fsync (about a millisecond, under the log's lock, which releases wait for): at 20 a
+/// second refusals take at most a few percent of it, whatever a flood of fresh signers sends.
+pub const REFUSAL_AUDIT_LINES_PER_SEC: u32 = 20;
+/// Refusal lines the vault writes at once before [`REFUSAL_AUDIT_LINES_PER_SEC`] applies: an
+/// honest burst of refusals (a revoked reader retrying, a batch of replays) is recorded line
+/// by line.
+pub const REFUSAL_AUDIT_BURST: u32 = 100;
+
+/// The refusal-line budget: a token bucket, so that a flood of refusals is not a flood of
+/// fsyncs, and the count of refusals it left unwritten.
+#[derive(Debug)]
+struct RefusalLines {
+    bucket: Mutex<RateLimiter<()>>,
+    /// Refusals not written since the last refusal line (the next one notes them).
+    pending: AtomicU64,
+    /// Refusals not written since start (`zgvault_node_audit_refusals_unrecorded_total`).
+    unrecorded: AtomicU64,
+}
+
+impl RefusalLines {
+    fn new(per_sec: u32, burst: u32) -> Self {
+        Self {
+            bucket: Mutex::new(RateLimiter::new(per_sec, burst, 1)),
+            pending: AtomicU64::new(0),
+            unrecorded: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(refusals not written before this one)` when a token is left at `now`; `None`
+    /// (and counted) otherwise.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        if lock(&self.bucket).check(&(), now).is_ok() {
+            Some(self.pending.swap(0, Ordering::Relaxed))
+        } else {
+            self.pending.fetch_add(1, Ordering::Relaxed);
+            self.unrecorded.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    fn give_back(&self, pending: u64) {
+        self.pending.fetch_add(pending, Ordering::Relaxed);
+    }
+}
 
 /// A module path as compared by the rotation's allow-list: resolved (symlinks, `..`) when it
 /// exists, as written otherwise.
@@ -181,7 +232,27 @@ impl Vault {
             records_cache: Mutex::new(None),
             modules,
             config_file: config.config_file.clone(),
+            refusal_lines: RefusalLines::new(REFUSAL_AUDIT_LINES_PER_SEC, REFUSAL_AUDIT_BURST),
         })
+    }
+
+    /// Whether a refusal gets its own audit line now. `Some(n)`: yes, and `n` refusals
+    /// before it were not written (note them on its line; give them back with
+    /// [`Vault::refusal_line_failed`] if the line cannot be written). `None`: over
+    /// [`REFUSAL_AUDIT_LINES_PER_SEC`], only counted.
+    pub(crate) fn refusal_line(&self) -> Option<u64> {
+        self.refusal_lines.admit(Instant::now())
+    }
+
+    /// A refusal line that [`Vault::refusal_line`] allowed could not be written: the
+    /// refusals it was to note stay pending.
+    pub(crate) fn refusal_line_failed(&self, pending: u64) {
+        self.refusal_lines.give_back(pending);
+    }
+
+    /// Refusals not written to the audit log one by one since start.
+    pub fn refusals_unrecorded(&self) -> u64 {
+        self.refusal_lines.unrecorded.load(Ordering::Relaxed)
     }
 
     /// The key store.
@@ -384,5 +455,41 @@ impl Vault {
     /// The data folder.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::RefusalLines;
+
+    #[test]
+    fn refusal_lines_spend_the_burst_then_count_and_the_next_line_notes_the_count() {
+        let lines = RefusalLines::new(2, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(lines.admit(t0), Some(0));
+        }
+        for _ in 0..5 {
+            assert_eq!(lines.admit(t0), None, "over the burst: counted only");
+        }
+        assert_eq!(
+            lines.unrecorded.load(std::sync::atomic::Ordering::Relaxed),
+            5
+        );
+        // Half a second later one token is back: its line notes the five before it.
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!(lines.admit(later), Some(5));
+        assert_eq!(lines.admit(later), None);
+        // A line that could not be written hands its count to the next one.
+        let pending = lines.admit(t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!(pending, 1);
+        lines.give_back(pending);
+        assert_eq!(lines.admit(t0 + Duration::from_secs(2)), Some(1));
+        assert_eq!(
+            lines.unrecorded.load(std::sync::atomic::Ordering::Relaxed),
+            6
+        );
     }
 }

@@ -60,33 +60,43 @@ impl Registry {
         vault_key: BoxPublicKey,
         key: &FileKey,
     ) -> FileRef {
-        let salt = B256::from(U256::from(salt));
+        let file = self.file_ref(salt);
+        let capsule = CustodialCapsule::new(&file, vault_key, key);
+        self.register(salt, SCHEME_CUSTODIAL, capsule.to_bytes())
+            .await
+    }
+
+    /// The file the owner registers with salt `salt`.
+    pub fn file_ref(&self, salt: u64) -> FileRef {
         let owner = zgvault_proto::request::address_of(&self.owner);
-        let file = FileRef {
+        FileRef {
             chain_id: 31337,
             registry: self.address(),
-            file_id: file_id(owner, salt),
-        };
-        let capsule = CustodialCapsule::new(&file, vault_key, key);
+            file_id: file_id(owner, B256::from(U256::from(salt))),
+        }
+    }
+
+    /// Registers file `salt` with `scheme` (a registry scheme code) and `capsule`.
+    pub async fn register(&self, salt: u64, scheme: u8, capsule: Vec<u8>) -> FileRef {
         let registration = FileRegistry::Registration {
             rootHash: B256::repeat_byte(9),
             txSeq: U256::from(1),
             size: U256::from(100),
-            scheme: SCHEME_CUSTODIAL,
-            capsule: capsule.to_bytes().into(),
+            scheme,
+            capsule: capsule.into(),
             notBefore: 0,
             notAfter: 0,
             policy: Vec::new(),
         };
         self.registry
-            .register(salt, registration)
+            .register(B256::from(U256::from(salt)), registration)
             .send()
             .await
             .unwrap()
             .get_receipt()
             .await
             .unwrap();
-        file
+        self.file_ref(salt)
     }
 
     /// The owner allow-lists `account` for `file` (the grant).

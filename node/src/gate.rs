@@ -370,17 +370,17 @@ impl KeyService {
                 ),
             ));
         }
-        let share = ShamirShare::open_deposit(&inner.keys.encryption, fields).map_err(|e| {
-            refuse(
-                ErrorCode::Malformed,
-                format!(
-                    "{e}: the share must be sealed to this node's encryption key (see \
+        let (share, commitments) = ShamirShare::open_deposit(&inner.keys.encryption, fields)
+            .map_err(|e| {
+                refuse(
+                    ErrorCode::Malformed,
+                    format!(
+                        "{e}: the share must be sealed to this node's encryption key (see \
                      /v1/info) and match the commitments"
-                ),
-            )
-        })?;
+                    ),
+                )
+            })?;
         let store = inner.store.clone();
-        let commitments = fields.commitments.clone();
         let issued_at = fields.issued_at;
         // The ack goes out only after the commit returned (fsync): acknowledged = durable.
         let outcome = tokio::task::spawn_blocking(move || {

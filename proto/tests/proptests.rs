@@ -154,3 +154,32 @@ fn valid_header_with_random_body_fails_cleanly() {
         })
         .unwrap();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A BLS capsule comes from the chain and from requesters: any bytes decode to an error
+    /// or to a capsule that nodes answer for and that then fails to open, never a panic.
+    #[test]
+    fn random_bls_capsules_never_panic(
+        body in prop::collection::vec(any::<u8>(), zgvault_proto::threshold::BLS_CAPSULE_LEN - 1),
+        version in prop_oneof![Just(2u8), any::<u8>()],
+    ) {
+        use zgvault_proto::{request::FileRef, threshold::{BlsCapsule, deal_bls_key_set}};
+        let mut bytes = vec![version];
+        bytes.extend_from_slice(&body);
+        let _ = BlsCapsule::from_bytes(&body);
+        if let Ok(capsule) = BlsCapsule::from_bytes(&bytes) {
+            let (keys, shares) = deal_bls_key_set(1, 1).unwrap();
+            let file = FileRef {
+                chain_id: 1,
+                registry: alloy_primitives::Address::ZERO,
+                file_id: alloy_primitives::B256::ZERO,
+            };
+            let answer = shares[0].decrypt_share(&file, &capsule);
+            let mut combiner = keys.combiner(&file, &capsule, 1);
+            prop_assert!(combiner.add(0, answer.to_bytes().as_slice()).is_ok());
+            prop_assert!(matches!(combiner.finish(), Err(Error::CapsuleNotForFile)));
+        }
+    }
+}

@@ -601,7 +601,7 @@ fn deposit_sign_verify_and_open() {
         deposit.verify(&domain(), NOW + 5).unwrap(),
         address_of(&owner)
     );
-    let opened =
+    let (opened, _) =
         zgvault_proto::threshold::ShamirShare::open_deposit(&node, deposit.deposit()).unwrap();
     assert_eq!(opened.to_bytes(), share.to_bytes());
 }

@@ -162,7 +162,7 @@ fn deposit_round_trip() {
         deposit.verify(&file().domain(), NOW).unwrap(),
         address_of(&owner)
     );
-    let share = ShamirShare::open_deposit(&node, deposit.deposit()).unwrap();
+    let (share, _) = ShamirShare::open_deposit(&node, deposit.deposit()).unwrap();
     assert_eq!(share.node_index(), 2);
 }
 
@@ -640,5 +640,47 @@ fn fail_relayed_box_does_not_open_as_another_nodes_answer() {
     assert!(matches!(
         moved.open(&response_key, &signed.hash()),
         Err(Error::BoxOpenFailed)
+    ));
+}
+
+/// Security issue, item 7: a deposit's commitments (up to 256 curve points) are decoded only
+/// after its signature and owner are checked, never while decoding the message: a forged
+/// deposit full of junk points costs a node one signature recovery, not 256 decompressions.
+#[test]
+fn forged_deposit_commitments_are_not_decoded_with_the_message() {
+    let split = split_new_file_key(2, 3).unwrap();
+    let node = BoxSecretKey::generate().unwrap();
+    let owner = SigningKey::from_slice(&[0x33; 32]).unwrap();
+    let deposit = ShareDeposit::new(
+        file(),
+        split.shares.first().unwrap(),
+        &node.public_key(),
+        split.commitments.clone(),
+        NOW,
+    )
+    .unwrap()
+    .sign(&owner)
+    .unwrap();
+    let mut bytes = encode_request(&KeyRequest::Deposit(deposit));
+    // Overwrite the commitments in place with non-points (x >= p), keeping every length.
+    let real = split.commitments.to_bytes();
+    let at = bytes
+        .windows(real.len())
+        .position(|w| w == real.as_slice())
+        .unwrap();
+    for chunk in bytes[at..at + real.len()].chunks_mut(33) {
+        chunk[0] = 0x02;
+        chunk[1..].fill(0xff);
+    }
+    let KeyRequest::Deposit(forged) = decode_request(&bytes).unwrap() else {
+        panic!("not a deposit")
+    };
+    // The signature no longer covers the commitments: it recovers someone else.
+    let signer = forged.verify(&file().domain(), NOW).unwrap();
+    assert_ne!(signer, address_of(&owner));
+    // Decoding the points is a separate, later step, and it fails.
+    assert!(matches!(
+        ShamirShare::open_deposit(&node, forged.deposit()),
+        Err(Error::InvalidCommitments { .. })
     ));
 }

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     sealbox::{BoxPublicKey, MAX_BOX_LEN},
-    threshold::{ShamirCommitments, ShamirShare},
+    threshold::{ShamirCommitments, ShamirShare, UncheckedCommitments},
 };
 
 /// How old a deposit may be when a node receives it. Deposits carry no nonce (storing the
@@ -31,8 +31,9 @@ pub struct ShareDeposit {
     /// The 32-byte share value sealed to the node's encryption key
     /// ([`ShamirShare::seal_for_node`]).
     pub sealed_share: Vec<u8>,
-    /// The Feldman commitments registered with the file.
-    pub commitments: ShamirCommitments,
+    /// The Feldman commitments registered with the file, as bytes: decoded only by
+    /// [`ShamirShare::open_deposit`], after the signature and the owner are checked.
+    pub commitments: UncheckedCommitments,
     /// Unix seconds.
     pub issued_at: u64,
 }
@@ -51,7 +52,7 @@ impl ShareDeposit {
             file,
             node_index: share.node_index(),
             sealed_share,
-            commitments,
+            commitments: UncheckedCommitments::from(&commitments),
             issued_at: now,
         })
     }

@@ -18,7 +18,7 @@ pub use combine::{Culprit, CulpritReason, Culprits, Recovered};
 pub use shamir::{
     INFO_SHAMIR_FILE_KEY, MAX_SHAMIR_COMMITMENTS_BYTES, MIN_SHAMIR_SHARES_NEEDED,
     SHAMIR_COMMITMENT_LEN, SHAMIR_SHARE_LEN, ShamirCombiner, ShamirCommitments, ShamirShare,
-    ShamirSplit, split_new_file_key,
+    ShamirSplit, UncheckedCommitments, split_new_file_key,
 };
 
 /// Most nodes a key set or a split may have.

@@ -140,6 +140,60 @@ impl fmt::Debug for ShamirCommitments {
 }
 
 /// One node's share of the scalar behind K. Secret: no `Clone`, redacted `Debug`,
+/// Feldman commitments as they arrive in a deposit: the length is checked (a whole number
+/// of 33-byte points, at most [`MAX_SHAMIR_COMMITMENTS_BYTES`]) but no point is decoded, so
+/// a node hashes them for the owner's signature and compares them with the registered ones
+/// before spending up to 256 point decompressions ([`UncheckedCommitments::decode`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UncheckedCommitments(Vec<u8>);
+
+impl UncheckedCommitments {
+    /// Checks the length only.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(SHAMIR_COMMITMENT_LEN)
+            || bytes.len() > MAX_SHAMIR_COMMITMENTS_BYTES
+        {
+            return Err(Error::InvalidCommitments {
+                reason: "its length is not a whole number of 33-byte points, or exceeds the limit",
+            });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The bytes as received.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// `keccak256` of the bytes, as signed in deposits and registered with the file.
+    pub fn hash(&self) -> B256 {
+        keccak256(&self.0)
+    }
+
+    /// Decodes every point (canonical compressed, not the identity).
+    pub fn decode(&self) -> Result<ShamirCommitments> {
+        ShamirCommitments::from_bytes(&self.0)
+    }
+}
+
+impl From<&ShamirCommitments> for UncheckedCommitments {
+    fn from(commitments: &ShamirCommitments) -> Self {
+        Self(commitments.to_bytes())
+    }
+}
+
+impl fmt::Debug for UncheckedCommitments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "UncheckedCommitments({} bytes, {})",
+            self.0.len(),
+            self.hash()
+        )
+    }
+}
+
 /// zeroized on drop.
 pub struct ShamirShare {
     node_index: u32,
@@ -193,10 +247,15 @@ impl ShamirShare {
         )
     }
 
-    /// Node side of a deposit: opens the sealed share with the node's encryption key and
-    /// verifies it against the deposit's commitments. Check the owner's signature and the
-    /// registered commitments before calling this.
-    pub fn open_deposit(node_key: &BoxSecretKey, deposit: &ShareDeposit) -> Result<Self> {
+    /// Node side of a deposit: decodes the deposit's commitments, opens the sealed share with
+    /// the node's encryption key and verifies it against them. Check the owner's signature
+    /// and that the commitments are the registered ones (by hash) before calling this: it is
+    /// the step that decodes up to 256 points.
+    pub fn open_deposit(
+        node_key: &BoxSecretKey,
+        deposit: &ShareDeposit,
+    ) -> Result<(Self, ShamirCommitments)> {
+        let commitments = deposit.commitments.decode()?;
         let aad = deposit_aad(
             &deposit.file,
             deposit.node_index,
@@ -204,8 +263,8 @@ impl ShamirShare {
         );
         let plaintext = node_key.open(BoxPurpose::ShareDeposit, &aad, &deposit.sealed_share)?;
         let share = Self::from_bytes(deposit.node_index, &plaintext)?;
-        share.verify(&deposit.commitments)?;
-        Ok(share)
+        share.verify(&commitments)?;
+        Ok((share, commitments))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{
         SignedAccessRequest, SignedKeyDeposit, SignedShareDeposit, SignedShred,
     },
     sealbox::{self, BoxPublicKey, BoxPurpose, BoxSecretKey, MAX_BOX_LEN},
-    threshold::ShamirCommitments,
+    threshold::UncheckedCommitments,
 };
 
 /// A request a node receives.
@@ -251,7 +251,7 @@ fn deposit_to_pb(signed: &SignedShareDeposit) -> pb::ShareDeposit {
         file_id: deposit.file.file_id.to_vec(),
         node_index: deposit.node_index,
         sealed_share: deposit.sealed_share.clone(),
-        commitments: deposit.commitments.to_bytes(),
+        commitments: deposit.commitments.as_bytes().to_vec(),
         issued_at: deposit.issued_at,
         signature: signed.signature().as_bytes().to_vec(),
     }
@@ -263,7 +263,7 @@ fn deposit_from_pb(msg: pb::ShareDeposit) -> Result<SignedShareDeposit> {
         file: file_ref(msg.chain_id, &msg.registry, &msg.file_id)?,
         node_index: msg.node_index,
         sealed_share: msg.sealed_share,
-        commitments: ShamirCommitments::from_bytes(&msg.commitments)?,
+        commitments: UncheckedCommitments::from_bytes(msg.commitments)?,
         issued_at: msg.issued_at,
     };
     let signature = EthSignature::from_slice(&msg.signature)?;

@@ -271,6 +271,68 @@ pub enum Error {
         messages: Vec<String>,
     },
 
+    /// The key nodes or the vault answer only for a block some confirmations below the
+    /// head, and what the request relies on (the file's registration, its capsule, the
+    /// requester's access) is newer than that; the chain did not get deep enough in time.
+    #[error(
+        "file {file_id}: {what} is not yet {depth} blocks deep, and {holders} answer only for \
+         a block that far below the head: the chain is at block {head} and must reach block \
+         {needed}, but {}; run the same command again {}",
+        if *stalled {
+            format!("it produced no new block in the last {waited_secs} s")
+        } else {
+            format!("it did not get there within {waited_secs} s")
+        },
+        match retry_secs {
+            Some(secs) => format!("in about {secs} s"),
+            None => "once the chain produces blocks again".to_owned(),
+        }
+    )]
+    NotYetConfirmed {
+        /// The file.
+        file_id: B256,
+        /// What is not deep enough ("its registration", "your access …").
+        what: &'static str,
+        /// Who was to be asked ("the key nodes", "the custodial vault").
+        holders: &'static str,
+        /// How far below the head the request had to be signed.
+        depth: u64,
+        /// The head when the wait ended.
+        head: u64,
+        /// The head at which the request can be signed.
+        needed: u64,
+        /// How long was waited.
+        waited_secs: u32,
+        /// The chain produced no block for a while.
+        stalled: bool,
+        /// In how many seconds to retry, judged from the recent block time (`None`: the
+        /// chain stalled, or its block time is unknown).
+        retry_secs: Option<u32>,
+    },
+
+    /// Requests signed at ever older blocks were still refused `NOT_CONFIRMED`.
+    #[error(
+        "{who} still answered NOT_CONFIRMED to request {rounds}, signed at block {at_block} \
+         ({} below this client's head {head}; each request was signed at an older block), \
+         saying {}: their chain RPC is behind this client's, or they need more confirmations \
+         than they report. Retry in a minute; if it persists, set `confirmations` in the \
+         config to the depth they need, or tell their operators",
+        head.saturating_sub(*at_block),
+        crate::keys::quote_messages(messages)
+    )]
+    NotConfirmed {
+        /// Who refused ("key nodes 0, 1, 2", "the custodial vault URL").
+        who: String,
+        /// Requests signed.
+        rounds: u32,
+        /// The block the last one was signed at.
+        at_block: u64,
+        /// This client's head then.
+        head: u64,
+        /// What they said (untrusted text).
+        messages: Vec<String>,
+    },
+
     /// A key node's HTTP API could not be reached.
     #[error("key node {url} did not answer: {message}; check that it is running and the URL")]
     KeyNodeUnreachable {

@@ -42,6 +42,11 @@ pub struct Network {
     /// instead of at genesis.
     #[serde(default)]
     pub registry_deploy_block: Option<u64>,
+    /// How many blocks below the head to sign access requests for nodes (or a vault) that
+    /// do not report their `confirmations` on `/v1/info` (reached over libp2p only, or
+    /// older); `None`: 0. Nodes that report theirs are signed for as they report.
+    #[serde(default)]
+    pub confirmations: Option<u64>,
 }
 
 /// Where the custodial vault answers: `POST /v1/keys` over HTTP, or `/zgvault/keys/1` over
@@ -100,6 +105,7 @@ impl Network {
             node_registry: None,
             vault: None,
             registry_deploy_block: None,
+            confirmations: None,
         })
     }
 
@@ -140,6 +146,7 @@ impl Network {
                 key: v.encryption_key,
             }),
             registry_deploy_block: m.deploy_block,
+            confirmations: None,
         })
     }
 

@@ -221,6 +221,8 @@ pub fn offline_info(config: &NodeConfig, create: bool) -> Result<NodeInfo> {
         listen_addrs: Vec::new(),
         chain_id: config.chain.chain_id,
         file_registry: config.chain.file_registry,
+        confirmations: config.chain.confirmations,
+        freshness_blocks: config.chain.freshness_blocks,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     })
 }

@@ -84,6 +84,11 @@ pub struct NodeInfo {
     pub chain_id: u64,
     /// The FileRegistry it reads.
     pub file_registry: Address,
+    /// How many blocks below its head an access request's `atBlock` must be at least
+    /// (`chain.confirmations`): clients sign at `head - confirmations` or older.
+    pub confirmations: u64,
+    /// How many blocks below its head `atBlock` may be at most (`chain.freshness_blocks`).
+    pub freshness_blocks: u64,
     /// `zgvault-node` version.
     pub version: String,
 }
@@ -212,6 +217,8 @@ impl KeyService {
             listen_addrs: Vec::new(),
             chain_id: config.chain.chain_id,
             file_registry: config.chain.file_registry,
+            confirmations: config.chain.confirmations,
+            freshness_blocks: config.chain.freshness_blocks,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         let limits = &config.limits;

@@ -1,6 +1,6 @@
 //! `docs/openapi.json` describes exactly the routes the node serves (public API and admin
-//! socket), every `ErrorCode` with the HTTP status it is sent with, and `Retry-After`; and
-//! every route of the table the router is built from answers.
+//! socket), every `ErrorCode` with the HTTP status it is sent with, and `Retry-After`; the
+//! fields `/v1/info` sends; and every route of the table the router is built from answers.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -101,4 +101,31 @@ async fn every_route_in_the_table_is_served() {
     }
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// `/v1/info` sends exactly the fields the `NodeInfo` schema lists, every required one, and
+/// the gate's block window as configured (clients pick `atBlock` from it).
+#[tokio::test]
+async fn openapi_node_info_is_what_info_sends() {
+    let doc = openapi();
+    let schema = &doc["components"]["schemas"]["NodeInfo"];
+    let documented: BTreeSet<String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let f = Fixture::with_config(|c| c.chain.confirmations = 3);
+    let sent = serde_json::to_value(f.service.info()).unwrap();
+    let fields: BTreeSet<String> = sent.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(documented, fields);
+    for required in schema["required"].as_array().unwrap() {
+        let name = required.as_str().unwrap();
+        assert!(!sent[name].is_null(), "required field {name} is null");
+    }
+    assert_eq!(sent["confirmations"], 3);
+    assert_eq!(
+        sent["freshness_blocks"],
+        zgvault_node::DEFAULT_FRESHNESS_BLOCKS
+    );
 }

@@ -30,6 +30,9 @@ pub const ACCOUNT_BALANCE_ETH: u64 = 10_000;
 pub const PEOPLE: [&str; 3] = ["alice", "bob", "carol"];
 /// Environment variable naming the state directory.
 pub const STATE_DIR_ENV: &str = "ZGVAULT_DEVNET_DIR";
+/// Seconds between the blocks anvil mines on its own when the nodes need confirmations and
+/// no `--block-time` is given (transactions are still mined at once).
+pub const CONFIRMATIONS_BLOCK_TIME_SECS: u64 = 1;
 const ANVIL_READY_MARKER: &str = "Listening on ";
 
 /// How to start a devnet.
@@ -48,8 +51,15 @@ pub struct DevnetConfig {
     /// Requests per second each key node accepts from one origin (its default when
     /// `None`); benchmarks raise it.
     pub node_rate_limit: Option<u32>,
-    /// Seconds between blocks; `None` mines a block per transaction.
+    /// Seconds between blocks; `None` mines a block per transaction (but see
+    /// `confirmations`).
     pub block_time: Option<u64>,
+    /// How deep `atBlock` must be for the key nodes and the vault (their
+    /// `chain.confirmations`; 0, the default, accepts the head). Above 0 the chain must
+    /// keep producing blocks, as a real chain does, or a fresh registration or grant would
+    /// never become deep enough: without a `block_time`, anvil then mines a block every
+    /// [`CONFIRMATIONS_BLOCK_TIME_SECS`] besides one per transaction.
+    pub confirmations: u64,
     /// Start a custodial vault with this KEK (`None`: no vault). `zgvault-testnet up`
     /// starts one by default; [`DevnetConfig::new`] does not, so tests that do not need it
     /// stay lean.
@@ -70,6 +80,7 @@ impl DevnetConfig {
             threshold: crate::keynodes::DEFAULT_THRESHOLD,
             node_rate_limit: None,
             block_time: None,
+            confirmations: zgvault_node::DEFAULT_CONFIRMATIONS,
             vault: None,
             storage_nodes: DEFAULT_STORAGE_NODES,
             storage_layout: StorageLayout::Sharded,
@@ -106,6 +117,16 @@ impl DevnetConfig {
                 message: format!(
                     "--storage-nodes {} must be a power of two when sharded (every shard needs a node); or use --storage-layout replicated",
                     self.storage_nodes
+                ),
+            });
+        }
+        if self.confirmations > zgvault_node::DEFAULT_FRESHNESS_BLOCKS {
+            return Err(Error::Config {
+                message: format!(
+                    "--confirmations {} is more than the nodes' freshness window ({} blocks): \
+                     no block would be both deep and fresh enough",
+                    self.confirmations,
+                    zgvault_node::DEFAULT_FRESHNESS_BLOCKS
                 ),
             });
         }
@@ -528,8 +549,16 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
         "--accounts".to_owned(),
         "1".to_owned(),
     ];
-    if let Some(secs) = config.block_time {
-        args.extend(["--block-time".to_owned(), secs.to_string()]);
+    match config.block_time {
+        Some(secs) => args.extend(["--block-time".to_owned(), secs.to_string()]),
+        // Nodes that need confirmations need a chain that moves on its own, like a real one;
+        // mixed mining still mines every transaction at once.
+        None if config.confirmations > 0 => args.extend([
+            "--block-time".to_owned(),
+            CONFIRMATIONS_BLOCK_TIME_SECS.to_string(),
+            "--mixed-mining".to_owned(),
+        ]),
+        None => {}
     }
     let mut anvil = Spawned::start("anvil", &anvil_bin, &args, &log, detached)?;
     let listening = match anvil.wait_for_line(ANVIL_READY_MARKER, READY_TIMEOUT) {
@@ -572,6 +601,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
                 .collect(),
             threshold: config.threshold,
             rate_limit: config.node_rate_limit,
+            confirmations: config.confirmations,
             detached,
         };
         Some(crate::keynodes::start_key_network(setup, &mut children).await?)
@@ -587,6 +617,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
                 file_registry: deployed.contracts.file_registry,
                 node_registry: deployed.contracts.node_registry,
                 kek,
+                confirmations: config.confirmations,
                 detached,
             };
             Some(crate::vault::start_vault(setup, &mut children).await?)

@@ -79,6 +79,8 @@ pub(crate) struct KeyNetworkSetup<'a> {
     pub threshold: usize,
     /// Per-origin requests per second, when not the node's default.
     pub rate_limit: Option<u32>,
+    /// `chain.confirmations` of every node.
+    pub confirmations: u64,
     pub detached: bool,
 }
 
@@ -120,6 +122,7 @@ pub(crate) async fn start_key_network(
         config.chain.chain_id = setup.chain_id;
         config.chain.file_registry = setup.file_registry;
         config.chain.node_registry = setup.node_registry;
+        config.chain.confirmations = setup.confirmations;
         if let Some(rate) = setup.rate_limit {
             // Benchmarks send thousands of requests from one origin and one signer.
             config.limits.rate_per_sec = rate;

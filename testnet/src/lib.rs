@@ -14,9 +14,9 @@ pub use deploy::{
     DEFAULT_BLOCKS_PER_EPOCH, DEFAULT_PRICE_PER_SECTOR, DeployConfig, Deployed, deploy_all,
 };
 pub use devnet::{
-    ACCOUNT_BALANCE_ETH, DEFAULT_CHAIN_ID, DEFAULT_NODE_ACCOUNTS, Devnet, DevnetConfig, Down,
-    MAX_NODE_ACCOUNTS, PEOPLE, STATE_DIR_ENV, Status, Up, default_state_dir, down, signer_of,
-    status, up,
+    ACCOUNT_BALANCE_ETH, CONFIRMATIONS_BLOCK_TIME_SECS, DEFAULT_CHAIN_ID, DEFAULT_NODE_ACCOUNTS,
+    Devnet, DevnetConfig, Down, MAX_NODE_ACCOUNTS, PEOPLE, STATE_DIR_ENV, Status, Up,
+    default_state_dir, down, signer_of, status, up,
 };
 pub use error::{Error, Result};
 pub use keynodes::{

@@ -37,9 +37,14 @@ enum Command {
         /// Shares needed to recover a key (t of --nodes).
         #[arg(long, default_value_t = zgvault_testnet::DEFAULT_THRESHOLD)]
         threshold: usize,
-        /// Seconds between blocks; by default a block is mined per transaction.
+        /// Seconds between blocks; by default a block is mined per transaction (and, with
+        /// --confirmations above 0, also one every second).
         #[arg(long)]
         block_time: Option<u64>,
+        /// Blocks the key nodes and the vault want below the head before they answer for
+        /// it (their chain.confirmations), as on a real chain.
+        #[arg(long, default_value_t = 0)]
+        confirmations: u64,
         /// Dev 0G storage nodes to start (0: chain only).
         #[arg(long, default_value_t = zgvault_testnet::DEFAULT_STORAGE_NODES)]
         storage_nodes: usize,
@@ -87,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             nodes,
             threshold,
             block_time,
+            confirmations,
             storage_nodes,
             storage_layout,
             vault_kek,
@@ -100,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threshold,
                 node_rate_limit: None,
                 block_time,
+                confirmations,
                 storage_nodes,
                 storage_layout,
                 vault: (!no_vault).then_some(vault_kek),

@@ -76,6 +76,8 @@ pub(crate) struct VaultSetup<'a> {
     pub file_registry: Address,
     pub node_registry: Address,
     pub kek: VaultKek,
+    /// The vault's `chain.confirmations` (the key nodes' too).
+    pub confirmations: u64,
     pub detached: bool,
 }
 
@@ -119,6 +121,7 @@ pub(crate) async fn start_vault(
     config.chain.chain_id = setup.chain_id;
     config.chain.file_registry = setup.file_registry;
     config.chain.node_registry = setup.node_registry;
+    config.chain.confirmations = setup.confirmations;
     let config_path = data_dir.join(NODE_CONFIG_FILE);
     let toml = toml::to_string(&config).map_err(|e| Error::Config {
         message: format!("vault config: {e}"),

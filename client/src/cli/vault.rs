@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::primitives::B256;
 use anyhow::{Context, bail};
@@ -11,7 +12,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 use zgvault_client::network::Network;
 use zgvault_client::vault::{
-    self, Config, Gate, Passphrase, PutOptions, PutStage, Vault, config_path,
+    self, Config, Gate, GetStage, Passphrase, PutOptions, PutStage, Vault, config_path,
 };
 
 use super::storage::default_manifest;
@@ -109,6 +110,7 @@ pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<Pat
     net.access_pass = config.access_pass.or(net.access_pass);
     net.node_registry = config.node_registry.or(net.node_registry);
     net.registry_deploy_block = config.registry_deploy_block.or(net.registry_deploy_block);
+    net.confirmations = config.confirmations.or(net.confirmations);
     if let Some(url) = &config.vault_url {
         // Same vault, other URL: keep the devnet's libp2p address only if it is the devnet's.
         let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
@@ -502,14 +504,28 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
     }
     let vault = args.net.open()?;
     let bar: ProgressBar = bar(0, "asking for the key", args.net.json);
-    let progress = |downloading: bool, done: u64, total: u64| {
-        bar.set_message(if downloading {
-            "downloading segments"
-        } else {
-            "asking for the key"
+    let waiting_until = AtomicU64::new(0);
+    let progress = |stage: GetStage, done: u64, total: u64| {
+        bar.set_message(match stage {
+            GetStage::Confirming => "waiting for block",
+            GetStage::Key => "asking for the key",
+            GetStage::Download => "downloading segments",
         });
         bar.set_length(total);
         bar.set_position(done);
+        // Said once per block waited for, also when stderr is not a terminal (no bar).
+        if stage == GetStage::Confirming
+            && !args.net.json
+            && waiting_until.swap(total, Ordering::Relaxed) != total
+        {
+            bar.suspend(|| {
+                eprintln!(
+                    "waiting for the chain to reach block {total} (it is at {done}): the key \
+                     holders answer only for a block some confirmations below the head, and \
+                     this file's record or your access is newer"
+                );
+            });
+        }
     };
     let report = runtime()?.block_on(vault::get(&vault, args.file_id, &args.output, &progress));
     bar.finish_and_clear();

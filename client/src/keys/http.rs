@@ -40,6 +40,12 @@ pub struct NodeInfo {
     /// `threshold` (a share-holder) or `custodial` (the vault); `None` from nodes older
     /// than the field.
     pub mode: Option<String>,
+    /// How many blocks below its head it wants an access request's `atBlock` at least;
+    /// `None` from nodes older than the field.
+    pub confirmations: Option<u64>,
+    /// How many blocks below its head it accepts `atBlock` at most; `None` from nodes older
+    /// than the field.
+    pub freshness_blocks: Option<u64>,
 }
 
 impl NodeInfo {
@@ -74,13 +80,25 @@ struct RawNodeInfo {
     version: String,
     #[serde(default)]
     mode: Option<String>,
+    #[serde(default)]
+    confirmations: Option<u64>,
+    #[serde(default)]
+    freshness_blocks: Option<u64>,
 }
 
 /// Reads a node's `GET /v1/info` (for the devnet and the CLI).
 pub async fn fetch_node_info(http_url: &str) -> Result<NodeInfo, Error> {
+    fetch_node_info_within(http_url, INFO_TIMEOUT).await
+}
+
+/// [`fetch_node_info`], giving up after `timeout`.
+pub async fn fetch_node_info_within(
+    http_url: &str,
+    timeout: std::time::Duration,
+) -> Result<NodeInfo, Error> {
     let url = format!("{}/v1/info", http_url.trim_end_matches('/'));
-    let client = http_client(INFO_TIMEOUT)?;
-    let info = tokio::time::timeout(INFO_TIMEOUT, async {
+    let client = http_client(timeout)?;
+    let info = tokio::time::timeout(timeout, async {
         let response = client
             .get(&url)
             .send()
@@ -101,7 +119,7 @@ pub async fn fetch_node_info(http_url: &str) -> Result<NodeInfo, Error> {
     .await
     .map_err(|_| Error::KeyNodeUnreachable {
         url: url.clone(),
-        message: format!("no answer within {} s", INFO_TIMEOUT.as_secs()),
+        message: format!("no answer within {} s", timeout.as_secs()),
     })?;
     let (status, body) = info?;
     let malformed = |message: String| Error::KeyNodeMalformed {
@@ -133,6 +151,8 @@ pub async fn fetch_node_info(http_url: &str) -> Result<NodeInfo, Error> {
         file_registry: raw.file_registry,
         version: raw.version,
         mode: raw.mode,
+        confirmations: raw.confirmations,
+        freshness_blocks: raw.freshness_blocks,
     })
 }
 

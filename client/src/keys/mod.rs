@@ -25,7 +25,9 @@ pub use custodial::{
 pub use deposit::deposit_share;
 pub use failure::{FailureKind, NodeFailure, NodeFailures, Refusal};
 pub(crate) use failure::{code_advice, list_nodes, quote_messages};
-pub use http::{MAX_INFO_BYTES, MAX_RATE_LIMIT_WAIT_SECS, NodeInfo, fetch_node_info};
+pub use http::{
+    MAX_INFO_BYTES, MAX_RATE_LIMIT_WAIT_SECS, NodeInfo, fetch_node_info, fetch_node_info_within,
+};
 use libp2p::{Multiaddr, PeerId};
 pub use p2p::{KEYS_PROTOCOL, KeysCodec, P2P_COMMAND_QUEUE, P2pRequester};
 pub use recover::{Recovered, recover_key};

@@ -37,6 +37,10 @@ pub struct Config {
     /// The block the FileRegistry was deployed at, on networks without a built-in one:
     /// `ls` and `revoke` scan events from there instead of from genesis.
     pub registry_deploy_block: Option<u64>,
+    /// Blocks below the head to sign access requests at for key nodes or a vault whose
+    /// `/v1/info` does not say (libp2p-only or older nodes); those that say are signed for
+    /// as they say. Unset: 0, and a `NOT_CONFIRMED` answer makes the client sign deeper.
+    pub confirmations: Option<u64>,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             vault_url: None,
             vault_key: None,
             registry_deploy_block: None,
+            confirmations: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! that scheme generates K itself, so the file would have to be sealed and uploaded again.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use zgvault_proto::request::CustodialCapsule;
 
 use super::keystore::{open_local, seal_local};
 use super::put::{deposit_custodial_key, vault_encryption_key};
-use super::recover::{RecoveredKey, recover_file_key, wire_scheme};
+use super::recover::{KeyProgress, RecoveredKey, recover_file_key, wire_scheme};
 use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder_of};
 use super::{Custody, Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
@@ -212,6 +213,19 @@ pub async fn move_custody(
     let path = move_path(file_id);
     let current = custody_of(file_id, record.scheme)?;
     let file = vault.file_ref(file_id)?;
+    // Right after `setCapsule` the new capsule is at the head, and the holders answer only
+    // for a block their confirmations deep: say so once per wait.
+    let waiting_until = AtomicU64::new(0);
+    let confirming = |step: KeyProgress| {
+        if let KeyProgress::Confirming { until, .. } = step
+            && waiting_until.swap(until, Ordering::Relaxed) != until
+        {
+            progress(
+                "waiting for the chain: the key holders answer only for a block some \
+                 confirmations below the head",
+            );
+        }
+    };
 
     let pending = load(&path)?;
     let resumed = pending.is_some();
@@ -263,7 +277,7 @@ pub async fn move_custody(
                 _ => None,
             };
             progress("recovering the key through the current custody");
-            let recovered = recover_file_key(vault, file_id, &record, &|_, _| {}).await?;
+            let recovered = recover_file_key(vault, file_id, &record, &confirming).await?;
             let recovered_from = match &recovered.vault {
                 Some(url) => Some(format!("custodial vault {url}")),
                 None => Some(format!("key nodes {:?}", recovered.nodes_used)),
@@ -346,7 +360,7 @@ pub async fn move_custody(
     // Before anything of the old custody is destroyed: does the new one serve K?
     progress("checking that the new custody releases the key");
     let now = vault.record(file_id).await?;
-    let released = recover_file_key(vault, file_id, &now, &|_, _| {}).await;
+    let released = recover_file_key(vault, file_id, &now, &confirming).await;
     verify_new_custody(file_id, to, &path, &key, released)?;
 
     let holders = match (state.from, state.old_vault_key) {

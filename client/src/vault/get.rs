@@ -1,6 +1,6 @@
 //! `get`: read the registry record, recover K from the key network or the custodial vault
-//! (each checks the on-chain gate on its own), download the ciphertext verified against its
-//! root, open it.
+//! (each checks the on-chain gate on its own, at a block deep enough for it), download the
+//! ciphertext verified against its root, open it.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,7 @@ use alloy::primitives::{Address, B256};
 use serde::Serialize;
 
 use super::Vault;
+use super::recover::KeyProgress;
 use crate::error::Error;
 use crate::storage::{DownloadOptions, download_file};
 
@@ -33,13 +34,26 @@ pub struct GetReport {
     pub bad_storage_nodes: Vec<String>,
 }
 
-/// Fetches file `file_id` into `out` (which must not exist). `progress(downloading, done,
-/// total)`: key shares first, then segments.
+/// What `get` is doing, for progress displays: `progress(stage, done, total)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetStage {
+    /// Waiting for the chain: `done` is the head, `total` the block it must reach. The key
+    /// nodes (or the vault) answer only for a block their `confirmations` below the head,
+    /// and the file's registration, capsule or the reader's access is newer than that.
+    Confirming,
+    /// Key shares (or the vault's one key): `done` of `total` in.
+    Key,
+    /// Segments downloaded: `done` of `total`.
+    Download,
+}
+
+/// Fetches file `file_id` into `out` (which must not exist). `progress(stage, done,
+/// total)`: the key (after waiting for confirmations, if needed), then segments.
 pub async fn get(
     vault: &Vault,
     file_id: B256,
     out: &Path,
-    progress: &(dyn Fn(bool, u64, u64) + Sync),
+    progress: &(dyn Fn(GetStage, u64, u64) + Sync),
 ) -> Result<GetReport, Error> {
     if out.exists() {
         return Err(Error::Io {
@@ -52,8 +66,9 @@ pub async fn get(
         });
     }
     let record = vault.record(file_id).await?;
-    let recovered = super::recover::recover_file_key(vault, file_id, &record, &|done, total| {
-        progress(false, done, total)
+    let recovered = super::recover::recover_file_key(vault, file_id, &record, &|step| match step {
+        KeyProgress::Confirming { head, until } => progress(GetStage::Confirming, head, until),
+        KeyProgress::Shares { done, total } => progress(GetStage::Key, done, total),
     })
     .await?;
 
@@ -65,7 +80,7 @@ pub async fn get(
         record.rootHash,
         &sealed,
         &DownloadOptions::default(),
-        &|done, total| progress(true, done, total),
+        &|done, total| progress(GetStage::Download, done, total),
     )
     .await?;
     let opened = crate::sealing::open_file(&sealed, out, &recovered.key);

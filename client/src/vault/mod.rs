@@ -5,6 +5,7 @@
 //! A [`Vault`] is one signed-in user on one network: their key, a provider that signs
 //! with it, and the network's contract addresses. Every flow is a function taking it.
 
+mod at_block;
 mod config;
 mod custodial;
 mod custody;
@@ -28,9 +29,13 @@ use zgvault_contracts::{FileRegistry, NodeRegistry};
 use zgvault_proto::request::FileRef;
 use zgvault_proto::threshold::BlsKeySet;
 
+pub use at_block::{
+    ASSUMED_FRESHNESS_BLOCKS, BLOCK_POLL_INTERVAL, MAX_BLOCK_STALL, MAX_CONFIRMATION_WAIT,
+    MAX_NOT_CONFIRMED_WAIT_SECS, MAX_SIGNING_ROUNDS, WINDOW_INFO_TIMEOUT,
+};
 pub use config::{CONFIG_FILE, Config, config_path, home_dir, state_dir};
 pub use custody::{MoveReport, move_custody};
-pub use get::{GetReport, get};
+pub use get::{GetReport, GetStage, get};
 pub use keystore::{Passphrase, create_keystore, load_keystore};
 pub use manage::{
     BurnedPass, FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport,

@@ -2,6 +2,8 @@
 //! network (bls, shamir) or the custodial vault. Used by `get`, and by `custody` to move
 //! K without re-uploading. Every released K is verified before it is returned: bls and
 //! shamir shares one by one by the combiner, a vault's K against the registered commitment.
+//! Every request is signed at a block its holders accept (`at_block.rs`), and signed again
+//! deeper when they answer `NOT_CONFIRMED`.
 
 use alloy::primitives::B256;
 use zgvault_contracts::FileRegistry;
@@ -11,14 +13,18 @@ use zgvault_proto::sealbox::BoxSecretKey;
 use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
-use super::{Vault, now_secs, put::vault_encryption_key};
+use super::{Vault, at_block::BlockChooser, now_secs, put::vault_encryption_key};
 use crate::error::Error;
 use crate::keys::{
-    AnyCombiner, FailureKind, RecoverOptions, node_address, recover_key, request_vault_key,
+    AnyCombiner, FailureKind, RecoverOptions, Recovered, list_nodes, node_address, recover_key,
+    request_vault_key,
 };
 
 /// How long an access request stays valid (nodes accept at most 300 s).
 pub(crate) const REQUEST_LIFETIME_SECS: u64 = 120;
+/// The wait assumed when a `NOT_CONFIRMED` answer's `retry_after_secs` is not at hand (the
+/// nodes send `NOT_CONFIRMED_RETRY_AFTER_SECS`, 2 s: about one block).
+const NOT_CONFIRMED_DEFAULT_WAIT_SECS: u32 = 2;
 
 /// A verified K and where it came from.
 #[derive(Debug)]
@@ -43,40 +49,84 @@ pub(crate) fn wire_scheme(file_id: B256, scheme: u8) -> Result<Scheme, Error> {
     })
 }
 
+/// What a key release is doing, for progress displays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyProgress {
+    /// Waiting for the chain to reach block `until` (it is at `head`): the holders answer
+    /// only for a block some confirmations deep, and what the request relies on is newer.
+    Confirming { head: u64, until: u64 },
+    /// `done` of `total` shares (or the vault's one key) in.
+    Shares { done: u64, total: u64 },
+}
+
 /// Recovers the K of `file_id` (registered as `record`) for this vault's user. Refusals by
-/// the gate become [`Error::AccessDenied`] with the registry's reason.
+/// the gate become [`Error::AccessDenied`] with the registry's reason. Each request is
+/// signed at a block the holders accept ([`BlockChooser`]), and signed again deeper when
+/// they answer `NOT_CONFIRMED`.
 pub(crate) async fn recover_file_key(
     vault: &Vault,
     file_id: B256,
     record: &FileRegistry::FileInfo,
-    progress: &(dyn Fn(u64, u64) + Sync),
+    progress: &(dyn Fn(KeyProgress) + Sync),
 ) -> Result<RecoveredKey, Error> {
     let scheme = wire_scheme(file_id, record.scheme)?;
     let capsule_bytes = vault.capsule(file_id).await?;
     let file = vault.file_ref(file_id)?;
-    let secret = BoxSecretKey::generate()?;
-    let at_block = vault.head().await?;
     let request_capsule = match scheme {
         Scheme::Custodial => Vec::new(),
         _ => capsule_bytes.clone(),
     };
-    let request = AccessRequest::new(
-        file,
-        scheme,
-        secret.public_key(),
-        &request_capsule,
-        now_secs(),
-        REQUEST_LIFETIME_SECS,
-        at_block,
-    )?;
-    let signed = request.sign(vault.signer().credential(), request_capsule)?;
+    let waiting = |head, until| progress(KeyProgress::Confirming { head, until });
+    let sign = |at_block| -> Result<_, Error> {
+        let secret = BoxSecretKey::generate()?;
+        let request = AccessRequest::new(
+            file,
+            scheme,
+            secret.public_key(),
+            &request_capsule,
+            now_secs(),
+            REQUEST_LIFETIME_SECS,
+            at_block,
+        )?;
+        let signed = request.sign(vault.signer().credential(), request_capsule.clone())?;
+        Ok((signed, secret))
+    };
 
     if scheme == Scheme::Custodial {
         let capsule = CustodialCapsule::from_bytes(&capsule_bytes)?;
         let node = vault.custodial_vault()?;
         let url = node_address(&node);
-        progress(0, 1);
-        let key = match request_vault_key(&node, &signed, &secret).await {
+        let mut blocks = BlockChooser::new(
+            vault,
+            file_id,
+            record.scheme,
+            &capsule_bytes,
+            std::slice::from_ref(&node),
+            "the custodial vault",
+        )
+        .await?;
+        let released = loop {
+            let at_block = blocks.choose(&waiting).await?;
+            let (signed, secret) = sign(at_block)?;
+            progress(KeyProgress::Shares { done: 0, total: 1 });
+            match request_vault_key(&node, &signed, &secret).await {
+                Err(Error::VaultRefused {
+                    code: ErrorCode::NotConfirmed,
+                    message,
+                    ..
+                }) => {
+                    blocks
+                        .not_confirmed(
+                            format!("the custodial vault {url}"),
+                            vec![message],
+                            NOT_CONFIRMED_DEFAULT_WAIT_SECS,
+                        )
+                        .await?;
+                }
+                other => break other,
+            }
+        };
+        let key = match released {
             Ok(key) => key,
             Err(Error::VaultRefused {
                 code: ErrorCode::AccessDenied,
@@ -126,7 +176,7 @@ pub(crate) async fn recover_file_key(
                 file_id,
             });
         }
-        progress(1, 1);
+        progress(KeyProgress::Shares { done: 1, total: 1 });
         return Ok(RecoveredKey {
             key,
             nodes_used: Vec::new(),
@@ -136,25 +186,58 @@ pub(crate) async fn recover_file_key(
     }
 
     let keys = vault.key_network().await?;
-    let combiner = match scheme {
-        Scheme::Shamir => AnyCombiner::Shamir(
-            ShamirCommitments::from_bytes(&capsule_bytes)?.combiner(keys.nodes.len()),
-        ),
-        _ => AnyCombiner::Bls(Box::new(keys.key_set.combiner(
-            &file,
-            &BlsCapsule::from_bytes(&capsule_bytes)?,
-            keys.nodes.len(),
-        ))),
-    };
-    progress(0, keys.threshold.into());
-    let result = recover_key(
+    let mut blocks = BlockChooser::new(
+        vault,
+        file_id,
+        record.scheme,
+        &capsule_bytes,
         &keys.nodes,
-        &signed,
-        &secret,
-        combiner,
-        RecoverOptions::default(),
+        "the key nodes",
     )
-    .await;
+    .await?;
+    let result = loop {
+        let at_block = blocks.choose(&waiting).await?;
+        let (signed, secret) = sign(at_block)?;
+        let combiner = match scheme {
+            Scheme::Shamir => AnyCombiner::Shamir(
+                ShamirCommitments::from_bytes(&capsule_bytes)?.combiner(keys.nodes.len()),
+            ),
+            _ => AnyCombiner::Bls(Box::new(keys.key_set.combiner(
+                &file,
+                &BlsCapsule::from_bytes(&capsule_bytes)?,
+                keys.nodes.len(),
+            ))),
+        };
+        progress(KeyProgress::Shares {
+            done: 0,
+            total: keys.threshold.into(),
+        });
+        let result = recover_key(
+            &keys.nodes,
+            &signed,
+            &secret,
+            combiner,
+            RecoverOptions::default(),
+        )
+        .await;
+        match blocked_by_not_confirmed(&result) {
+            Some((nodes, messages, retry_after_secs)) => {
+                let noun = if nodes.len() == 1 {
+                    "key node"
+                } else {
+                    "key nodes"
+                };
+                blocks
+                    .not_confirmed(
+                        format!("{noun} {}", list_nodes(&nodes)),
+                        messages,
+                        retry_after_secs,
+                    )
+                    .await?;
+            }
+            None => break result,
+        }
+    };
     let count = |failures: &crate::keys::NodeFailures, code: ErrorCode| {
         failures
             .0
@@ -219,7 +302,10 @@ pub(crate) async fn recover_file_key(
         }
         other => other?,
     };
-    progress(keys.threshold.into(), keys.threshold.into());
+    progress(KeyProgress::Shares {
+        done: keys.threshold.into(),
+        total: keys.threshold.into(),
+    });
     Ok(RecoveredKey {
         key: recovered.key,
         nodes_used: recovered.used.clone(),
@@ -230,6 +316,48 @@ pub(crate) async fn recover_file_key(
             .collect(),
         vault: None,
     })
+}
+
+/// The key nodes that answered `NOT_CONFIRMED`, what they said and the longest wait they
+/// asked for, when their refusals kept `result` from getting enough shares: all nodes
+/// refused so, or the shares that verified and theirs would have been enough.
+fn blocked_by_not_confirmed(
+    result: &Result<Recovered, Error>,
+) -> Option<(Vec<u32>, Vec<String>, u32)> {
+    match result {
+        Err(Error::KeyRequestRefused {
+            code: ErrorCode::NotConfirmed,
+            nodes,
+            messages,
+            ..
+        }) => Some((
+            nodes.clone(),
+            messages.clone(),
+            NOT_CONFIRMED_DEFAULT_WAIT_SECS,
+        )),
+        Err(Error::NotEnoughKeyShares {
+            good,
+            needed,
+            failures,
+        }) => {
+            let mut nodes = Vec::new();
+            let mut messages: Vec<String> = Vec::new();
+            let mut wait = 0;
+            for failure in &failures.0 {
+                if let FailureKind::Refused(r) = &failure.kind
+                    && r.code == ErrorCode::NotConfirmed
+                {
+                    nodes.push(failure.node_index);
+                    wait = wait.max(r.retry_after_secs);
+                    if !messages.contains(&r.message) {
+                        messages.push(r.message.clone());
+                    }
+                }
+            }
+            (!nodes.is_empty() && good + nodes.len() >= *needed).then_some((nodes, messages, wait))
+        }
+        _ => None,
+    }
 }
 
 /// [`Error::AccessDenied`] with the registry's own reason.
@@ -258,5 +386,122 @@ async fn denied(
         user: vault.address(),
         owner: record.owner,
         reason: format!("{what}; the registry says: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{NodeFailure, NodeFailures, Refusal, Transport};
+    use crate::vault::MAX_SIGNING_ROUNDS;
+
+    fn refused(node_index: u32, code: ErrorCode, retry_after_secs: u32) -> NodeFailure {
+        NodeFailure {
+            node_index,
+            via: Some(Transport::Http),
+            kind: FailureKind::Refused(Refusal {
+                code,
+                message: format!("{} from {node_index}", code.as_str_name()),
+                retry_after_secs,
+            }),
+        }
+    }
+
+    fn short(good: usize, failures: Vec<NodeFailure>) -> Result<Recovered, Error> {
+        Err(Error::NotEnoughKeyShares {
+            good,
+            needed: 3,
+            failures: NodeFailures(failures),
+        })
+    }
+
+    #[test]
+    fn not_confirmed_that_kept_the_key_back_is_signed_again() {
+        // Every node refused so.
+        let all = Err(Error::KeyRequestRefused {
+            code: ErrorCode::NotConfirmed,
+            asked: 3,
+            nodes: vec![0, 1, 2],
+            messages: vec!["not deep".into()],
+        });
+        assert_eq!(
+            blocked_by_not_confirmed(&all),
+            Some((
+                vec![0, 1, 2],
+                vec!["not deep".into()],
+                NOT_CONFIRMED_DEFAULT_WAIT_SECS
+            ))
+        );
+        // Two shares verified, a third node refused NOT_CONFIRMED: it would have been enough.
+        let one_lagging = short(2, vec![refused(4, ErrorCode::NotConfirmed, 2)]);
+        let (nodes, messages, wait) = blocked_by_not_confirmed(&one_lagging).unwrap_or_default();
+        assert_eq!((nodes, wait), (vec![4], 2));
+        assert_eq!(messages, vec!["NOT_CONFIRMED from 4".to_owned()]);
+    }
+
+    #[test]
+    fn fail_other_refusals_are_not_signed_again() {
+        let denied = Err(Error::KeyRequestRefused {
+            code: ErrorCode::AccessDenied,
+            asked: 3,
+            nodes: vec![0, 1, 2],
+            messages: vec!["no pass".into()],
+        });
+        assert_eq!(blocked_by_not_confirmed(&denied), None);
+        // One share, one NOT_CONFIRMED, one node down: even confirmed, two of three.
+        let too_few = short(
+            1,
+            vec![
+                refused(1, ErrorCode::NotConfirmed, 2),
+                NodeFailure {
+                    node_index: 2,
+                    via: Some(Transport::Http),
+                    kind: FailureKind::Unreachable {
+                        message: "connection refused".into(),
+                    },
+                },
+            ],
+        );
+        assert_eq!(blocked_by_not_confirmed(&too_few), None);
+        let no_not_confirmed = short(2, vec![refused(1, ErrorCode::ChainUnavailable, 5)]);
+        assert_eq!(blocked_by_not_confirmed(&no_not_confirmed), None);
+    }
+
+    #[test]
+    fn waiting_errors_say_how_deep_and_when_to_retry() {
+        let text = Error::NotYetConfirmed {
+            file_id: B256::repeat_byte(1),
+            what: "your access (a grant or policy change)",
+            holders: "the key nodes",
+            depth: 2,
+            head: 100,
+            needed: 102,
+            waited_secs: 60,
+            stalled: true,
+            retry_secs: None,
+        }
+        .to_string();
+        assert!(text.contains("your access"), "{text}");
+        assert!(text.contains("not yet 2 blocks deep"), "{text}");
+        assert!(text.contains("must reach block 102"), "{text}");
+        assert!(text.contains("no new block in the last 60 s"), "{text}");
+        assert!(
+            text.contains("again once the chain produces blocks"),
+            "{text}"
+        );
+        let text = Error::NotConfirmed {
+            who: "key nodes 0, 1".into(),
+            rounds: MAX_SIGNING_ROUNDS,
+            at_block: 90,
+            head: 100,
+            messages: vec!["atBlock 90 has 10 confirmations, this node needs 12".into()],
+        }
+        .to_string();
+        assert!(
+            text.contains("key nodes 0, 1 still answered NOT_CONFIRMED"),
+            "{text}"
+        );
+        assert!(text.contains("10 below this client's head 100"), "{text}");
+        assert!(text.contains("set `confirmations` in the config"), "{text}");
     }
 }

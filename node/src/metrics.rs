@@ -162,7 +162,11 @@ pub(crate) fn render_vault(out: &mut String, vault: &crate::vault::Vault) {
         "# HELP zgvault_node_audit_lines Lines in the vault's audit log."
     );
     let _ = writeln!(out, "# TYPE zgvault_node_audit_lines gauge");
-    let _ = writeln!(out, "zgvault_node_audit_lines {}", vault.audit().head().0);
+    let _ = writeln!(
+        out,
+        "zgvault_node_audit_lines {}",
+        vault.audit().head().lines
+    );
     let _ = writeln!(
         out,
         "# HELP zgvault_node_vault_kek_probes_total KEK seal/open probes run for /health (at most one per 5 s)."

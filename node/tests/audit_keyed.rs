@@ -15,6 +15,7 @@ use std::{
 };
 
 use alloy_primitives::{Address, B256};
+use common::audit::{audit_path, lines, write_history, write_lines};
 use cryptoki::{
     context::{CInitializeArgs, CInitializeFlags, Pkcs11},
     mechanism::Mechanism,
@@ -26,10 +27,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 use zgvault_node::{
     Error, KekConfig, NodeConfig, Vault,
-    custody::{
-        AuditAction, AuditDecision, AuditRecord, DEFAULT_SOFTHSM_MODULE, Pkcs11Config, Pkcs11Kek,
-        VaultStore,
-    },
+    custody::{DEFAULT_SOFTHSM_MODULE, Pkcs11Config, Pkcs11Kek, VaultStore},
 };
 use zgvault_proto::FileKey;
 
@@ -48,30 +46,6 @@ fn hsm_kek() -> KekConfig {
         KEY_LABEL,
         Some("hsm.pin".into()),
     )
-}
-
-/// Releases `from..=to` written by the vault of `config`, allowed when even.
-fn write_history(config: &NodeConfig, from: u8, to: u8) {
-    let vault = Vault::open(config).unwrap();
-    for i in from..=to {
-        vault
-            .audit()
-            .append(&AuditRecord {
-                action: AuditAction::Release,
-                requester: Address::repeat_byte(i),
-                file_id: B256::repeat_byte(0x40 + i),
-                decision: if i % 2 == 0 {
-                    AuditDecision::Allowed
-                } else {
-                    AuditDecision::Refused {
-                        code: "ACCESS_DENIED".into(),
-                    }
-                },
-                request_hash: B256::repeat_byte(0x80 + i),
-                note: None,
-            })
-            .unwrap();
-    }
 }
 
 struct Run {
@@ -109,24 +83,6 @@ fn cli(args: &str, config: &NodeConfig, extra: &[&Path]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-fn audit_path(config: &NodeConfig) -> PathBuf {
-    config.data_dir.join(&config.vault.audit_log)
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_lines(path: &Path, lines: &[String]) {
-    let mut text = lines.join("\n");
-    text.push('\n');
-    std::fs::write(path, text).unwrap();
 }
 
 #[test]
@@ -367,13 +323,7 @@ fn hsm_scenario() {
         "\"allowed\",\"code\":null",
     );
     assert_ne!(edited[0], all[0]);
-    let mut prev = hex::encode([0u8; 32]);
-    for line in &mut edited {
-        let at = line.find("\"prev\":\"").unwrap() + "\"prev\":\"".len();
-        line.replace_range(at..at + 64, &prev);
-        prev = hex::encode(Sha256::digest(line.as_bytes()));
-    }
-    write_lines(&path, &edited);
+    common::audit::rechain(&path, edited);
     let stderr = cli("vault audit verify", &config, &[]).failure().to_owned();
     assert!(stderr.contains("line 3 "), "{stderr}");
     config.vault.previous = vec![hsm_kek()];

@@ -9,15 +9,10 @@
 mod common;
 mod softhsm_common;
 
-use std::path::Path;
 use std::process::Command;
 
-use alloy_primitives::{Address, B256};
-use sha2::{Digest, Sha256};
-use zgvault_node::{
-    Error, KekConfig, NodeConfig, Vault,
-    custody::{AuditAction, AuditDecision, AuditRecord, DEFAULT_SOFTHSM_MODULE},
-};
+use common::audit::{audit_path, lines as read_lines, rechain, write_history};
+use zgvault_node::{Error, KekConfig, NodeConfig, Vault, custody::DEFAULT_SOFTHSM_MODULE};
 
 const HSM_TEST: &str = "audit_rewrite_is_refused_with_a_softhsm_token";
 const TOKEN: &str = "zgv-audit-rewrite";
@@ -40,58 +35,6 @@ fn hsm_kek() -> KekConfig {
         "vault-kek-1",
         Some("hsm.pin".into()),
     )
-}
-
-/// Releases allowed and refused, alternately, written by the vault itself.
-fn write_history(config: &NodeConfig) {
-    let vault = Vault::open(config).unwrap();
-    for i in 1..=HISTORY {
-        let record = AuditRecord {
-            action: AuditAction::Release,
-            requester: Address::repeat_byte(i),
-            file_id: B256::repeat_byte(0x40 + i),
-            decision: if i % 2 == 0 {
-                AuditDecision::Allowed
-            } else {
-                AuditDecision::Refused {
-                    code: "ACCESS_DENIED".into(),
-                }
-            },
-            request_hash: B256::repeat_byte(0x80 + i),
-            note: None,
-        };
-        assert_eq!(vault.audit().append(&record).unwrap(), u64::from(i));
-    }
-}
-
-fn audit_path(config: &NodeConfig) -> std::path::PathBuf {
-    config.data_dir.join(&config.vault.audit_log)
-}
-
-fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// What an attacker with write access to the file does after editing it: renumbers `seq`
-/// and recomputes every `prev` as the SHA-256 of the line before, so that the plain hash
-/// chain is consistent again. Everything else (including any field they cannot recompute)
-/// is left as it was.
-fn rechain(path: &Path, mut lines: Vec<String>) {
-    let mut prev = hex::encode([0u8; 32]);
-    for (i, line) in lines.iter_mut().enumerate() {
-        let seq_end = line.find(',').unwrap();
-        *line = format!("{{\"seq\":{}{}", i + 1, &line[seq_end..]);
-        let at = line.find("\"prev\":\"").unwrap() + "\"prev\":\"".len();
-        line.replace_range(at..at + 64, &prev);
-        prev = hex::encode(Sha256::digest(line.as_bytes()));
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    std::fs::write(path, text).unwrap();
 }
 
 /// The vault refuses to start, and the CLI verifier fails, both naming `line`.
@@ -130,7 +73,7 @@ fn assert_refused(config: &NodeConfig, line: usize, what: &str) {
 fn rewrites_are_refused(kek: KekConfig, kek_id: &str) {
     // A past release turned from "allowed" into "refused": the first bad line is that one.
     let (_dir, config) = vault_dir(kek.clone());
-    write_history(&config);
+    write_history(&config, 1, HISTORY);
     let path = audit_path(&config);
     let written = read_lines(&path);
     let mut lines = written.clone();
@@ -154,7 +97,7 @@ fn rewrites_are_refused(kek: KekConfig, kek_id: &str) {
 
     // A line deleted and the rest renumbered: the first bad line is the one now in its place.
     let (_dir, config) = vault_dir(kek);
-    write_history(&config);
+    write_history(&config, 1, HISTORY);
     let path = audit_path(&config);
     let mut lines = read_lines(&path);
     lines.remove(2);

@@ -4,12 +4,15 @@
 //! with a torn line (a new log that seals the old one).
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
+use common::audit::{lines, rechain, write_lines};
 use sha2::{Digest, Sha256};
 use zgvault_node::Error;
 use zgvault_node::custody::{
@@ -65,32 +68,6 @@ fn five_lines(dir: &Path, store: &VaultStore) -> PathBuf {
     assert_eq!(log.append(&record(4, true)).unwrap(), 4);
     assert_eq!(log.append(&record(5, false)).unwrap(), 5);
     path
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_lines(path: &Path, lines: &[String]) {
-    let mut text = lines.join("\n");
-    text.push('\n');
-    fs::write(path, text).unwrap();
-}
-
-/// What a writer of the file without the KEK does after an edit: recomputes every `prev` so
-/// that the plain hash chain holds again (the MACs it cannot recompute stay as they were).
-fn rechain(path: &Path, mut lines: Vec<String>) {
-    let mut prev = hex::encode([0u8; 32]);
-    for line in &mut lines {
-        let at = line.find("\"prev\":\"").unwrap() + "\"prev\":\"".len();
-        line.replace_range(at..at + 64, &prev);
-        prev = hex::encode(Sha256::digest(line.as_bytes()));
-    }
-    write_lines(path, &lines);
 }
 
 fn broken_at<T: std::fmt::Debug>(result: zgvault_node::Result<T>) -> usize {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
 pub mod anvil;
+pub mod audit;
 pub mod registry;
 
 use std::{

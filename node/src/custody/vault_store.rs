@@ -25,8 +25,9 @@
 //!
 //! Rotation ([`VaultStore::rotate`]) makes the new KEK current (new deposits use it at once),
 //! then re-wraps the records in transactions of [`ROTATION_BATCH`]. Readers never wait (redb
-//! MVCC) and writers wait at most one batch. An interrupted rotation leaves every record
-//! readable (each batch commits or not at all); running it again finishes it.
+//! MVCC) and writers wait at most one batch; a release is a writer too, for its audit line's
+//! anchor. An interrupted rotation leaves every record readable (each batch commits or not at
+//! all); running it again finishes it.
 
 use std::{
     collections::{BTreeMap, HashMap},

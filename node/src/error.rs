@@ -239,16 +239,18 @@ pub enum Error {
         kek: String,
     },
 
-    /// The audit log's hash chain is broken: a line was edited, removed or inserted.
+    /// The audit log's chain is broken: a line was edited, removed or inserted, or does not
+    /// match its MAC.
     #[error(
         "audit log {path}: line {line} {reason}: the log was modified after it was written; \
-         keep the file as evidence and compare it with its off-host copy",
+         keep the file as evidence and compare it with its off-host copy. To serve again, set \
+         it aside and start a new log: `zgvault-node vault audit new-log --config node.toml`",
         path = path.display()
     )]
     AuditChainBroken {
         /// The log file.
         path: PathBuf,
-        /// The first line (1-based) that does not follow from the one before.
+        /// The first line (1-based) that is not what the vault wrote.
         line: usize,
         /// What does not match.
         reason: &'static str,
@@ -257,8 +259,9 @@ pub enum Error {
     /// The audit log ends in an incomplete line (a crash during an append).
     #[error(
         "audit log {path}: the last line ({line}) is incomplete, after {valid_lines} intact lines: \
-         a crash interrupted an append; move the file aside and start a new log (the intact \
-         lines stay verifiable)",
+         a crash interrupted an append; run `zgvault-node vault audit new-log --config \
+         node.toml`, which keeps this file beside the new log (its intact lines stay \
+         verifiable with `zgvault-node vault audit verify --log FILE`)",
         path = path.display()
     )]
     AuditTornTail {
@@ -268,6 +271,57 @@ pub enum Error {
         line: usize,
         /// Intact, chained lines before it.
         valid_lines: usize,
+    },
+
+    /// The audit log was written before audit lines were MACed (an older zgvault-node).
+    #[error(
+        "audit log {path} has no MACs ({lines} lines, written by an older zgvault-node; the \
+         SHA-256 of its last line is {head}): compare that head with your off-host copy, then \
+         run `zgvault-node vault audit new-log --config node.toml`, which keeps this file and \
+         records its SHA-256 in the first line of a new, keyed log",
+        path = path.display()
+    )]
+    AuditUnkeyed {
+        /// The log file.
+        path: PathBuf,
+        /// Its lines.
+        lines: usize,
+        /// SHA-256 of its last line (hex).
+        head: String,
+    },
+
+    /// Audit lines are MACed under a KEK that is not configured, and no later line under a
+    /// configured KEK vouches for them.
+    #[error(
+        "audit log {path}: line {line} and the lines after it are MACed under KEK {key}, which \
+         is not configured: add it under [[vault.previous]] (or restore its key file or token) \
+         and verify again",
+        path = path.display()
+    )]
+    AuditKeyNotConfigured {
+        /// The log file.
+        path: PathBuf,
+        /// The first line that cannot be checked.
+        line: usize,
+        /// The KEK id those lines name.
+        key: String,
+    },
+
+    /// The audit log is shorter than the head the vault anchored in its store.
+    #[error(
+        "audit log {path} has {lines} lines, but the vault anchored {anchored} in vault.redb: \
+         lines were cut from its end (or it was replaced by an older copy); keep it as evidence \
+         and restore the whole log from a backup, or start a new log: `zgvault-node vault \
+         audit new-log --config node.toml`",
+        path = path.display()
+    )]
+    AuditCut {
+        /// The log file.
+        path: PathBuf,
+        /// Lines it has.
+        lines: usize,
+        /// Lines the vault recorded.
+        anchored: usize,
     },
 
     /// The audit log was deleted or moved away while the vault runs.

@@ -58,4 +58,8 @@ pub use vault::{
         ADMIN_ROUTES, ADMIN_SOCKET, RanAt, admin_socket_path, rotate as vault_rotate,
         status as vault_status,
     },
+    audit::{
+        AnchorSource, AuditVerification, new_log as vault_audit_new_log,
+        verify as vault_audit_verify,
+    },
 };

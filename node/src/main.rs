@@ -59,8 +59,36 @@ enum VaultCommand {
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
     },
-    /// Verify the audit log's hash chain; prints the number of lines.
+    /// The audit log: verify it, or start a new one.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Older name of `vault audit verify`: the same checks; prints the number of lines.
     VerifyAudit {
+        /// The node's TOML config file.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the audit log with the configured KEKs: its chain, every line's MAC, and the
+    /// head the vault anchored. Prints a JSON summary; exits 1 naming the first bad line.
+    Verify {
+        /// The node's TOML config file.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Verify this file instead of the configured log (e.g. one kept by `new-log`),
+        /// without the anchor.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+    },
+    /// Start a new audit log (the vault must be stopped): keeps the current file as
+    /// FILE.<unix ms> and records its SHA-256 in the new log's first line. For a log
+    /// written before audit MACs, a torn one, or one set aside as evidence.
+    NewLog {
         /// The node's TOML config file.
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
@@ -179,15 +207,21 @@ async fn vault(command: VaultCommand) -> anyhow::Result<()> {
             let answer = serde_json::json!({ "ran_at": ran_at, "status": status });
             println!("{}", serde_json::to_string_pretty(&answer)?);
         }
+        VaultCommand::Audit {
+            command: AuditCommand::Verify { config, log },
+        } => {
+            let report = zgvault_node::vault_audit_verify(&load(&config)?, log).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        VaultCommand::Audit {
+            command: AuditCommand::NewLog { config },
+        } => {
+            let report = zgvault_node::vault_audit_new_log(&load(&config)?).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         VaultCommand::VerifyAudit { config } => {
-            let config = load(&config)?;
-            let path = if config.vault.audit_log.is_absolute() {
-                config.vault.audit_log.clone()
-            } else {
-                config.data_dir.join(&config.vault.audit_log)
-            };
-            let lines = zgvault_node::custody::verify_chain(&path)?;
-            println!("{lines}");
+            let report = zgvault_node::vault_audit_verify(&load(&config)?, None).await?;
+            println!("{}", report.summary.lines);
         }
     }
     Ok(())

@@ -162,7 +162,11 @@ pub(crate) fn render_vault(out: &mut String, vault: &crate::vault::Vault) {
         "# HELP zgvault_node_audit_lines Lines in the vault's audit log."
     );
     let _ = writeln!(out, "# TYPE zgvault_node_audit_lines gauge");
-    let _ = writeln!(out, "zgvault_node_audit_lines {}", vault.audit().head().0);
+    let _ = writeln!(
+        out,
+        "zgvault_node_audit_lines {}",
+        vault.audit().head().lines
+    );
     let _ = writeln!(
         out,
         "# HELP zgvault_node_audit_refusals_unrecorded_total Refusals not written to the audit log one by one (over the refusal-line rate)."

@@ -268,6 +268,9 @@ impl Kek for FailingKek {
     fn open(&self, aad: &[u8], sealed: &[u8]) -> zgvault_node::Result<Zeroizing<Vec<u8>>> {
         self.inner.open(aad, sealed)
     }
+    fn audit_mac(&self, message: &[u8]) -> zgvault_node::Result<[u8; 32]> {
+        self.inner.audit_mac(message)
+    }
 }
 
 #[test]
@@ -339,6 +342,9 @@ impl Kek for GateKek {
     fn open(&self, aad: &[u8], sealed: &[u8]) -> zgvault_node::Result<Zeroizing<Vec<u8>>> {
         self.inner.open(aad, sealed)
     }
+    fn audit_mac(&self, message: &[u8]) -> zgvault_node::Result<[u8; 32]> {
+        self.inner.audit_mac(message)
+    }
 }
 
 /// A KEK that reports its first seal.
@@ -360,6 +366,9 @@ impl Kek for SignalKek {
     }
     fn open(&self, aad: &[u8], sealed: &[u8]) -> zgvault_node::Result<Zeroizing<Vec<u8>>> {
         self.inner.open(aad, sealed)
+    }
+    fn audit_mac(&self, message: &[u8]) -> zgvault_node::Result<[u8; 32]> {
+        self.inner.audit_mac(message)
     }
 }
 
@@ -492,6 +501,9 @@ impl Kek for NamedKek {
     }
     fn open(&self, aad: &[u8], sealed: &[u8]) -> zgvault_node::Result<Zeroizing<Vec<u8>>> {
         self.inner.open(aad, sealed)
+    }
+    fn audit_mac(&self, message: &[u8]) -> zgvault_node::Result<[u8; 32]> {
+        self.inner.audit_mac(message)
     }
 }
 

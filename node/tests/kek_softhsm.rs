@@ -33,6 +33,14 @@ fn scenario() {
         kek.key_is_locked_in().unwrap(),
         "KEK must be sensitive and non-extractable"
     );
+    // Its audit key, beside it in the token: non-extractable, and used only for MACs.
+    assert!(
+        kek.audit_key_is_locked_in().unwrap(),
+        "the audit key must be sensitive and non-extractable"
+    );
+    let mac = kek.audit_mac(b"an audit line").unwrap();
+    assert_eq!(kek.audit_mac(b"an audit line").unwrap(), mac);
+    assert_ne!(kek.audit_mac(b"another audit line").unwrap(), mac);
     let sealed = kek
         .seal(b"file-1", b"thirty-two bytes of file key K!!")
         .unwrap();
@@ -68,12 +76,26 @@ fn scenario() {
         Err(Error::KekTampered { .. })
     ));
     assert_ne!(kek2.id(), id);
+    assert_ne!(
+        kek2.audit_mac(b"an audit line").unwrap(),
+        mac,
+        "one audit key per KEK"
+    );
     drop(kek2);
     drop(kek);
 
-    // Restart: the same key is found by label and opens the old record.
+    // Restart: the same key is found by label and opens the old record; the same audit key
+    // makes the same MACs, also when opened without permission to create keys.
     let kek = Pkcs11Kek::open(&config("1234")).unwrap();
     assert_eq!(kek.id(), id);
+    assert_eq!(kek.audit_mac(b"an audit line").unwrap(), mac);
+    assert_eq!(
+        Pkcs11Kek::open_existing(&config("1234"))
+            .unwrap()
+            .audit_mac(b"an audit line")
+            .unwrap(),
+        mac
+    );
     assert_eq!(
         kek.open(b"file-1", &sealed).unwrap().as_slice(),
         b"thirty-two bytes of file key K!!"

@@ -450,7 +450,10 @@ async fn replay_flood_on_the_vault_then_a_reader_gets_k_and_refusals_do_not_each
     assert!(service.metrics_text().contains(&format!(
         "zgvault_node_audit_refusals_unrecorded_total {unrecorded}"
     )));
-    zgvault_node::custody::verify_chain(&dir.path().join(zgvault_node::DEFAULT_AUDIT_LOG)).unwrap();
+    // The log still verifies: a vault opening it checks every line's chain and the MACs.
+    drop(service);
+    drop(vault);
+    Vault::open(&config).unwrap();
 }
 
 // The rules the fix rests on, one by one, against the same real chain.

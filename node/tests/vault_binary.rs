@@ -32,7 +32,7 @@ use nix::{
 };
 use zgvault_node::{
     ADMIN_LISTENING_LINE, HTTP_LISTENING_LINE, KekConfig, NodeConfig, VaultConfig,
-    custody::{DEFAULT_SOFTHSM_MODULE, FileKek, Kek, VaultStore, verify_chain},
+    custody::{DEFAULT_SOFTHSM_MODULE, FileKek, Kek, VaultStore},
 };
 use zgvault_proto::{
     FileKey,
@@ -186,9 +186,12 @@ async fn json(client: &reqwest::Client, url: String) -> (u16, serde_json::Value)
     )
 }
 
+/// `zgvault-node vault <sub> --config PATH` (`sub` may be two words, `audit verify`).
 fn vault_command(sub: &str, config_path: &Path) -> serde_json::Value {
     let output = binary()
-        .args(["vault", sub, "--config"])
+        .arg("vault")
+        .args(sub.split(' '))
+        .arg("--config")
         .arg(config_path)
         .output()
         .unwrap();
@@ -439,6 +442,25 @@ async fn scenario() {
         PRELOADED + FILES,
         "nothing lost: {status}"
     );
+    // The audit log verifies with the configured KEKs while the daemon runs, against the
+    // daemon's own head: lines MACed under the key file, then under the token.
+    let verified = vault_command("audit verify", &config_path);
+    assert_eq!(verified["anchor_source"], "daemon", "{verified}");
+    let by_key = verified["lines_by_key"].as_object().unwrap();
+    assert!(
+        by_key.contains_key(&format!("pkcs11:{TOKEN}:vault-kek-1"))
+            && by_key.keys().any(|k| k.starts_with("file:")),
+        "{verified}"
+    );
+    // A new log is never started under a running vault.
+    let refused = binary()
+        .args(["vault", "audit", "new-log", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("stop it"), "{stderr}");
     let (_, metrics) = (
         0,
         client
@@ -463,9 +485,13 @@ async fn scenario() {
         "socket removed at shutdown"
     );
 
-    // The audit log: intact chain, the rotation recorded, never a K.
+    // The audit log: intact chain and MACs, anchored in the store, the rotation recorded,
+    // never a K.
     let audit = dir.path().join("audit.jsonl");
-    let lines = verify_chain(&audit).unwrap();
+    let verified = vault_command("audit verify", &config_path);
+    assert_eq!(verified["anchor_source"], "store", "{verified}");
+    let lines = verified["lines"].as_u64().unwrap() as usize;
+    assert_eq!(verified["anchored_lines"], lines, "{verified}");
     let text = std::fs::read_to_string(&audit).unwrap();
     assert_eq!(text.lines().count(), lines);
     assert!(text.contains("\"action\":\"rotate\""), "{text}");

@@ -9,7 +9,7 @@ mod common;
 use alloy_primitives::Address;
 use common::{Fixture, VaultFixture, access, ask, now, refused};
 use redb::{Database, ReadableTable, TableDefinition};
-use zgvault_node::custody::{VAULT_STORE_FILE, verify_chain};
+use zgvault_node::custody::VAULT_STORE_FILE;
 use zgvault_proto::{
     FileKey,
     request::{Scheme, address_of},
@@ -35,6 +35,16 @@ async fn release(
         KeyResponse::Error(reply) => Err(reply),
         other => panic!("unexpected answer {other:?}"),
     }
+}
+
+/// Lines of the audit log file `path`, verified (chain and every MAC) with the KEKs of the
+/// fixture's configuration.
+async fn verified_lines(f: &VaultFixture, path: std::path::PathBuf) -> usize {
+    zgvault_node::vault_audit_verify(&f.config, Some(path))
+        .await
+        .unwrap()
+        .summary
+        .lines
 }
 
 async fn deposit_ok(f: &VaultFixture, id: u8, key: &FileKey, issued_at: u64) {
@@ -100,7 +110,7 @@ async fn deposit_then_release_to_a_reader_and_every_decision_is_audited() {
         ]
     );
     let path = f.dir.path().join(zgvault_node::DEFAULT_AUDIT_LOG);
-    assert_eq!(verify_chain(&path).unwrap(), 3);
+    assert_eq!(verified_lines(&f, path.clone()).await, 3);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         !text.contains(&hex::encode(key.as_bytes())),
@@ -325,7 +335,7 @@ async fn restart_keeps_every_key() {
     }
     // The audit log continued across the restart.
     let path = f.dir.path().join(zgvault_node::DEFAULT_AUDIT_LOG);
-    assert_eq!(verify_chain(&path).unwrap(), 10);
+    assert_eq!(verified_lines(&f, path).await, 10);
 }
 
 #[tokio::test]
@@ -517,7 +527,10 @@ async fn fail_closed_when_the_audit_log_cannot_be_written() {
     assert_eq!(health.audit_ok, Some(false));
     assert!(!health.ok, "{health:?}");
     // Nothing was appended anywhere.
-    assert_eq!(verify_chain(&f.dir.path().join("moved.jsonl")).unwrap(), 1);
+    assert_eq!(
+        verified_lines(&f, f.dir.path().join("moved.jsonl")).await,
+        1
+    );
     assert!(!path.exists());
 }
 

@@ -1,4 +1,6 @@
 //! A KEK kept in a file, sealed under a passphrase (scrypt): for deployments without an HSM.
+//! Its audit key is derived from the unlocked KEK with HKDF-SHA256 under its own label
+//! ([`AUDIT_KEY_INFO`]), so it exists only in memory while the KEK is unlocked.
 //!
 //! ```json
 //! { "version": 1, "kdf": "scrypt", "log_n": 15, "r": 8, "p": 1,
@@ -12,11 +14,14 @@ use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::kek::Kek;
+use super::kek::{AUDIT_MAC_LEN, Kek};
 use crate::error::{Error, Result};
 
 /// Format version of the key file.
@@ -28,6 +33,8 @@ pub const SCRYPT_P: u32 = 1;
 /// Largest key file read.
 const MAX_FILE_BYTES: u64 = 4096;
 const AAD: &[u8] = b"zgvault/v1/file-kek";
+/// HKDF-SHA256 `info` of the audit key derived from a file KEK: no other key uses it.
+pub const AUDIT_KEY_INFO: &[u8] = b"zgvault/v1/file-kek/audit-mac";
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +53,8 @@ struct KeyFile {
 pub struct FileKek {
     id: String,
     cipher: ChaCha20Poly1305,
+    /// The audit key, derived from the KEK ([`AUDIT_KEY_INFO`]).
+    audit_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for FileKek {
@@ -125,9 +134,16 @@ impl FileKek {
                     })
             })?;
         let id = format!("file:{}", hex::encode(&salt[..8]));
+        let mut audit_key = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(None, key.as_slice())
+            .expand(AUDIT_KEY_INFO, audit_key.as_mut_slice())
+            .map_err(|_| Error::Internal {
+                what: "HKDF output length",
+            })?;
         Ok(FileKek {
             id,
             cipher: ChaCha20Poly1305::new(&Key::from(*key)),
+            audit_key,
         })
     }
 }
@@ -167,6 +183,16 @@ impl Kek for FileKek {
                 kek: self.id.clone(),
                 detail: "authentication failed",
             })
+    }
+
+    fn audit_mac(&self, message: &[u8]) -> Result<[u8; AUDIT_MAC_LEN]> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.audit_key.as_slice()).map_err(|_| {
+            Error::Internal {
+                what: "HMAC key length",
+            }
+        })?;
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
     }
 }
 
@@ -285,6 +311,38 @@ mod tests {
             ),
             "{wrong}"
         );
+    }
+
+    #[test]
+    fn audit_key_is_derived_per_kek_and_stable_across_unlocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path_a, path_b) = (dir.path().join("a"), dir.path().join("b"));
+        let a = FileKek::open_or_create(&path_a, b"pw").unwrap();
+        let b = FileKek::open_or_create(&path_b, b"pw").unwrap();
+        let mac = a.audit_mac(b"an audit line").unwrap();
+        let again = FileKek::open_or_create(&path_a, b"pw").unwrap();
+        assert_eq!(again.audit_mac(b"an audit line").unwrap(), mac);
+        assert_ne!(a.audit_mac(b"another audit line").unwrap(), mac);
+        assert_ne!(
+            b.audit_mac(b"an audit line").unwrap(),
+            mac,
+            "one audit key per KEK"
+        );
+        // The audit key is not the KEK: nothing sealed under the KEK opens with it.
+        let sealed = a.seal(b"aad", b"secret").unwrap();
+        let audit_cipher = ChaCha20Poly1305::new(&Key::from(*a.audit_key));
+        assert!(
+            audit_cipher
+                .decrypt(
+                    &nonce_of(&sealed[..12]).unwrap(),
+                    Payload {
+                        msg: &sealed[12..],
+                        aad: b"aad"
+                    }
+                )
+                .is_err()
+        );
+        assert!(!format!("{a:?}").contains(&hex::encode(*a.audit_key)));
     }
 
     #[test]

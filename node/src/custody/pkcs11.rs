@@ -1,5 +1,11 @@
 //! A KEK inside a PKCS#11 token: a non-extractable AES-256 key found (or created) by label;
 //! K is sealed with AES-256-GCM by the token itself, so the KEK never enters our memory.
+//!
+//! Beside it, the token holds the KEK's audit key: a non-extractable 256-bit generic secret
+//! labelled `<key_label>` + [`AUDIT_KEY_LABEL_SUFFIX`], usable only to sign and verify
+//! (`CKM_SHA256_HMAC`). The token computes every audit MAC; the key never leaves it. A
+//! separate key rather than one derived from the KEK: deriving needs `CKA_DERIVE` on the
+//! KEK, which existing KEKs lack and which would turn the KEK into an ECB oracle.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,13 +21,17 @@ use cryptoki::types::AuthPin;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
-use super::kek::Kek;
+use super::kek::{AUDIT_MAC_LEN, Kek};
 use crate::error::{Error, Result};
 
 /// Where Debian's SoftHSM2 module lives.
 pub const DEFAULT_SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// Appended to `key_label` to name the KEK's audit key in the token.
+pub const AUDIT_KEY_LABEL_SUFFIX: &str = "/audit-mac";
 const GCM_TAG_BITS: u64 = 128;
 const IV_LEN: usize = 12;
+/// Length of the audit key generated in the token (bytes): HMAC-SHA256's block strength.
+const AUDIT_KEY_LEN: u64 = 32;
 
 /// Which token and key to use.
 #[derive(Clone)]
@@ -51,6 +61,10 @@ impl std::fmt::Debug for Pkcs11Config {
 pub struct Pkcs11Kek {
     id: String,
     key: ObjectHandle,
+    /// The audit key, when the token holds one (see [`Pkcs11Kek::open_existing`]).
+    audit_key: Option<ObjectHandle>,
+    /// Its label, for error messages.
+    audit_label: String,
     // PKCS#11 sessions must not be used from two threads at once.
     session: Mutex<Session>,
     _ctx: Arc<Pkcs11>,
@@ -69,20 +83,52 @@ fn unavailable(message: String) -> Error {
     }
 }
 
+/// Which keys [`Pkcs11Kek::open_with`] may create when the token lacks them.
+#[derive(Clone, Copy)]
+struct MayCreate {
+    kek: bool,
+    audit_key: bool,
+}
+
 impl Pkcs11Kek {
-    /// Loads the module, finds the token by label, logs in, and finds or creates the key.
+    /// Loads the module, finds the token by label, logs in, and finds or creates the KEK and
+    /// its audit key.
     pub fn open(config: &Pkcs11Config) -> Result<Pkcs11Kek> {
-        Self::open_with(config, true)
+        Self::open_with(
+            config,
+            MayCreate {
+                kek: true,
+                audit_key: true,
+            },
+        )
     }
 
-    /// Like [`Pkcs11Kek::open`], but a missing key is an error instead of being created:
-    /// for a KEK that already sealed records (a fresh key under the same label would open
-    /// none of them).
+    /// Like [`Pkcs11Kek::open`], but nothing is created: a missing KEK is an error (a fresh
+    /// key under the same label would open none of the records it sealed), and a missing
+    /// audit key leaves [`Kek::audit_mac`] failing. For a previous KEK and for verifiers.
     pub fn open_existing(config: &Pkcs11Config) -> Result<Pkcs11Kek> {
-        Self::open_with(config, false)
+        Self::open_with(
+            config,
+            MayCreate {
+                kek: false,
+                audit_key: false,
+            },
+        )
     }
 
-    fn open_with(config: &Pkcs11Config, create: bool) -> Result<Pkcs11Kek> {
+    /// Like [`Pkcs11Kek::open_existing`], but the audit key is created if the token has
+    /// none: for the current KEK of a vault that ran before audit lines were MACed.
+    pub fn open_existing_with_audit_key(config: &Pkcs11Config) -> Result<Pkcs11Kek> {
+        Self::open_with(
+            config,
+            MayCreate {
+                kek: false,
+                audit_key: true,
+            },
+        )
+    }
+
+    fn open_with(config: &Pkcs11Config, create: MayCreate) -> Result<Pkcs11Kek> {
         let module: &Path = &config.module;
         let ctx = context(module)?;
         let slots = ctx
@@ -125,23 +171,16 @@ impl Pkcs11Kek {
             }
             other => unavailable(format!("login failed: {other}")),
         })?;
-        let label = config.key_label.as_bytes().to_vec();
-        let found = session
-            .find_objects(&[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::Label(label.clone()),
-            ])
-            .map_err(|e| unavailable(format!("cannot search the token: {e}")))?;
-        let key = match found.as_slice() {
-            [key] => *key,
-            [] if !create => {
+        let key = match find_key(&session, config, KeyType::AES, &config.key_label)? {
+            Some(key) => key,
+            None if !create.kek => {
                 return Err(unavailable(format!(
                     "no key labelled {:?} in token {:?}, but this vault has keys sealed under \
                      it: restore the token from its backup (or fix key_label)",
                     config.key_label, config.token_label
                 )));
             }
-            [] => session
+            None => session
                 .generate_key(
                     &Mechanism::AesKeyGen,
                     &[
@@ -154,35 +193,67 @@ impl Pkcs11Kek {
                         Attribute::Extractable(false),
                         Attribute::Encrypt(true),
                         Attribute::Decrypt(true),
-                        Attribute::Label(label),
+                        Attribute::Label(config.key_label.as_bytes().to_vec()),
                     ],
                 )
                 .map_err(|e| unavailable(format!("cannot create the KEK in the token: {e}")))?,
-            more => {
-                return Err(unavailable(format!(
-                    "{} keys are labelled {:?} in token {:?}: keep exactly one",
-                    more.len(),
-                    config.key_label,
-                    config.token_label
-                )));
-            }
+        };
+        let audit_label = format!("{}{AUDIT_KEY_LABEL_SUFFIX}", config.key_label);
+        let audit_key = match find_key(&session, config, KeyType::GENERIC_SECRET, &audit_label)? {
+            Some(found) => Some(found),
+            None if !create.audit_key => None,
+            None => Some(
+                session
+                    .generate_key(
+                        &Mechanism::GenericSecretKeyGen,
+                        &[
+                            Attribute::Class(ObjectClass::SECRET_KEY),
+                            Attribute::KeyType(KeyType::GENERIC_SECRET),
+                            Attribute::ValueLen(AUDIT_KEY_LEN.into()),
+                            Attribute::Token(true),
+                            Attribute::Private(true),
+                            Attribute::Sensitive(true),
+                            Attribute::Extractable(false),
+                            Attribute::Sign(true),
+                            Attribute::Verify(true),
+                            Attribute::Derive(false),
+                            Attribute::Label(audit_label.as_bytes().to_vec()),
+                        ],
+                    )
+                    .map_err(|e| {
+                        unavailable(format!(
+                            "cannot create the audit key {audit_label:?} in the token: {e}"
+                        ))
+                    })?,
+            ),
         };
         Ok(Pkcs11Kek {
             id: format!("pkcs11:{}:{}", config.token_label, config.key_label),
             key,
+            audit_key,
+            audit_label,
             session: Mutex::new(session),
             _ctx: ctx,
         })
     }
 
-    /// Whether the key is marked non-extractable and sensitive in the token.
+    /// Whether the KEK is marked non-extractable and sensitive in the token.
     pub fn key_is_locked_in(&self) -> Result<bool> {
+        self.locked_in(self.key)
+    }
+
+    /// Whether the audit key exists and is marked non-extractable and sensitive.
+    pub fn audit_key_is_locked_in(&self) -> Result<bool> {
+        match self.audit_key {
+            Some(key) => self.locked_in(key),
+            None => Ok(false),
+        }
+    }
+
+    fn locked_in(&self, key: ObjectHandle) -> Result<bool> {
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let attrs = session
-            .get_attributes(
-                self.key,
-                &[AttributeType::Extractable, AttributeType::Sensitive],
-            )
+            .get_attributes(key, &[AttributeType::Extractable, AttributeType::Sensitive])
             .map_err(|e| unavailable(format!("cannot read the key's attributes: {e}")))?;
         let mut extractable = true;
         let mut sensitive = false;
@@ -194,6 +265,31 @@ impl Pkcs11Kek {
             }
         }
         Ok(!extractable && sensitive)
+    }
+}
+
+/// The one secret key of type `kind` labelled `label` in the token, if any.
+fn find_key(
+    session: &Session,
+    config: &Pkcs11Config,
+    kind: KeyType,
+    label: &str,
+) -> Result<Option<ObjectHandle>> {
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(kind),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .map_err(|e| unavailable(format!("cannot search the token: {e}")))?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [key] => Ok(Some(*key)),
+        more => Err(unavailable(format!(
+            "{} keys are labelled {label:?} in token {:?}: keep exactly one",
+            more.len(),
+            config.token_label
+        ))),
     }
 }
 
@@ -265,5 +361,23 @@ impl Kek for Pkcs11Kek {
                 ) => tampered("authentication failed"),
                 other => unavailable(format!("the token refused to decrypt: {other}")),
             })
+    }
+
+    fn audit_mac(&self, message: &[u8]) -> Result<[u8; AUDIT_MAC_LEN]> {
+        let key = self.audit_key.ok_or_else(|| {
+            unavailable(format!(
+                "the token holds no audit key {:?} beside KEK {}: lines MACed under this KEK \
+                 cannot be checked (was the key deleted, or is this another token with the \
+                 same labels?); restore the token from its backup",
+                self.audit_label, self.id
+            ))
+        })?;
+        let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mac = session
+            .sign(&Mechanism::Sha256Hmac, key, message)
+            .map_err(|e| unavailable(format!("the token refused to compute an audit MAC: {e}")))?;
+        <[u8; AUDIT_MAC_LEN]>::try_from(mac.as_slice()).map_err(|_| Error::Internal {
+            what: "the token's HMAC-SHA256 is not 32 bytes",
+        })
     }
 }

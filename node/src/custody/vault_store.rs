@@ -5,6 +5,7 @@
 //! | `vault_keys` | `fileId (32)` | `version (1) ‖ depositor (20) ‖ kek id length (1) ‖ kek id ‖ sealed K` |
 //! | `vault_shreds` | `fileId (32)` | the latest shred's `issuedAt` (8 BE): deposits issued at or before it are refused |
 //! | `vault_deposited_at` | `fileId (32)` | the stored deposit's `issuedAt` (8 BE): a shred deletes K only if it is not older |
+//! | `vault_audit_anchor` | `"head"` | the audit log's head: `lines (8 BE) ‖ SHA-256 of the last line (32)` ([`AuditLog`](super::AuditLog)) |
 //!
 //! A replayed older shred keeps a newer K ([`ShredOutcome::KeptNewer`]); a record without a
 //! `vault_deposited_at` entry (stored before the table existed, or by [`VaultStore::put`])
@@ -17,12 +18,16 @@
 //! records under the old and the new KEK are both readable.
 //!
 //! Durability: every write commits with redb's default `Durability::Immediate` (fsync before
-//! `commit` returns); [`VaultStore::put`] returns only after that commit.
+//! `commit` returns); [`VaultStore::put`] returns only after that commit. The one exception
+//! is the audit anchor ([`VaultStore::set_audit_anchor`]): most of its updates are
+//! non-durable (made durable by the next durable commit, or when the store closes), so that
+//! an audit line costs one fsync, not two.
 //!
 //! Rotation ([`VaultStore::rotate`]) makes the new KEK current (new deposits use it at once),
 //! then re-wraps the records in transactions of [`ROTATION_BATCH`]. Readers never wait (redb
-//! MVCC) and writers wait at most one batch. An interrupted rotation leaves every record
-//! readable (each batch commits or not at all); running it again finishes it.
+//! MVCC) and writers wait at most one batch; a release is a writer too, for its audit line's
+//! anchor. An interrupted rotation leaves every record readable (each batch commits or not at
+//! all); running it again finishes it.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -38,6 +43,7 @@ use alloy_primitives::{Address, B256};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zgvault_proto::{FileKey, KEY_LEN};
 
+use super::audit::AuditHead;
 use super::kek::{Kek, SEALED_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::store::{DepositOutcome, ShredOutcome, set_deposited_at, shred_record, tombstone};
@@ -72,6 +78,11 @@ const COLLISION_AAD: &[u8] = b"zgvault/v1/vault-kek-identity-probe";
 const KEYS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("vault_keys");
 const SHREDS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("vault_shreds");
 const DEPOSITED_AT: TableDefinition<'_, &[u8], u64> = TableDefinition::new("vault_deposited_at");
+const AUDIT_ANCHOR: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("vault_audit_anchor");
+/// The one key of [`AUDIT_ANCHOR`].
+const AUDIT_ANCHOR_KEY: &str = "head";
+/// Length of an anchor value: line count (8 BE) and the last line's SHA-256.
+const AUDIT_ANCHOR_LEN: usize = 8 + 32;
 
 /// A stored file key with the address that deposited it.
 #[derive(Debug)]
@@ -156,6 +167,7 @@ impl VaultStore {
             txn.open_table(KEYS)?;
             txn.open_table(SHREDS)?;
             txn.open_table(DEPOSITED_AT)?;
+            txn.open_table(AUDIT_ANCHOR)?;
             Ok(())
         })?;
         Ok(store)
@@ -169,6 +181,81 @@ impl VaultStore {
     /// The id of the KEK new records are sealed under.
     pub fn current_kek_id(&self) -> String {
         self.keks().current.id().to_owned()
+    }
+
+    /// The KEK new records are sealed under (and new audit lines MACed with).
+    pub fn current_kek(&self) -> Arc<dyn Kek> {
+        Arc::clone(&self.keks().current)
+    }
+
+    /// The loaded KEK with id `id` (current or previous).
+    pub fn kek(&self, id: &str) -> Option<Arc<dyn Kek>> {
+        self.keks().by_id.get(id).cloned()
+    }
+
+    /// The audit log's head as last anchored here, `None` when nothing was anchored yet.
+    /// It may lag the log after a crash (see [`VaultStore::set_audit_anchor`]), never lead it.
+    pub fn audit_anchor(&self) -> Result<Option<AuditHead>> {
+        let path = &self.inner.path;
+        let value = self.read(|txn| {
+            Ok(txn
+                .open_table(AUDIT_ANCHOR)?
+                .get(AUDIT_ANCHOR_KEY)?
+                .map(|v| v.value().to_vec()))
+        })?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let corrupt = || {
+            Error::store(
+                path,
+                "read the audit anchor",
+                "it is not 40 bytes: run `zgvault-node vault audit new-log` to anchor a new log",
+            )
+        };
+        let (lines, hash) = value
+            .split_first_chunk::<8>()
+            .filter(|(_, hash)| hash.len() == 32)
+            .ok_or_else(corrupt)?;
+        Ok(Some(AuditHead {
+            lines: usize::try_from(u64::from_be_bytes(*lines)).map_err(|_| corrupt())?,
+            hash: <[u8; 32]>::try_from(hash).map_err(|_| corrupt())?,
+        }))
+    }
+
+    /// Anchors the audit log's head (`None`: forget it, for a new log). A `durable` update
+    /// is fsync'd before this returns; any other one is written without an fsync and becomes
+    /// durable with the next durable commit of this store (a deposit, a shred, a rotation
+    /// batch, a durable anchor) or when the store closes, so after a crash the anchor can lag
+    /// the log by the lines written since.
+    pub fn set_audit_anchor(&self, head: Option<AuditHead>, durable: bool) -> Result<()> {
+        let path = &self.inner.path;
+        let what = "anchor the audit log";
+        let mut txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(|e| Error::store(path, what, e))?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::store(path, what, e))?;
+        }
+        {
+            let mut table = txn
+                .open_table(AUDIT_ANCHOR)
+                .map_err(|e| Error::store(path, what, e))?;
+            match head {
+                Some(head) => {
+                    let mut value = [0u8; AUDIT_ANCHOR_LEN];
+                    value[..8].copy_from_slice(&(head.lines as u64).to_be_bytes());
+                    value[8..].copy_from_slice(&head.hash);
+                    table.insert(AUDIT_ANCHOR_KEY, value.as_slice())
+                }
+                None => table.remove(AUDIT_ANCHOR_KEY).map(|_| None),
+            }
+            .map_err(|e| Error::store(path, what, e))?;
+        }
+        txn.commit().map_err(|e| Error::store(path, what, e))
     }
 
     /// Stores K for `file_id` (replacing any earlier record), sealed under the current KEK.

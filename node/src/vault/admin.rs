@@ -220,7 +220,7 @@ fn open_offline(config: &NodeConfig) -> Result<Vault> {
 }
 
 /// One HTTP/1.1 request over the admin socket. `Ok(None)`: no daemon listens there.
-async fn request<T: DeserializeOwned>(
+pub(super) async fn request<T: DeserializeOwned>(
     socket: &Path,
     method: &str,
     path: &str,

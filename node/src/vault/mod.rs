@@ -1,7 +1,7 @@
 //! The custodial vault service (DESIGN §6, Flow A): `mode = "custodial"`. One vault holds each
 //! custodial file's key K sealed under its KEK (`custody::VaultStore`) and releases it, sealed
 //! to the requester, after the same gate as a share-holder node (`gate.rs`); every decision
-//! is written to the hash-chained audit log before its answer leaves.
+//! is written to the keyed, hash-chained audit log before its answer leaves.
 //!
 //! | module | what |
 //! |---|---|
@@ -9,8 +9,10 @@
 //! | `open` | KEKs from the config; secrets from 0600 files or the environment |
 //! | `handlers` | key deposit, release, shred and the audit of each decision |
 //! | `admin` | the operator's Unix socket (`admin.sock`): rotate, status; and its client |
+//! | `audit` | the operator's audit commands: verify with the configured KEKs, start a new log |
 
 pub(crate) mod admin;
+pub(crate) mod audit;
 pub(crate) mod config;
 mod handlers;
 mod open;
@@ -19,7 +21,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -29,13 +31,13 @@ use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use config::{KekConfig, NodeMode};
-use open::{Create, open_kek, resolve};
+use open::{Create, open_kek, open_keks, resolve};
 
 use crate::{
     config::NodeConfig,
     custody::{
-        AuditAction, AuditDecision, AuditLog, AuditRecord, Kek, RotationReport, VAULT_STORE_FILE,
-        VaultStore,
+        AuditAction, AuditDecision, AuditLog, AuditRecord, RotationReport, VAULT_STORE_FILE,
+        VaultStore, truncate_note,
     },
     error::{Error, Result},
     limits::RateLimiter,
@@ -153,7 +155,8 @@ pub struct VaultStatus {
     pub last_rotation: Option<RotationOutcome>,
     /// Lines in the audit log.
     pub audit_lines: usize,
-    /// SHA-256 of the last audit line (hex): copy it off the host to detect a cut log.
+    /// SHA-256 of the last audit line (hex; it covers the line's MAC): copy it off the host
+    /// to detect a cut or rolled-back log.
     pub audit_head: String,
 }
 
@@ -174,55 +177,16 @@ pub struct RotationOutcome {
 
 impl Vault {
     /// Opens the vault of `config` (custodial mode): the current and previous KEKs, the key
-    /// store and the audit log (its chain verified). Fails closed: a KEK that cannot be used,
-    /// a record under a KEK that is not configured, or a broken audit chain refuse the start.
+    /// store and the audit log (its chain, MACs and anchor checked). Fails closed: a KEK that
+    /// cannot be used, a record under a KEK that is not configured, or an audit log that does
+    /// not verify refuse the start.
     pub fn open(config: &NodeConfig) -> Result<Self> {
-        let data_dir = &config.data_dir;
-        let vault = &config.vault;
-        vault.validate()?;
-        let modules = std::iter::once(vault.current())
-            .chain(vault.previous.iter().cloned())
-            .filter(|k| k.kek == config::KekBackend::Pkcs11)
-            .map(|k| module_identity(&k.pkcs11.module))
-            .collect();
-        let new_store = !data_dir.join(VAULT_STORE_FILE).exists();
-        // A missing current key file is created only on a vault's first start, or when the
-        // operator configured a rotation (the old KEK under `previous` still opens the records).
-        let create = if new_store || !vault.previous.is_empty() {
-            Create::IfMissing
-        } else {
-            Create::Never
-        };
-        let current = open_kek(&vault.current(), data_dir, create)?;
-        let previous = vault
-            .previous
-            .iter()
-            .map(|kek| open_kek(kek, data_dir, Create::Never))
-            .collect::<Result<Vec<Arc<dyn Kek>>>>()?;
-        let loaded: Vec<String> = previous
-            .iter()
-            .chain(std::iter::once(&current))
-            .map(|k| k.id().to_owned())
-            .collect();
-        let store = VaultStore::open(data_dir, current, &previous)?;
-        for (kek, count) in store.count_by_kek()? {
-            if kek == "<corrupt>" {
-                tracing::error!(target: "zgvault::node::vault", count, "vault records that do not parse: they will be refused as INTERNAL");
-            } else if !loaded.contains(&kek) {
-                return Err(Error::KekUnavailable {
-                    backend: "vault",
-                    message: format!(
-                        "{count} records are sealed under KEK {kek}, which is not configured: \
-                         add it under [[vault.previous]] (or restore its key file)"
-                    ),
-                });
-            }
-        }
-        let audit = AuditLog::open(&resolve(data_dir, &vault.audit_log))?;
+        let (store, modules) = open_store(config)?;
+        let audit = AuditLog::open(&audit_path(config), &store)?;
         Ok(Self {
             store,
             audit,
-            data_dir: data_dir.clone(),
+            data_dir: config.data_dir.clone(),
             audit_failed: AtomicBool::new(false),
             rotation_lock: Mutex::new(()),
             rotating_to: Mutex::new(None),
@@ -287,7 +251,7 @@ impl Vault {
         note: Option<String>,
     ) {
         let note = note.map(|mut n| {
-            n.truncate(crate::custody::MAX_AUDIT_NOTE);
+            truncate_note(&mut n);
             n
         });
         let written = self.record(&AuditRecord {
@@ -422,7 +386,7 @@ impl Vault {
         if result.is_err() {
             note.push_str(", interrupted");
         }
-        note.truncate(crate::custody::MAX_AUDIT_NOTE);
+        truncate_note(&mut note);
         self.record(&AuditRecord {
             action: AuditAction::Rotate,
             requester: Address::ZERO,
@@ -441,14 +405,14 @@ impl Vault {
 
     /// Records per KEK, rotation state and the audit head.
     pub fn status(&self) -> Result<VaultStatus> {
-        let (lines, head) = self.audit.head();
+        let head = self.audit.head();
         Ok(VaultStatus {
             current_kek: self.store.current_kek_id(),
             records_by_kek: self.store.count_by_kek()?,
             rotating_to: lock(&self.rotating_to).clone(),
             last_rotation: lock(&self.last_rotation).clone(),
-            audit_lines: lines,
-            audit_head: hex::encode(head),
+            audit_lines: head.lines,
+            audit_head: hex::encode(head.hash),
         })
     }
 
@@ -456,6 +420,54 @@ impl Vault {
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
+}
+
+/// The audit log's path: `vault.audit_log`, relative to `data_dir`.
+pub(crate) fn audit_path(config: &NodeConfig) -> PathBuf {
+    resolve(&config.data_dir, &config.vault.audit_log)
+}
+
+/// Opens the KEKs of `config` and the key store, checking that every record's KEK is loaded.
+/// Returns the store and the PKCS#11 modules the configuration names.
+fn open_store(config: &NodeConfig) -> Result<(VaultStore, Vec<PathBuf>)> {
+    let data_dir = &config.data_dir;
+    let vault = &config.vault;
+    vault.validate()?;
+    let modules = std::iter::once(vault.current())
+        .chain(vault.previous.iter().cloned())
+        .filter(|k| k.kek == config::KekBackend::Pkcs11)
+        .map(|k| module_identity(&k.pkcs11.module))
+        .collect();
+    let new_store = !data_dir.join(VAULT_STORE_FILE).exists();
+    // A missing current key file is created only on a vault's first start, or when the
+    // operator configured a rotation (the old KEK under `previous` still opens the records).
+    // Otherwise only the token's audit key may be created (a vault from before audit MACs).
+    let create = if new_store || !vault.previous.is_empty() {
+        Create::IfMissing
+    } else {
+        Create::AuditKey
+    };
+    let (current, previous) = open_keks(vault, data_dir, create)?;
+    let loaded: Vec<String> = previous
+        .iter()
+        .chain(std::iter::once(&current))
+        .map(|k| k.id().to_owned())
+        .collect();
+    let store = VaultStore::open(data_dir, current, &previous)?;
+    for (kek, count) in store.count_by_kek()? {
+        if kek == "<corrupt>" {
+            tracing::error!(target: "zgvault::node::vault", count, "vault records that do not parse: they will be refused as INTERNAL");
+        } else if !loaded.contains(&kek) {
+            return Err(Error::KekUnavailable {
+                backend: "vault",
+                message: format!(
+                    "{count} records are sealed under KEK {kek}, which is not configured: \
+                     add it under [[vault.previous]] (or restore its key file)"
+                ),
+            });
+        }
+    }
+    Ok((store, modules))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::{
 
 use zeroize::Zeroizing;
 
-use super::config::{FILE_PASSPHRASE_ENV, KekBackend, KekConfig, PKCS11_PIN_ENV};
+use super::config::{FILE_PASSPHRASE_ENV, KekBackend, KekConfig, PKCS11_PIN_ENV, VaultConfig};
 use crate::{
     custody::{FileKek, Kek, Pkcs11Config, Pkcs11Kek},
     error::{Error, Result},
@@ -18,14 +18,17 @@ use crate::{
 /// Largest secret file read (a PIN or a passphrase).
 const MAX_SECRET_BYTES: u64 = 4096;
 
-/// Whether a missing KEK (key file, or key in the token) may be created (first start of a
-/// new vault, or the target of a rotation) or must already exist (a vault that has started
-/// before, a previous KEK).
+/// What may be created when it is missing: the KEK (key file, or key in the token) on the
+/// first start of a new vault or for the target of a rotation; only the token's audit key
+/// for the current KEK of a vault that has started before; nothing for a previous KEK or a
+/// verifier. (A key file's audit key is derived, never created.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Create {
-    /// Create the key file if it is missing.
+    /// Create the KEK, and its audit key, if missing.
     IfMissing,
-    /// A missing key file is an error.
+    /// The KEK must exist; a token's missing audit key is created.
+    AuditKey,
+    /// Nothing is created: a missing KEK is an error, a missing audit key fails its MACs.
     Never,
 }
 
@@ -36,6 +39,21 @@ pub(crate) fn resolve(data_dir: &Path, path: &Path) -> PathBuf {
     } else {
         data_dir.join(path)
     }
+}
+
+/// A vault's KEKs: the current one and the previous ones.
+pub(crate) type Keks = (Arc<dyn Kek>, Vec<Arc<dyn Kek>>);
+
+/// Opens the current KEK of `vault` (creating what `create` allows) and every previous one
+/// (creating nothing).
+pub(crate) fn open_keks(vault: &VaultConfig, data_dir: &Path, create: Create) -> Result<Keks> {
+    let current = open_kek(&vault.current(), data_dir, create)?;
+    let previous = vault
+        .previous
+        .iter()
+        .map(|kek| open_kek(kek, data_dir, Create::Never))
+        .collect::<Result<Vec<Arc<dyn Kek>>>>()?;
+    Ok((current, previous))
 }
 
 /// Opens the KEK `config` describes.
@@ -62,6 +80,7 @@ pub(crate) fn open_kek(
             };
             let kek = match create {
                 Create::IfMissing => Pkcs11Kek::open(&config)?,
+                Create::AuditKey => Pkcs11Kek::open_existing_with_audit_key(&config)?,
                 Create::Never => Pkcs11Kek::open_existing(&config)?,
             };
             Ok(Arc::new(kek))
@@ -69,7 +88,7 @@ pub(crate) fn open_kek(
         KekBackend::File => {
             let f = &config.file;
             let path = resolve(data_dir, &f.path);
-            if create == Create::Never && !path.exists() {
+            if create != Create::IfMissing && !path.exists() {
                 return Err(Error::KekUnavailable {
                     backend: "file",
                     message: format!(

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
 pub mod anvil;
+pub mod audit;
 pub mod registry;
 
 use std::{
@@ -324,6 +325,26 @@ pub fn secret_file(dir: &std::path::Path, name: &str, secret: &str) -> std::path
     let path = dir.join(name);
     std::fs::write(&path, format!("{secret}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A custodial vault in a fresh 0700 folder with the KEK `kek`: its secret files written
+/// (`kek.pass`, and `hsm.pin` holding `pin`) and its config in `node.toml`.
+pub fn custodial_dir(kek: KekConfig, pin: &str) -> (tempfile::TempDir, NodeConfig) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    secret_file(dir.path(), "kek.pass", "audit test passphrase");
+    secret_file(dir.path(), "hsm.pin", pin);
+    let config = default_config(dir.path()).custodial(VaultConfig::new(kek));
+    write_config(&config);
+    (dir, config)
+}
+
+/// Writes `config` to `node.toml` in its data folder; returns the path.
+pub fn write_config(config: &NodeConfig) -> std::path::PathBuf {
+    let path = config.data_dir.join("node.toml");
+    std::fs::write(&path, config.to_toml().unwrap()).unwrap();
     path
 }
 

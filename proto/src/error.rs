@@ -96,6 +96,16 @@ pub enum Error {
         /// The first bytes found, in hex (at most the magic's length).
         found_hex: String,
     },
+    /// A sealed file of format 1, whose sub-keys did not bind the cipher suite: retired.
+    #[error(
+        "this file was sealed in format {got}, which this zgvault no longer opens (its keys were \
+         not bound to the cipher suite): open it with the zgvault that sealed it and seal it \
+         again with this one"
+    )]
+    RetiredFormat {
+        /// Version byte found.
+        got: u8,
+    },
     /// The header names a format version this build does not know.
     #[error(
         "sealed-file format version {got} is not supported (this build reads version \

@@ -93,15 +93,21 @@ fn wrong_key_is_reported_as_such() {
 fn unknown_version_and_suite_are_reported_before_any_key_check() {
     let key = vector_key();
     let (sealed, _) = three_chunks(Suite::default());
-    for version in [0u8, 2, 255] {
+    for version in [0u8, 3, 255] {
         let mut v = sealed.clone();
         v[VERSION_OFFSET] = version;
         let err = open_err(&other_key(), &v);
         assert!(
-            matches!(err, Error::UnsupportedVersion { got, supported: 1 } if got == version),
+            matches!(err, Error::UnsupportedVersion { got, supported: 2 } if got == version),
             "{err:?}"
         );
     }
+    // Format 1 (sub-keys not bound to the suite) is retired, and says so.
+    let mut v = sealed.clone();
+    v[VERSION_OFFSET] = 1;
+    let err = open_err(&key, &v);
+    assert!(matches!(err, Error::RetiredFormat { got: 1 }), "{err:?}");
+    assert!(err.to_string().contains("seal it again"), "{err}");
     for suite in [0u8, 3, 200] {
         let mut v = sealed.clone();
         v[SUITE_OFFSET] = suite;

@@ -236,6 +236,14 @@ fn negatives() -> Vec<Negative> {
             format!("{x}_one_byte"),
             Mutation::Xor {
                 offset: VERSION_OFFSET,
+                mask: 0x04,
+            },
+        ),
+        n(
+            "fail_retired_format_1",
+            format!("{x}_one_byte"),
+            Mutation::Xor {
+                offset: VERSION_OFFSET,
                 mask: 0x03,
             },
         ),
@@ -332,7 +340,7 @@ fn regenerate_seal_vectors() {
         neg.error_debug = format!("{err:?}");
     }
     let file = VectorFile {
-        description: "zgvault sealed-file format v1 known-answer vectors. Each vector seals \
+        description: "zgvault sealed-file format v2 known-answer vectors. Each vector seals \
                       `plaintext_len` bytes under key_hex with salt_hex (fixed for testing only), \
                       name `file_name` and media type `media_type`. Negative vectors apply \
                       `mutation` to the sealed bytes of `base` and must fail with `error`."

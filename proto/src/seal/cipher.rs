@@ -36,13 +36,15 @@ pub(crate) struct FileKeys {
 }
 
 impl FileKeys {
-    /// `HKDF-SHA256(ikm = K, salt = file salt, info = ...)` for each sub-key.
+    /// `HKDF-SHA256(ikm = K, salt = file salt, info = label ‖ suite id)` for each sub-key: the
+    /// suite is bound in, so one K and salt never give two ciphers the same key.
     pub(crate) fn derive(key: &FileKey, salt: &[u8; SALT_LEN], suite: Suite) -> Result<Self> {
         let hkdf = Hkdf::<Sha256>::new(Some(salt.as_slice()), key.as_bytes());
-        let expand = |info: &[u8], out: &mut [u8]| {
-            hkdf.expand(info, out).map_err(|_| Error::Internal {
-                what: "HKDF output length",
-            })
+        let expand = |label: &[u8], out: &mut [u8]| {
+            hkdf.expand_multi_info(&[label, &[suite.id()]], out)
+                .map_err(|_| Error::Internal {
+                    what: "HKDF output length",
+                })
         };
         let mut keys = FileKeys {
             payload: Zeroizing::new([0; KEY_LEN]),
@@ -237,6 +239,21 @@ impl ChunkAead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Security issue, item 7: the suite id is part of every sub-key's derivation, so the same
+    /// K and salt never give two suites the same key or nonce prefix.
+    #[test]
+    fn sub_keys_differ_between_suites() {
+        let key = FileKey::from_slice(&[5; KEY_LEN]).unwrap();
+        let salt = [7; SALT_LEN];
+        let x = FileKeys::derive(&key, &salt, Suite::XChaCha20Poly1305).unwrap();
+        let a = FileKeys::derive(&key, &salt, Suite::Aes256Gcm).unwrap();
+        assert_ne!(*x.payload, *a.payload);
+        assert_ne!(*x.metadata, *a.metadata);
+        assert_ne!(*x.header_mac, *a.header_mac);
+        let short = Suite::Aes256Gcm.nonce_prefix_len();
+        assert_ne!(x.nonce_prefix[..short], a.nonce_prefix[..short]);
+    }
 
     /// The counter and the last-chunk flag are both bound into the nonce: a chunk only opens
     /// at its own position and with its own "last" status.

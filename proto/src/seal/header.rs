@@ -53,6 +53,9 @@ impl SealedHeader {
             got: bytes.len(),
         };
         let version = *bytes.get(VERSION_OFFSET).ok_or_else(truncated)?;
+        if version == 1 {
+            return Err(Error::RetiredFormat { got: version });
+        }
         if version != VERSION {
             return Err(Error::UnsupportedVersion {
                 got: version,
@@ -320,10 +323,15 @@ mod tests {
             Err(Error::NotSealedFile { .. })
         ));
         let mut v = bytes.clone();
-        v[VERSION_OFFSET] = 2;
+        v[VERSION_OFFSET] = 3;
         assert!(matches!(
             SealedHeader::decode(&v),
-            Err(Error::UnsupportedVersion { got: 2, .. })
+            Err(Error::UnsupportedVersion { got: 3, .. })
+        ));
+        v[VERSION_OFFSET] = 1;
+        assert!(matches!(
+            SealedHeader::decode(&v),
+            Err(Error::RetiredFormat { got: 1 })
         ));
         let mut v = bytes.clone();
         v[SUITE_OFFSET] = 9;

@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 
 /// First bytes of every sealed file.
 pub const MAGIC: [u8; 8] = *b"ZGVAULT\0";
-/// Format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// Format version this build writes and reads. Version 1 (sub-keys derived without the suite
+/// id) is refused with [`Error::RetiredFormat`](crate::Error::RetiredFormat).
+pub const VERSION: u8 = 2;
 /// Plaintext bytes per chunk (all chunks but the last are exactly this long).
 pub const CHUNK_SIZE: usize = 64 * 1024;
 /// AEAD tag length of every suite.
@@ -67,14 +68,14 @@ pub const KEY_CHECK_OFFSET: usize = MAC_OFFSET + MAC_LEN;
 /// Total header length; the first chunk starts here.
 pub const HEADER_LEN: usize = KEY_CHECK_OFFSET + KEY_CHECK_LEN;
 
-/// HKDF info for the payload (chunk) key.
-pub const INFO_PAYLOAD: &[u8] = b"zgvault/v1/payload";
-/// HKDF info for the metadata key.
-pub const INFO_METADATA: &[u8] = b"zgvault/v1/metadata";
-/// HKDF info for the header MAC key.
-pub const INFO_HEADER_MAC: &[u8] = b"zgvault/v1/header-mac";
-/// HKDF info for the chunk nonce prefix.
-pub const INFO_NONCE_PREFIX: &[u8] = b"zgvault/v1/nonce-prefix";
+/// HKDF info label for the payload (chunk) key; the suite id byte follows it in the info.
+pub const INFO_PAYLOAD: &[u8] = b"zgvault/v2/payload";
+/// HKDF info label for the metadata key; the suite id byte follows it in the info.
+pub const INFO_METADATA: &[u8] = b"zgvault/v2/metadata";
+/// HKDF info label for the header MAC key; the suite id byte follows it in the info.
+pub const INFO_HEADER_MAC: &[u8] = b"zgvault/v2/header-mac";
+/// HKDF info label for the chunk nonce prefix; the suite id byte follows it in the info.
+pub const INFO_NONCE_PREFIX: &[u8] = b"zgvault/v2/nonce-prefix";
 /// HKDF info for the key check (derived with an empty salt, see the README).
 pub const INFO_KEY_CHECK: &[u8] = b"zgvault/v1/key-check";
 

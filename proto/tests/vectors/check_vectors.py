@@ -1,4 +1,4 @@
-# Independent implementation of the zgvault sealed-file format v1, written from proto/README.md
+# Independent implementation of the zgvault sealed-file format v2, written from proto/README.md
 # only (not from the Rust code). Checks every vector in seal.json; needs `pip install cryptography`.
 # Not run by cargo: `python3 proto/tests/vectors/check_vectors.py proto/tests/vectors/seal.json`.
 import json, hashlib, hmac, struct, sys
@@ -27,10 +27,11 @@ def hkdf(ikm,salt,info,n):
 
 def seal(K,suite,salt,name,mt,pt):
     nlen=24 if suite==1 else 12
-    pk=hkdf(K,salt,b'zgvault/v1/payload',32); mk=hkdf(K,salt,b'zgvault/v1/metadata',32)
-    mac=hkdf(K,salt,b'zgvault/v1/header-mac',32); pre=hkdf(K,salt,b'zgvault/v1/nonce-prefix',nlen-9)
+    s=bytes([suite])
+    pk=hkdf(K,salt,b'zgvault/v2/payload'+s,32); mk=hkdf(K,salt,b'zgvault/v2/metadata'+s,32)
+    mac=hkdf(K,salt,b'zgvault/v2/header-mac'+s,32); pre=hkdf(K,salt,b'zgvault/v2/nonce-prefix'+s,nlen-9)
     kc=HKDF(algorithm=hashes.SHA256(),length=16,salt=None,info=b'zgvault/v1/key-check').derive(K)
-    h=b'ZGVAULT\0'+bytes([1,suite])+struct.pack('>I',65536)+salt
+    h=b'ZGVAULT\0'+bytes([2,suite])+struct.pack('>I',65536)+salt
     meta=struct.pack('>Q',len(pt))+bytes([len(name)])+name+bytes([len(mt)])+mt
     meta+=b'\0'*(520-len(meta))
     h+=aead_enc(suite,mk,b'\0'*nlen,meta,h)

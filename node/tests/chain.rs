@@ -47,7 +47,9 @@ async fn alloy_chain_and_gate_against_a_real_registry() {
         registry: *registry.address(),
         file_id: id,
     };
-    let capsule = key_set.encrypt_file_key(&file, &FileKey::generate().unwrap());
+    let capsule = key_set
+        .encrypt_file_key(&file, &FileKey::generate().unwrap())
+        .unwrap();
     let registration = FileRegistry::Registration {
         rootHash: B256::repeat_byte(9),
         txSeq: U256::from(1),

@@ -243,7 +243,8 @@ async fn fail_capsule_mismatch() {
     // A well-formed capsule, but not the one registered for file 1.
     let swapped = f
         .key_set
-        .encrypt_file_key(&f.file_ref(1), &zgvault_proto::FileKey::generate().unwrap());
+        .encrypt_file_key(&f.file_ref(1), &zgvault_proto::FileKey::generate().unwrap())
+        .unwrap();
     let signed = access(
         f.file_ref(1),
         Scheme::Bls,

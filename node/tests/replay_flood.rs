@@ -71,7 +71,9 @@ async fn threshold_node(edit: impl FnOnce(&mut NodeConfig)) -> Node {
     let registry = Registry::deploy(&rpc).await;
     let (key_set, shares) = deal_bls_key_set(2, 3).unwrap();
     let file = registry.file_ref(1);
-    let capsule = key_set.encrypt_file_key(&file, &FileKey::generate().unwrap());
+    let capsule = key_set
+        .encrypt_file_key(&file, &FileKey::generate().unwrap())
+        .unwrap();
     registry.register(1, SCHEME_BLS, capsule.to_bytes()).await;
     registry.allow(&file, address_of(&registry.reader)).await;
     let dir = tempfile::tempdir().unwrap();

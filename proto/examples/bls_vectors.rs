@@ -39,7 +39,7 @@ fn main() {
         file_id: B256::repeat_byte(0x07),
     };
     let key = FileKey::from_slice(&(0u8..32).collect::<Vec<_>>()).unwrap();
-    let capsule = key_set.encrypt_file_key(&file, &key);
+    let capsule = key_set.encrypt_file_key(&file, &key).unwrap();
     let partials: Vec<String> = shares
         .iter()
         .map(|s| hex::encode(*s.decrypt_share(&file, &capsule).to_bytes()))

@@ -368,7 +368,7 @@ fn sign_verify_round_trip() {
 fn bls_request_binds_its_capsule() {
     let (keys, _) = deal_bls_key_set(2, 3).unwrap();
     let key = zgvault_proto::FileKey::generate().unwrap();
-    let capsule = keys.encrypt_file_key(&file(), &key).to_bytes();
+    let capsule = keys.encrypt_file_key(&file(), &key).unwrap().to_bytes();
     let response = BoxSecretKey::generate().unwrap();
     let request = AccessRequest::new(
         file(),

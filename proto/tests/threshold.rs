@@ -46,7 +46,7 @@ struct BlsSetup {
 fn bls_setup(needed: usize, nodes: usize) -> BlsSetup {
     let (keys, shares) = deal_bls_key_set(needed, nodes).unwrap();
     let key = FileKey::generate().unwrap();
-    let capsule = keys.encrypt_file_key(&file(1), &key);
+    let capsule = keys.encrypt_file_key(&file(1), &key).unwrap();
     let partials = shares
         .iter()
         .map(|s| *s.decrypt_share(&file(1), &capsule).to_bytes())
@@ -182,7 +182,7 @@ fn fail_bls_share_for_another_file_does_not_verify() {
     let s = bls_setup(2, 3);
     // Same network key, another file: the answers sign another label.
     let other_key = FileKey::generate().unwrap();
-    let other_capsule = s.keys.encrypt_file_key(&file(2), &other_key);
+    let other_capsule = s.keys.encrypt_file_key(&file(2), &other_key).unwrap();
     let wrong_file: Vec<_> = s
         .shares
         .iter()
@@ -239,7 +239,11 @@ fn fail_bls_tampered_capsule_does_not_open() {
         );
     }
     // Another valid U (another capsule's) with this sealed key: another label, no key.
-    let other = s.keys.encrypt_file_key(&file(1), &s.key).to_bytes();
+    let other = s
+        .keys
+        .encrypt_file_key(&file(1), &s.key)
+        .unwrap()
+        .to_bytes();
     let mut spliced = bytes.clone();
     spliced[1..49].copy_from_slice(&other[1..49]);
     let spliced = BlsCapsule::from_bytes(&spliced).unwrap();

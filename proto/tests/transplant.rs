@@ -37,7 +37,7 @@ fn transplant_of_a_capsule_to_another_file_recovers_nothing() {
     let (keys, shares) = deal_bls_key_set(3, 5).unwrap();
     let (victim, attacker) = (file(0xa1), file(0xb2));
     let victim_key = FileKey::generate().unwrap();
-    let victim_capsule = keys.encrypt_file_key(&victim, &victim_key);
+    let victim_capsule = keys.encrypt_file_key(&victim, &victim_key).unwrap();
 
     // The attacker registers its own file with the victim's capsule bytes; the nodes answer
     // for the attacker's file, which the attacker may read.
@@ -58,7 +58,7 @@ fn transplant_of_a_capsule_to_another_file_recovers_nothing() {
     // The attacker's tools are not broken: for a capsule honestly made for its own file,
     // the same combine recovers that file's key.
     let own_key = FileKey::generate().unwrap();
-    let own_capsule = keys.encrypt_file_key(&attacker, &own_key);
+    let own_capsule = keys.encrypt_file_key(&attacker, &own_key).unwrap();
     let own = answers(&shares, &attacker, &own_capsule);
     let recovered = transplant::try_combine(&keys, &attacker, &own_capsule, &own);
     assert!(recovered.is_some_and(|k| k == own_key));
@@ -71,7 +71,7 @@ fn transplant_between_files_of_other_chains_and_registries_recovers_nothing() {
     let (keys, shares) = deal_bls_key_set(2, 3).unwrap();
     let victim = file(7);
     let victim_key = FileKey::generate().unwrap();
-    let victim_capsule = keys.encrypt_file_key(&victim, &victim_key);
+    let victim_capsule = keys.encrypt_file_key(&victim, &victim_key).unwrap();
     let copied = BlsCapsule::from_bytes(&victim_capsule.to_bytes()).unwrap();
     let elsewhere = [
         FileRef {

@@ -120,7 +120,7 @@ fn raw_request(access: raw::AccessRequest) -> Vec<u8> {
 fn access_request_round_trip() {
     let (keys, _) = deal_bls_key_set(2, 3).unwrap();
     let key = FileKey::generate().unwrap();
-    let capsule = keys.encrypt_file_key(&file(), &key).to_bytes();
+    let capsule = keys.encrypt_file_key(&file(), &key).unwrap().to_bytes();
     let (_, request) = access(capsule, Scheme::Bls);
     let bytes = encode_request(&request);
     assert!(
@@ -455,7 +455,7 @@ fn fail_sealbox_wrong_key_aad_purpose_or_tampered() {
 fn bls_exchange_over_the_wire() {
     let (keys, shares) = deal_bls_key_set(2, 3).unwrap();
     let key = FileKey::generate().unwrap();
-    let capsule = keys.encrypt_file_key(&file(), &key);
+    let capsule = keys.encrypt_file_key(&file(), &key).unwrap();
     let (response_key, request) = access(capsule.to_bytes(), Scheme::Bls);
     let request_bytes = encode_request(&request);
 
@@ -625,7 +625,7 @@ proptest! {
 fn fail_relayed_box_does_not_open_as_another_nodes_answer() {
     let (keys, shares) = deal_bls_key_set(2, 3).unwrap();
     let key = FileKey::generate().unwrap();
-    let capsule = keys.encrypt_file_key(&file(), &key);
+    let capsule = keys.encrypt_file_key(&file(), &key).unwrap();
     let (response_key, request) = access(capsule.to_bytes(), Scheme::Bls);
     let KeyRequest::Access(signed) = &request else {
         unreachable!()

@@ -77,7 +77,7 @@ async fn setup(n: usize, t: usize) -> anyhow::Result<Setup> {
         file_id: file_id(owner, salt),
     };
     let key = FileKey::generate()?;
-    let capsule = key_set.encrypt_file_key(&file, &key);
+    let capsule = key_set.encrypt_file_key(&file, &key)?;
     let registry = FileRegistry::new(m.contracts.file_registry, &provider);
     let reg = FileRegistry::Registration {
         rootHash: B256::repeat_byte(0x11),

@@ -142,7 +142,7 @@ impl World {
         let key = FileKey::generate().unwrap();
         let salt = random_b256();
         let file = self.file_ref(file_id(self.address(owner), salt));
-        let capsule = self.key_set.encrypt_file_key(&file, &key);
+        let capsule = self.key_set.encrypt_file_key(&file, &key).unwrap();
         let registered = self
             .register_salted(owner, salt, SCHEME_BLS, capsule.to_bytes())
             .await;

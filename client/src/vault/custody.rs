@@ -288,7 +288,7 @@ pub async fn move_custody(
                     .key_network()
                     .await?
                     .key_set
-                    .encrypt_file_key(&file, &recovered.key)
+                    .encrypt_file_key(&file, &recovered.key)?
                     .to_bytes(),
                 _ => {
                     let vault_key = vault_encryption_key(vault).await?;
@@ -513,7 +513,7 @@ async fn recheck(
                 .key_network()
                 .await?
                 .key_set
-                .encrypt_file_key(&file, key)
+                .encrypt_file_key(&file, key)?
                 .to_bytes(),
         );
     }

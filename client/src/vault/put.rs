@@ -398,7 +398,7 @@ pub async fn put(
                 let keys = vault.key_network().await?;
                 (
                     Custody::Threshold,
-                    keys.key_set.encrypt_file_key(&file, &key).to_bytes(),
+                    keys.key_set.encrypt_file_key(&file, &key)?.to_bytes(),
                 )
             }
             Some(shamir) => (

@@ -47,7 +47,7 @@ impl Fixture {
         };
         let (key_set, shares) = deal_bls_key_set(needed, nodes).unwrap();
         let key = FileKey::generate().unwrap();
-        let capsule = key_set.encrypt_file_key(&file, &key);
+        let capsule = key_set.encrypt_file_key(&file, &key).unwrap();
         let response_key = BoxSecretKey::generate().unwrap();
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -209,7 +209,8 @@ impl Fixture {
         let file = self.file_ref(id);
         let capsule = self
             .key_set
-            .encrypt_file_key(&file, &FileKey::generate().unwrap());
+            .encrypt_file_key(&file, &FileKey::generate().unwrap())
+            .unwrap();
         let mut state = self.chain.state.lock().unwrap();
         state.files.insert(
             file.file_id,

@@ -71,6 +71,9 @@ pub const BLS_LABEL_LEN: usize = BLS_LABEL_TAG.len() + 32 + ADDRESS_LEN + FILE_I
 const RETIRED_CAPSULE_LEN: usize = 176;
 const G1_LEN: usize = blsttc::PK_SIZE;
 const TAG_LEN: usize = 16;
+/// Fresh `r` drawn before giving up: a draw fails with probability ~2^-255, so more than
+/// one failure means the random source or the library is broken.
+const SEAL_ATTEMPTS: usize = 4;
 /// The capsule key is used once (fresh `r` per capsule), so the nonce can be constant.
 const NONCE: [u8; 12] = [0; 12];
 
@@ -140,9 +143,9 @@ impl BlsKeySet {
 
     /// Seals K to `file`: picks a fresh `r`, computes `U = r·G1` and the label's point `Q`,
     /// and seals K under a key derived from `e(r·P, Q)`. Needs no node.
-    pub fn encrypt_file_key(&self, file: &FileRef, key: &FileKey) -> BlsCapsule {
+    pub fn encrypt_file_key(&self, file: &FileRef, key: &FileKey) -> Result<BlsCapsule> {
         let master = G1Projective::from(self.public.public_key());
-        loop {
+        for _ in 0..SEAL_ATTEMPTS {
             let mut r = Fr::random(&mut OsRng);
             let u = (G1Projective::generator() * r).to_affine();
             let label = capsule_label(file, &u);
@@ -168,8 +171,11 @@ impl BlsKeySet {
                 continue;
             };
             tag_out.copy_from_slice(tag.as_slice());
-            return BlsCapsule { u, sealed };
+            return Ok(BlsCapsule { u, sealed });
         }
+        Err(Error::Internal {
+            what: "BLS capsule sealing (no usable randomness)",
+        })
     }
 
     /// Starts combining the answers of `nodes` nodes for `capsule` of `file`: the answers

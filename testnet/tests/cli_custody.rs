@@ -793,7 +793,10 @@ fn unpinned_config(user: &User, vault_url: &str) {
 /// Security finding 6: the vault's key was trusted on first use over plain HTTP. A man in
 /// the middle between the user and the vault swaps the key `/v1/info` reports for its own;
 /// a user with no pinned key must be refused before K is sealed to anything, and the
-/// attacker must never see a `KeyDeposit`.
+/// attacker must never see a `KeyDeposit`. The same user, pointed at the real vault, relies
+/// on the NodeRegistry listing its key; a read never goes to a vault other than the one the
+/// capsule names; a retired vault takes no new keys, pinned or not, but its files still read
+/// and shred.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -854,4 +857,94 @@ async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
     assert!(alice.pending().is_empty(), "{:?}", alice.pending());
     let ls = alice.json(&["ls"]);
     assert!(ls["files"].as_array().unwrap().is_empty(), "{ls}");
+
+    // The real vault, still without a pin: its key is listed in the NodeRegistry (the devnet
+    // registered it), so the put goes through and the file reads back.
+    unpinned_config(&alice, &vault_url);
+    let status = alice.json(&["status"]);
+    assert_eq!(status["vault"]["keyTrusted"], true, "{status}");
+    assert!(
+        status["vault"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("registered in the NodeRegistry"),
+        "{status}"
+    );
+    let put = alice.json(&["put", path.to_str().unwrap(), "--custody", "custodial"]);
+    let id = put["fileId"].as_str().unwrap().to_owned();
+    assert_eq!(put["vault"], vault_url.as_str());
+    let back = dir.path().join("back.csv");
+    alice.json(&["get", &id, "-o", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&path).unwrap());
+
+    // A read through the proxy: the capsule names the real vault, the proxy reports another
+    // key, so nothing is sent to it.
+    let before = loot.lock().unwrap().requests;
+    let via_proxy = dir.path().join("via-proxy.csv");
+    let text = alice.fails(
+        &[
+            "get",
+            &id,
+            "-o",
+            via_proxy.to_str().unwrap(),
+            "--vault-url",
+            &proxy,
+        ],
+        1,
+    );
+    assert!(
+        text.contains("is held by the custodial vault with key")
+            && text.contains("nothing was sent"),
+        "{text}"
+    );
+    assert_eq!(
+        loot.lock().unwrap().requests,
+        before,
+        "a request went to the proxy"
+    );
+    assert!(!via_proxy.exists());
+
+    // The admin retires the vault: no new keys go to it, pinned or not; files it holds still
+    // read, and their owner can still shred them there.
+    let deployer = devnet.signer("deployer").unwrap();
+    let provider = alloy::providers::ProviderBuilder::new()
+        .wallet(deployer)
+        .connect_http(devnet.rpc_url().parse().unwrap());
+    let registry =
+        zgvault_contracts::NodeRegistry::new(devnet.manifest().contracts.node_registry, &provider);
+    let real_key = devnet.vault().unwrap().encryption_key;
+    let retired = registry
+        .retireVault(real_key)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(retired.status());
+    let other = dir.path().join("other.csv");
+    write_data(&other, 100, "other");
+    for pin in [None, Some(real_key.to_string())] {
+        let mut args = vec!["put", other.to_str().unwrap(), "--custody", "custodial"];
+        if let Some(pin) = &pin {
+            args.extend(["--vault-key", pin.as_str()]);
+        }
+        let text = alice.fails(&args, 1);
+        assert!(
+            text.contains("was retired in the NodeRegistry")
+                && text.contains("--custody threshold"),
+            "{pin:?}: {text}"
+        );
+    }
+    assert!(alice.pending().is_empty(), "{:?}", alice.pending());
+    std::fs::remove_file(&back).unwrap();
+    alice.json(&["get", &id, "-o", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&path).unwrap());
+    let shred = alice.json(&["shred", &id]);
+    assert_eq!(shred["holders"][0]["outcome"], "held", "{shred}");
+    assert_eq!(
+        loot.lock().unwrap().deposits,
+        0,
+        "a KeyDeposit reached the attacker"
+    );
 }

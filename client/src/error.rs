@@ -414,6 +414,25 @@ pub enum Error {
         message: String,
     },
 
+    /// The key the custodial vault reports may not receive new file keys: it is neither
+    /// registered (and active) in the network's NodeRegistry nor the pinned key, or it was
+    /// retired. Nothing was sealed to it.
+    #[error(
+        "refusing to seal the file key to the custodial vault {url}: the encryption key it \
+         reports, {key}, {why}. Nothing was sealed or sent to it (plain HTTP does not prove \
+         whose key that is: someone on the way could have swapped it). What to do: {advice}"
+    )]
+    UntrustedVaultKey {
+        /// Where the vault was asked.
+        url: String,
+        /// The key its `/v1/info` reported.
+        key: B256,
+        /// Why that key is not trusted.
+        why: String,
+        /// What to do next.
+        advice: String,
+    },
+
     /// A node or the vault limits this signer's requests and asked for a wait longer than
     /// the client waits out on its own.
     #[error(

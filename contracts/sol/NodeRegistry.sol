@@ -17,6 +17,14 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 ///         approves each new epoch with a FROST (secp256k1) threshold signature of the
 ///         outgoing committee: that check belongs in `_authorizeEpoch`, with a
 ///         `setEpochApproved(..., bytes committeeSignature)` entry point next to `setEpoch`.
+///
+///         It also lists the network's custodial vaults by their X25519 encryption key (the key
+///         a custodial capsule names and owners seal K to), so that a client can check the key
+///         a vault reports on its `/v1/info` before it trusts it with K. The same admin that
+///         approves epochs vouches for vaults: whoever holds this key can already install a key
+///         set of its own for BLS files, so trusting it with the vault list adds no new party.
+///         A retired vault stays listed (with the block it was retired at) and cannot come back:
+///         a vault that needs a new key is registered under the new key.
 contract NodeRegistry is Ownable {
     uint256 public constant MAX_MEMBERS = 64;
     uint256 public constant MAX_MULTIADDRS = 8;
@@ -24,6 +32,9 @@ contract NodeRegistry is Ownable {
     uint256 public constant MAX_PEER_ID_LENGTH = 128;
     uint256 public constant BLS_PUBLIC_KEY_LENGTH = 48;
     uint256 public constant MAX_PUBLIC_KEY_SET_LENGTH = 8192;
+    /// Vaults ever registered (retired ones included), so `vaults()` stays one cheap call.
+    uint256 public constant MAX_VAULTS = 256;
+    uint256 public constant MAX_VAULT_URL_LENGTH = 256;
 
     struct Member {
         bytes peerId; // libp2p PeerId bytes (multihash)
@@ -42,7 +53,19 @@ contract NodeRegistry is Ownable {
     /// Block at which the current epoch was set.
     uint64 public epochSetAt;
 
+    /// A custodial vault. `url` is where it said it answers: a hint, clients check the key.
+    struct VaultEntry {
+        bytes32 encryptionKey; // X25519 public key; zero in the answer for an unknown key
+        string url; // e.g. "https://vault.example:7000"
+        uint64 registeredAt; // block
+        uint64 retiredAt; // block; 0 while the vault is active
+    }
+
     Member[] private _members;
+
+    VaultEntry[] private _vaults;
+    /// encryptionKey => index in `_vaults` + 1 (0: never registered).
+    mapping(bytes32 => uint256) private _vaultSlot;
 
     event EpochChanged(
         uint64 indexed epoch, uint32 threshold, uint256 memberCount, bytes32 publicKeySetHash, bytes32 membersHash
@@ -55,6 +78,15 @@ contract NodeRegistry is Ownable {
     error BadMember(uint256 index, string what);
     error DuplicateMember(uint256 first, uint256 second);
     error MemberIndexOutOfRange(uint256 index, uint256 count);
+    error ZeroVaultKey();
+    error BadVaultUrl(uint256 length);
+    error VaultExists(bytes32 encryptionKey);
+    error UnknownVault(bytes32 encryptionKey);
+    error VaultAlreadyRetired(bytes32 encryptionKey, uint64 retiredAt);
+    error TooManyVaults(uint256 max);
+
+    event VaultRegistered(bytes32 indexed encryptionKey, string url);
+    event VaultRetired(bytes32 indexed encryptionKey);
 
     constructor(address admin) Ownable(admin) {}
 
@@ -124,9 +156,63 @@ contract NodeRegistry is Ownable {
         return (epoch, threshold, _members, publicKeySet);
     }
 
+    /// Lists a custodial vault: owners may seal file keys to `encryptionKey` from now on.
+    /// Admin only. A key is registered once: a retired one cannot be registered again.
+    function registerVault(bytes32 encryptionKey, string calldata url) external {
+        _authorizeVault();
+        if (encryptionKey == bytes32(0)) revert ZeroVaultKey();
+        uint256 len = bytes(url).length;
+        if (len == 0 || len > MAX_VAULT_URL_LENGTH) revert BadVaultUrl(len);
+        if (_vaultSlot[encryptionKey] != 0) revert VaultExists(encryptionKey);
+        if (_vaults.length >= MAX_VAULTS) revert TooManyVaults(MAX_VAULTS);
+        _vaults.push(
+            VaultEntry({encryptionKey: encryptionKey, url: url, registeredAt: uint64(block.number), retiredAt: 0})
+        );
+        _vaultSlot[encryptionKey] = _vaults.length;
+        emit VaultRegistered(encryptionKey, url);
+    }
+
+    /// Retires a vault: clients stop sealing new file keys to it. Files it already holds stay
+    /// readable through it (their capsules name it). Admin only; for good.
+    function retireVault(bytes32 encryptionKey) external {
+        _authorizeVault();
+        uint256 slot = _vaultSlot[encryptionKey];
+        if (slot == 0) revert UnknownVault(encryptionKey);
+        VaultEntry storage v = _vaults[slot - 1];
+        if (v.retiredAt != 0) revert VaultAlreadyRetired(encryptionKey, v.retiredAt);
+        v.retiredAt = uint64(block.number);
+        emit VaultRetired(encryptionKey);
+    }
+
+    /// Whether `encryptionKey` is a registered vault that is not retired.
+    function isVault(bytes32 encryptionKey) external view returns (bool) {
+        uint256 slot = _vaultSlot[encryptionKey];
+        return slot != 0 && _vaults[slot - 1].retiredAt == 0;
+    }
+
+    /// The entry of `encryptionKey`; all zero (no revert) when it was never registered.
+    function vault(bytes32 encryptionKey) external view returns (VaultEntry memory entry) {
+        uint256 slot = _vaultSlot[encryptionKey];
+        if (slot != 0) entry = _vaults[slot - 1];
+    }
+
+    /// Every vault ever registered, in registration order, retired ones included.
+    function vaults() external view returns (VaultEntry[] memory) {
+        return _vaults;
+    }
+
+    function vaultCount() external view returns (uint256) {
+        return _vaults.length;
+    }
+
     /// Who may approve an epoch change. Today: the admin. Later: verify a committee (FROST)
     /// signature over (chainid, this, epoch, threshold, members, publicKeySet) here.
     function _authorizeEpoch(uint64, uint32, Member[] calldata, bytes calldata) internal view virtual {
+        _checkOwner();
+    }
+
+    /// Who may register and retire vaults: the admin, as for epochs.
+    function _authorizeVault() internal view virtual {
         _checkOwner();
     }
 

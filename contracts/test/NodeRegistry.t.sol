@@ -160,4 +160,122 @@ contract NodeRegistryTest is TestBase {
         ms[1].encKey = ms[0].encKey;
         expectSetRevert(1, 1, ms, PKS, abi.encodeWithSelector(NodeRegistry.DuplicateMember.selector, 0, 1));
     }
+
+    // ---- custodial vaults ----
+
+    bytes32 internal constant VKEY = keccak256("vault key 1");
+    bytes32 internal constant VKEY2 = keccak256("vault key 2");
+    string internal constant VURL = "https://vault.example:7000";
+
+    function registerVault(bytes32 key, string memory url) internal {
+        vm.prank(ADMIN);
+        nr.registerVault(key, url);
+    }
+
+    function test_vault_register_list_and_retire() public {
+        assertFalse(nr.isVault(VKEY), "unknown key is no vault");
+        NodeRegistry.VaultEntry memory none = nr.vault(VKEY);
+        assertEq(none.encryptionKey, bytes32(0), "unknown: zero entry");
+        assertEq(nr.vaultCount(), 0, "no vaults");
+
+        vm.roll(10);
+        vm.recordLogs();
+        registerVault(VKEY, VURL);
+        Vm.Log memory l = findLog(vm.getRecordedLogs(), NodeRegistry.VaultRegistered.selector);
+        assertEq(l.topics[1], VKEY, "ev key");
+        assertEq(l.data, abi.encode(VURL), "ev url");
+        assertTrue(nr.isVault(VKEY), "registered");
+        NodeRegistry.VaultEntry memory v = nr.vault(VKEY);
+        assertEq(v.encryptionKey, VKEY, "key");
+        assertEq(bytes(v.url), bytes(VURL), "url");
+        assertEq(v.registeredAt, 10, "registeredAt");
+        assertEq(v.retiredAt, 0, "active");
+
+        vm.roll(11);
+        registerVault(VKEY2, "http://127.0.0.1:1");
+        NodeRegistry.VaultEntry[] memory all = nr.vaults();
+        assertEq(all.length, 2, "two listed");
+        assertEq(all[0].encryptionKey, VKEY, "registration order 0");
+        assertEq(all[1].encryptionKey, VKEY2, "registration order 1");
+        assertEq(nr.vaultCount(), 2, "count");
+
+        vm.roll(20);
+        vm.recordLogs();
+        vm.prank(ADMIN);
+        nr.retireVault(VKEY);
+        l = findLog(vm.getRecordedLogs(), NodeRegistry.VaultRetired.selector);
+        assertEq(l.topics[1], VKEY, "retired ev key");
+        assertFalse(nr.isVault(VKEY), "retired is no vault");
+        assertTrue(nr.isVault(VKEY2), "the other stays");
+        v = nr.vault(VKEY);
+        assertEq(v.retiredAt, 20, "retiredAt");
+        assertEq(v.registeredAt, 10, "registeredAt kept");
+        assertEq(nr.vaults().length, 2, "retired stays listed");
+
+        // retired for good: neither retired again nor registered again
+        vm.prank(ADMIN);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.VaultAlreadyRetired.selector, VKEY, uint64(20)));
+        nr.retireVault(VKEY);
+        vm.prank(ADMIN);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.VaultExists.selector, VKEY));
+        nr.registerVault(VKEY, VURL);
+    }
+
+    function test_vault_only_admin() public {
+        vm.prank(OTHER);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, OTHER));
+        nr.registerVault(VKEY, VURL);
+        registerVault(VKEY, VURL);
+        vm.prank(OTHER);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, OTHER));
+        nr.retireVault(VKEY);
+        assertTrue(nr.isVault(VKEY), "still active");
+        // the admin of epochs is the admin of vaults, handover included
+        vm.prank(ADMIN);
+        nr.transferOwnership(OTHER);
+        vm.prank(ADMIN);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, ADMIN));
+        nr.retireVault(VKEY);
+        vm.prank(OTHER);
+        nr.retireVault(VKEY);
+        assertFalse(nr.isVault(VKEY), "retired by the new admin");
+    }
+
+    function test_vault_validation() public {
+        vm.startPrank(ADMIN);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.ZeroVaultKey.selector));
+        nr.registerVault(bytes32(0), VURL);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.BadVaultUrl.selector, 0));
+        nr.registerVault(VKEY, "");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.BadVaultUrl.selector, 257));
+        nr.registerVault(VKEY, string(new bytes(257)));
+        nr.registerVault(VKEY, string(new bytes(256))); // the longest URL
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.VaultExists.selector, VKEY));
+        nr.registerVault(VKEY, "http://elsewhere");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.UnknownVault.selector, VKEY2));
+        nr.retireVault(VKEY2);
+        vm.stopPrank();
+        assertEq(nr.vaultCount(), 1, "only the valid one");
+    }
+
+    function test_vault_cap_counts_retired_ones() public {
+        vm.startPrank(ADMIN);
+        for (uint256 i = 1; i <= 256; ++i) {
+            nr.registerVault(bytes32(i), "u");
+        }
+        nr.retireVault(bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.TooManyVaults.selector, 256));
+        nr.registerVault(bytes32(uint256(257)), "u");
+        vm.stopPrank();
+        assertEq(nr.vaults().length, 256, "256 listed");
+    }
+
+    function test_vaults_and_epochs_are_independent() public {
+        registerVault(VKEY, VURL);
+        set(1, 1, mems(1), PKS);
+        set(2, 1, mems(2), PKS);
+        assertTrue(nr.isVault(VKEY), "an epoch change keeps the vaults");
+        // a member's key is not a vault
+        assertFalse(nr.isVault(mems(1)[0].encKey), "member key");
+    }
 }

@@ -616,6 +616,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
                 chain_id: config.chain_id,
                 file_registry: deployed.contracts.file_registry,
                 node_registry: deployed.contracts.node_registry,
+                admin: deployer.clone(),
                 kek,
                 confirmations: config.confirmations,
                 detached,

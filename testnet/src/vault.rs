@@ -1,15 +1,21 @@
 //! The devnet's custodial vault: one `zgvault-node` in `mode = "custodial"`, its KEK in a
 //! SoftHSM2 token made for this devnet (its own `softhsm2.conf` and token folder in the
 //! state directory, `SOFTHSM2_CONF` set for that child only, the user PIN in a 0600 file)
-//! or, on machines without SoftHSM2, in a passphrase-sealed key file.
+//! or, on machines without SoftHSM2, in a passphrase-sealed key file. Once it answers, its
+//! encryption key is registered in the NodeRegistry by the devnet's admin (the deployer), so
+//! clients can check the key the vault reports against the chain.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
+use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256};
+use alloy::providers::ProviderBuilder;
+use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 use serde::{Deserialize, Serialize};
+use zgvault_contracts::NodeRegistry;
 use zgvault_node::{KekConfig, NodeConfig, VaultConfig};
 
 use crate::error::{Error, Result};
@@ -75,14 +81,16 @@ pub(crate) struct VaultSetup<'a> {
     pub chain_id: u64,
     pub file_registry: Address,
     pub node_registry: Address,
+    /// The NodeRegistry admin, who registers the vault's key.
+    pub admin: PrivateKeySigner,
     pub kek: VaultKek,
     /// The vault's `chain.confirmations` (the key nodes' too).
     pub confirmations: u64,
     pub detached: bool,
 }
 
-/// Creates the vault's KEK (token or key file), writes its config and starts it; the
-/// process joins `children` as [`VAULT_NAME`].
+/// Creates the vault's KEK (token or key file), writes its config, starts it and registers
+/// its encryption key in the NodeRegistry; the process joins `children` as [`VAULT_NAME`].
 pub(crate) async fn start_vault(
     setup: VaultSetup<'_>,
     children: &mut Vec<(String, Spawned)>,
@@ -131,6 +139,14 @@ pub(crate) async fn start_vault(
     let (proc, url) = start_vault_process(setup.state_dir, &data_dir, setup.detached)?;
     children.push((VAULT_NAME.to_owned(), proc));
     let info = crate::keynodes::node_info(&reqwest::Client::new(), &url).await?;
+    register_vault(
+        setup.rpc_url,
+        setup.node_registry,
+        setup.admin,
+        info.encryption_key,
+        &url,
+    )
+    .await?;
     Ok(VaultInfo {
         http: url,
         peer_id: info.peer_id,
@@ -139,6 +155,37 @@ pub(crate) async fn start_vault(
         kek: setup.kek,
         data_dir,
     })
+}
+
+/// Lists the vault's `encryption_key` in the NodeRegistry (`registerVault`), as the
+/// registry's admin does for a production vault. The URL is a hint: a restarted devnet vault
+/// keeps its key but gets a new port, and clients check the key, not the URL.
+async fn register_vault(
+    rpc_url: &str,
+    node_registry: Address,
+    admin: PrivateKeySigner,
+    encryption_key: B256,
+    url: &str,
+) -> Result<()> {
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(admin))
+        .connect_http(crate::devnet::parse_url(rpc_url)?);
+    let receipt = NodeRegistry::new(node_registry, &provider)
+        .registerVault(encryption_key, url.to_owned())
+        .send()
+        .await
+        .map_err(|e| Error::chain(rpc_url, "NodeRegistry.registerVault", e))?
+        .get_receipt()
+        .await
+        .map_err(|e| Error::chain(rpc_url, "NodeRegistry.registerVault receipt", e))?;
+    if !receipt.status() {
+        return Err(Error::chain(
+            rpc_url,
+            "NodeRegistry.registerVault",
+            "the transaction reverted",
+        ));
+    }
+    Ok(())
 }
 
 /// Starts (or restarts) the vault whose config is in `data_dir`; returns its HTTP URL.

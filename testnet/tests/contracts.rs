@@ -1,6 +1,6 @@
 //! The deployed devnet contracts used through the alloy bindings: the 0G calldata vector
 //! accepted by the Flow as raw bytes, a file registered and gated by `canAccess`, a
-//! NodeRegistry epoch installed. (Every rule in detail is in the forge tests.)
+//! NodeRegistry epoch installed, a vault listed and retired. (Every rule in detail is in the forge tests.)
 
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, Bytes, U256, hex};
@@ -141,6 +141,28 @@ async fn deployed_contracts_work_through_the_bindings() -> anyhow::Result<()> {
     assert_eq!(state.threshold_, 2);
     assert_eq!(state.members_, members);
     assert_eq!(state.publicKeySet_.len(), 96);
+
+    // A custodial vault listed, then retired (this devnet starts none of its own).
+    let key = B256::repeat_byte(0x77);
+    assert!(!nodes.isVault(key).call().await?);
+    assert_eq!(nodes.vault(key).call().await?.encryptionKey, B256::ZERO);
+    let r = nodes
+        .registerVault(key, "http://127.0.0.1:7000".into())
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    assert!(r.status());
+    assert!(nodes.isVault(key).call().await?);
+    let entry = nodes.vault(key).call().await?;
+    assert_eq!(entry.url, "http://127.0.0.1:7000");
+    assert_eq!(entry.registeredAt, r.block_number.unwrap());
+    assert_eq!(entry.retiredAt, 0);
+    nodes.retireVault(key).send().await?.get_receipt().await?;
+    assert!(!nodes.isVault(key).call().await?);
+    let listed = nodes.vaults().call().await?;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].retiredAt >= entry.registeredAt);
     devnet.stop()?;
     Ok(())
 }

@@ -366,15 +366,19 @@ pub(crate) fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     }
     match &s.vault {
         None => println!("vault     none configured (`vault_url` in the config, or --vault-url)"),
-        Some(v) => println!(
-            "vault     {}  {}",
-            v.http.as_deref().unwrap_or("-"),
-            if v.healthy {
-                "healthy"
-            } else {
-                v.detail.as_str()
-            }
-        ),
+        Some(v) => {
+            println!(
+                "vault     {}  {}",
+                v.http.as_deref().unwrap_or("-"),
+                if v.healthy {
+                    "healthy"
+                } else {
+                    v.detail.as_str()
+                }
+            );
+            let trust = if v.key_trusted { "key " } else { "" };
+            println!("          {trust}{}", v.key);
+        }
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use zgvault_proto::FileKey;
 use zgvault_proto::request::CustodialCapsule;
 
 use super::keystore::{open_local, seal_local};
-use super::put::{deposit_custodial_key, vault_encryption_key};
+use super::put::{deposit_custodial_key, trusted_vault_key};
 use super::recover::{KeyProgress, RecoveredKey, recover_file_key, wire_scheme};
 use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder_of};
 use super::{Custody, Vault, chain_error, state_dir, write_private};
@@ -291,7 +291,7 @@ pub async fn move_custody(
                     .encrypt_file_key(&file, &recovered.key)?
                     .to_bytes(),
                 _ => {
-                    let vault_key = vault_encryption_key(vault).await?;
+                    let vault_key = trusted_vault_key(vault).await?;
                     CustodialCapsule::new(&file, vault_key, &recovered.key).to_bytes()
                 }
             };

@@ -119,10 +119,16 @@ pub struct StatusReport {
 
 /// The custodial vault's state in `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VaultStatus {
     pub http: Option<String>,
     pub healthy: bool,
     pub detail: String,
+    /// Whether new file keys may be sealed to the key it reports, and why: `registered in
+    /// the NodeRegistry 0x…` or `pinned`; otherwise why not.
+    pub key: String,
+    /// New file keys may be sealed to it (`put --custody custodial`, `custody --to custodial`).
+    pub key_trusted: bool,
 }
 
 async fn confirm(
@@ -665,16 +671,24 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         Some(endpoint) => Some(match &endpoint.http {
             Some(url) => {
                 let (healthy, detail) = health_of(url).await?;
+                let (key, key_trusted) = match super::custodial::vault_key_trust(vault).await {
+                    Ok(trust) => (trust.to_string(), true),
+                    Err(e) => (e.to_string(), false),
+                };
                 VaultStatus {
                     http: Some(url.clone()),
                     healthy,
                     detail,
+                    key,
+                    key_trusted,
                 }
             }
             None => VaultStatus {
                 http: None,
                 healthy: false,
                 detail: "no HTTP URL known (libp2p only)".to_owned(),
+                key: "unknown: no HTTP URL to read it from".to_owned(),
+                key_trusted: false,
             },
         }),
     };

@@ -21,7 +21,7 @@ use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_key};
 use zgvault_proto::{FileKey, Suite};
 
-pub(crate) use super::custodial::{deposit_custodial_key, vault_encryption_key};
+pub(crate) use super::custodial::{deposit_custodial_key, trusted_vault_key};
 use super::keystore::{open_local, seal_local};
 use super::{Vault, chain_error, state_dir, write_private};
 use crate::error::Error;
@@ -334,8 +334,9 @@ pub async fn put(
                 }
             };
             if opts.custody == Custody::Custodial {
-                // Before anything is sealed or paid: is there a vault to hold K?
-                vault_encryption_key(vault).await?;
+                // Before anything is sealed or paid: is there a vault to hold K, with a key
+                // the registry lists or the user pinned?
+                trusted_vault_key(vault).await?;
             }
             let custodial = opts.custody == Custody::Custodial;
             start(
@@ -388,7 +389,7 @@ pub async fn put(
         progress(PutStage::Registering, 0, 1);
         let (custody, capsule) = match &state.shamir {
             None if state.custodial => {
-                let vault_key = vault_encryption_key(vault).await?;
+                let vault_key = trusted_vault_key(vault).await?;
                 (
                     Custody::Custodial,
                     CustodialCapsule::new(&file, vault_key, &key).to_bytes(),

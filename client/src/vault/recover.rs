@@ -13,11 +13,12 @@ use zgvault_proto::sealbox::BoxSecretKey;
 use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
-use super::{Vault, at_block::BlockChooser, now_secs, put::vault_encryption_key};
+use super::custodial::configured_vault;
+use super::{Vault, at_block::BlockChooser, now_secs};
 use crate::error::Error;
 use crate::keys::{
-    AnyCombiner, FailureKind, RecoverOptions, Recovered, list_nodes, node_address, recover_key,
-    request_vault_key,
+    AnyCombiner, FailureKind, KeyNode, RecoverOptions, Recovered, list_nodes, node_address,
+    recover_key, request_vault_key,
 };
 
 /// How long an access request stays valid (nodes accept at most 300 s).
@@ -94,7 +95,7 @@ pub(crate) async fn recover_file_key(
 
     if scheme == Scheme::Custodial {
         let capsule = CustodialCapsule::from_bytes(&capsule_bytes)?;
-        let node = vault.custodial_vault()?;
+        let node = vault_named_by(vault, file_id, &capsule).await?;
         let url = node_address(&node);
         let mut blocks = BlockChooser::new(
             vault,
@@ -137,21 +138,6 @@ pub(crate) async fn recover_file_key(
                 message,
                 ..
             }) => {
-                // A vault that holds nothing may simply be the wrong one: say so when its key
-                // is not the one the registered capsule names.
-                if let Ok(configured) = vault_encryption_key(vault).await
-                    && configured != capsule.vault_key
-                {
-                    return Err(Error::Config {
-                        message: format!(
-                            "file {file_id} is held by the custodial vault with key 0x{}, but the \
-                             configured vault {url} has key 0x{}: set `vault_url` (or pass \
-                             --vault-url) to the vault that holds it",
-                            hex::encode(capsule.vault_key.as_bytes()),
-                            hex::encode(configured.as_bytes())
-                        ),
-                    });
-                }
                 return Err(if code == ErrorCode::Shredded {
                     Error::Shredded {
                         file_id,
@@ -357,6 +343,36 @@ fn blocked_by_not_confirmed(
             (!nodes.is_empty() && good + nodes.len() >= *needed).then_some((nodes, messages, wait))
         }
         _ => None,
+    }
+}
+
+/// The configured vault, if it is the one the registered capsule names: a request is sent
+/// to no other. Its `/v1/info` is read over HTTP; when that does not answer (or the vault is
+/// known by libp2p only) the request goes out anyway, over whichever transport reaches it:
+/// it carries no secret (the answer is sealed to a fresh response key) and the K released is
+/// checked against the capsule's commitment.
+async fn vault_named_by(
+    vault: &Vault,
+    file_id: B256,
+    capsule: &CustodialCapsule,
+) -> Result<KeyNode, Error> {
+    let node = vault.custodial_vault()?;
+    if node.http.is_none() {
+        return Ok(node);
+    }
+    match configured_vault(vault).await {
+        Ok((node, url)) if node.enc_key != *capsule.vault_key.as_bytes() => Err(Error::Config {
+            message: format!(
+                "file {file_id} is held by the custodial vault with key 0x{}, but the \
+                 configured vault {url} has key 0x{}: nothing was sent to it; set `vault_url` \
+                 (or pass --vault-url) to the vault that holds it",
+                hex::encode(capsule.vault_key.as_bytes()),
+                hex::encode(node.enc_key)
+            ),
+        }),
+        Ok((node, _)) => Ok(node),
+        Err(Error::VaultUnreachable { .. }) => Ok(node),
+        Err(e) => Err(e),
     }
 }
 

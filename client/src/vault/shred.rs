@@ -14,9 +14,10 @@ use zgvault_proto::{
     wire::ErrorCode,
 };
 
+use super::custodial::configured_vault;
 use super::custody::move_path;
 use super::lock::{StateLock, lock};
-use super::put::{pending_puts, put_lock_name, vault_encryption_key};
+use super::put::{pending_puts, put_lock_name};
 use super::recover::wire_scheme;
 use super::{Vault, now_secs};
 use crate::error::Error;
@@ -215,8 +216,10 @@ pub(crate) async fn vault_holder_of(
     file_id: B256,
     holds: &BoxPublicKey,
 ) -> Result<(String, KeyNode), Error> {
-    let mut node = vault.custodial_vault()?;
-    let configured = vault_encryption_key(vault).await?;
+    // A shred carries no secret and is addressed to `holds`: the vault need not be one new
+    // keys may go to (a retired vault still shreds what it holds), only the one named.
+    let (node, _) = configured_vault(vault).await?;
+    let configured = BoxPublicKey::from_bytes(node.enc_key);
     if configured != *holds {
         return Err(Error::Custody {
             file_id,
@@ -230,7 +233,6 @@ pub(crate) async fn vault_holder_of(
             ),
         });
     }
-    node.enc_key = *configured.as_bytes();
     Ok(("vault".to_owned(), node))
 }
 

@@ -683,3 +683,31 @@ async fn revocation_bites_at_the_head_even_for_a_request_signed_before_it() {
         .unwrap_err();
     assert!(refused_with(&err, ErrorCode::AccessDenied), "{err}");
 }
+
+/// Files whose capsule is of the first, unbound format (176 bytes) are refused by every node
+/// with a message that says what to do; nothing is released for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_capsule_format_is_refused_by_the_nodes_with_a_clear_message() {
+    let w = World::new().await;
+    let old = vec![0x5a; 176];
+    let file = w.register("alice", SCHEME_BLS, old.clone()).await;
+    let (req, _) = w.request("alice", &file, Scheme::Bls, &old).await;
+    let body = wire::encode_request(&KeyRequest::Access(req));
+    let http = alloy::transports::http::reqwest::Client::new();
+    for node in &w.nodes {
+        match post(&http, node.http.as_deref().unwrap(), body.clone()).await {
+            KeyResponse::Error(reply) => {
+                assert_eq!(reply.code, ErrorCode::CapsuleMismatch, "{reply:?}");
+                assert!(
+                    reply.message.contains("put the file again"),
+                    "{}",
+                    reply.message
+                );
+            }
+            other => panic!("node {} answered a retired capsule: {other:?}", node.index),
+        }
+    }
+    // The client says the same before asking anyone.
+    let err = BlsCapsule::from_bytes(&old).unwrap_err();
+    assert!(err.to_string().contains("retired"), "{err}");
+}

@@ -24,7 +24,7 @@ use alloy_primitives::{B256, keccak256};
 use blsttc::{
     Fr, G1Affine, G1Projective, G2Affine, G2Projective, PublicKeySet, SecretKeySet, SecretKeyShare,
     SignatureShare,
-    blstrs::{Compress, pairing},
+    blstrs::{Bls12, Compress, G2Prepared, pairing},
     group::{Curve, Group, ff::Field, prime::PrimeCurveAffine},
 };
 use chacha20poly1305::{
@@ -32,6 +32,7 @@ use chacha20poly1305::{
     aead::{AeadInOut, KeyInit, array::Array},
 };
 use hkdf::Hkdf;
+use pairing::{MillerLoopResult, MultiMillerLoop};
 use rand_core::OsRng;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -184,7 +185,7 @@ impl BlsKeySet {
         let label = capsule_label(file, &capsule.u);
         BlsCombiner {
             public: self.public.clone(),
-            point: label_point(&label),
+            prepared: G2Prepared::from(label_point(&label)),
             label,
             capsule: capsule.clone(),
             tally: Tally::new(nodes, self.shares_needed()),
@@ -327,9 +328,10 @@ impl fmt::Debug for BlsPartial {
 pub struct BlsCombiner {
     public: PublicKeySet,
     label: [u8; BLS_LABEL_LEN],
-    point: G2Affine,
+    /// The label's point, prepared for the Miller loop once per combiner.
+    prepared: G2Prepared,
     capsule: BlsCapsule,
-    tally: Tally<SignatureShare>,
+    tally: Tally<G2Affine>,
 }
 
 impl BlsCombiner {
@@ -338,14 +340,16 @@ impl BlsCombiner {
     /// is recorded as a culprit and its reason returned.
     pub fn add(&mut self, node_index: u32, share: &[u8]) -> Result<(), CulpritReason> {
         self.tally.admit(node_index)?;
+        // Compressed G2 with the subgroup check; the identity is no one's answer.
         let parsed = <[u8; BLS_PARTIAL_LEN]>::try_from(share)
             .ok()
-            .and_then(|bytes| SignatureShare::from_bytes(bytes).ok());
+            .and_then(|bytes| Option::<G2Affine>::from(G2Affine::from_compressed(&bytes)))
+            .filter(|point| !bool::from(point.is_identity()));
         let Some(parsed) = parsed else {
             return Err(self.tally.blame(node_index, CulpritReason::Malformed));
         };
         let key_share = self.public.public_key_share(u64::from(node_index));
-        if !key_share.verify_g2(&parsed, self.point) {
+        if !share_verifies(&key_share.to_bytes(), &parsed, &self.prepared) {
             return Err(self.tally.blame(node_index, CulpritReason::InvalidShare));
         }
         self.tally.accept(node_index, parsed);
@@ -384,16 +388,7 @@ impl BlsCombiner {
     pub fn finish(self) -> Result<Recovered> {
         let (chosen, culprits) = self.tally.take_needed()?;
         let used: Vec<u32> = chosen.iter().map(|(i, _)| *i).collect();
-        let signature = self
-            .public
-            .combine_signatures(chosen.iter().map(|(i, s)| (u64::from(*i), s)))
-            .map_err(|_| Error::Internal {
-                what: "BLS combine of verified shares",
-            })?;
-        let combined = Option::<G2Affine>::from(G2Affine::from_compressed(&signature.to_bytes()))
-            .ok_or(Error::Internal {
-            what: "BLS combined signature encoding",
-        })?;
+        let combined = interpolate_at_zero(&chosen)?;
         let shared = pairing(&self.capsule.u, &combined);
         if bool::from(shared.is_identity()) {
             return Err(Error::CapsuleNotForFile);
@@ -428,6 +423,52 @@ impl fmt::Debug for BlsCombiner {
             .field("culprits", &self.culprits())
             .finish()
     }
+}
+
+/// `e(P_i, Q) == e(G1, σ_i)`, checked as `e(P_i, Q) · e(−G1, σ_i) == 1`: one multi-Miller
+/// loop and one final exponentiation instead of two full pairings. The identity as a key
+/// share verifies nothing.
+fn share_verifies(
+    key_share: &[u8; BLS_COMMITMENT_LEN],
+    share: &G2Affine,
+    point: &G2Prepared,
+) -> bool {
+    let Some(key_share) = Option::<G1Affine>::from(G1Affine::from_compressed(key_share)) else {
+        return false;
+    };
+    if bool::from(key_share.is_identity()) {
+        return false;
+    }
+    let minus_g1 = -G1Affine::generator();
+    let sigma = G2Prepared::from(*share);
+    let product = Bls12::multi_miller_loop(&[(&key_share, point), (&minus_g1, &sigma)]);
+    bool::from(product.final_exponentiation().is_identity())
+}
+
+/// `s·Q` from `t + 1` verified shares `s_i·Q` of nodes `i` (0-based; blsttc evaluates node
+/// `i`'s share at `x = i + 1`): Lagrange interpolation at 0 in G2.
+fn interpolate_at_zero(shares: &[(u32, G2Affine)]) -> Result<G2Affine> {
+    let xs: Vec<Fr> = shares
+        .iter()
+        .map(|(i, _)| Fr::from(u64::from(*i) + 1))
+        .collect();
+    let mut sum = G2Projective::identity();
+    for (k, ((_, share), x_k)) in shares.iter().zip(&xs).enumerate() {
+        // λ_k = Π_{j≠k} x_j / (x_j − x_k)
+        let mut numerator = Fr::one();
+        let mut denominator = Fr::one();
+        for (j, x_j) in xs.iter().enumerate() {
+            if j != k {
+                numerator *= x_j;
+                denominator *= *x_j - x_k;
+            }
+        }
+        let inverse = Option::<Fr>::from(denominator.invert()).ok_or(Error::Internal {
+            what: "BLS combine: two shares of one node",
+        })?;
+        sum += *share * (numerator * inverse);
+    }
+    Ok(sum.to_affine())
 }
 
 /// `tag ‖ chainId (32-byte big-endian) ‖ registry (20) ‖ fileId (32) ‖ U (48, compressed)`.

@@ -8,74 +8,23 @@
 //! deep enough, says so, and succeeds once the blocks come.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+mod cli_common;
+
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::transports::http::reqwest;
 use axum::extract::State;
+use cli_common::user;
 use serde_json::Value;
-use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE, VaultKek};
+use zgvault_testnet::{Devnet, DevnetConfig, VaultKek};
 
-const PASSPHRASE: &str = "correct horse battery staple";
 /// The nodes' and the vault's `chain.confirmations` on this devnet.
 const CONFIRMATIONS: u64 = 2;
-
-/// One user: their own ZGVAULT_HOME, the devnet's manifest, a passphrase in the env.
-struct User {
-    home: PathBuf,
-    manifest: PathBuf,
-}
-
-impl User {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(zgvault_testnet::find_zgvault().unwrap());
-        command
-            .args(args)
-            .env_remove("ZGVAULT_IMPORT_KEY")
-            .env("ZGVAULT_HOME", &self.home)
-            .env("ZGVAULT_PASSPHRASE", PASSPHRASE)
-            .env("ZGVAULT_DEVNET_DIR", self.manifest.parent().unwrap());
-        command
-    }
-
-    /// Runs a command that must succeed with `--json`, and parses its output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.command(&all).output().unwrap();
-        assert!(
-            out.status.success(),
-            "zgvault {args:?} failed: {}\n{}",
-            stderr(&out),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn user(dir: &Path, name: &str, devnet: &Devnet) -> (User, String) {
-    let u = User {
-        home: dir.join(name),
-        manifest: devnet.state_dir().join(MANIFEST_FILE),
-    };
-    let key = devnet.manifest().account(name).unwrap().private_key.clone();
-    let out = u
-        .command(&["init", "--json"])
-        .env("ZGVAULT_IMPORT_KEY", &key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init: {}", stderr(&out));
-    let address = devnet.manifest().account(name).unwrap().address;
-    (u, address.to_string())
-}
 
 fn write_data(path: &Path, rows: usize, tag: &str) -> Vec<u8> {
     let data: String = (0..rows)

@@ -13,89 +13,17 @@
 //! is refused, and K never reaches the attacker.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+mod cli_common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use alloy::transports::http::reqwest;
 use axum::extract::State;
+use cli_common::{PASSPHRASE, User, stderr, user};
 use serde_json::Value;
-use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE, VaultKek};
-
-const PASSPHRASE: &str = "correct horse battery staple";
-
-/// One user: their own ZGVAULT_HOME, the devnet's manifest, a passphrase in the env.
-struct User {
-    home: PathBuf,
-    manifest: PathBuf,
-}
-
-impl User {
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_env(args, &[])
-    }
-
-    fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        Command::new(zgvault_testnet::find_zgvault().unwrap())
-            .args(args)
-            .env_remove("ZGVAULT_IMPORT_KEY")
-            .env("ZGVAULT_HOME", &self.home)
-            .env("ZGVAULT_PASSPHRASE", PASSPHRASE)
-            .env("ZGVAULT_DEVNET_DIR", self.manifest.parent().unwrap())
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed with `--json`, and parses its output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run(&all);
-        assert!(
-            out.status.success(),
-            "zgvault {args:?} failed: {}\n{}",
-            stderr(&out),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail with `code`; returns its stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "zgvault {args:?}: {}",
-            stderr(&out)
-        );
-        stderr(&out)
-    }
-
-    fn pending(&self) -> Vec<PathBuf> {
-        match self.home.join("state/pending").read_dir() {
-            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn user(dir: &Path, name: &str, devnet: &Devnet) -> (User, String) {
-    let u = User {
-        home: dir.join(name),
-        manifest: devnet.state_dir().join(MANIFEST_FILE),
-    };
-    let key = devnet.manifest().account(name).unwrap().private_key.clone();
-    let out = u.run_env(&["init", "--json"], &[("ZGVAULT_IMPORT_KEY", &key)]);
-    assert!(out.status.success(), "init: {}", stderr(&out));
-    let address = devnet.manifest().account(name).unwrap().address;
-    (u, address.to_string())
-}
+use zgvault_testnet::{Devnet, DevnetConfig, VaultKek};
 
 fn write_data(path: &Path, rows: usize, tag: &str) -> Vec<u8> {
     let data: String = (0..rows)
@@ -182,7 +110,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     let a = put["fileId"].as_str().unwrap().to_owned();
     assert_eq!(put["custody"], "custodial");
     assert_eq!(put["vault"], vault_url.as_str());
-    assert!(alice.pending().is_empty(), "{:?}", alice.pending());
+    assert!(pending(&alice).is_empty(), "{:?}", pending(&alice));
     assert_eq!(alice.json(&["info", &a])["scheme"], "custodial");
     let ls = alice.json(&["ls"]);
     assert_eq!(ls["files"][0]["scheme"], 3, "{ls}");
@@ -275,7 +203,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
         text.contains(&wrong) && text.to_lowercase().contains(&real_key.to_lowercase()),
         "{text}"
     );
-    assert!(bob.pending().is_empty(), "{:?}", bob.pending());
+    assert!(pending(&bob).is_empty(), "{:?}", pending(&bob));
 
     // --- The vault down: get names it and writes nothing; a custodial put stops before
     // sealing or paying anything.
@@ -302,7 +230,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
         text.contains(&vault_url) && text.contains("running"),
         "{text}"
     );
-    assert!(carol.pending().is_empty(), "{:?}", carol.pending());
+    assert!(pending(&carol).is_empty(), "{:?}", pending(&carol));
 
     // A second put of the same file while one runs (here: this test holds its lock, with
     // a pid written as a put would) is refused and names the pid.
@@ -366,7 +294,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
             stderr(o)
         );
     }
-    assert!(alice.pending().is_empty(), "{:?}", alice.pending());
+    assert!(pending(&alice).is_empty(), "{:?}", pending(&alice));
     let done: Value = serde_json::from_slice(
         &outs
             .iter()
@@ -411,7 +339,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     assert_eq!(resumed["uploadTx"], Value::Null, "uploaded twice");
     assert_eq!(resumed["registerTx"], Value::Null, "registered twice");
     assert_eq!(resumed["vault"], vault_url.as_str());
-    assert!(alice.pending().is_empty());
+    assert!(pending(&alice).is_empty());
     let e_back = dir.path().join("e-back.csv");
     let e_id = resumed["fileId"].as_str().unwrap();
     alice.json(&["get", e_id, "-o", e_back.to_str().unwrap()]);
@@ -431,8 +359,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
         ],
         1,
     );
-    let state = carol
-        .pending()
+    let state = pending(&carol)
         .into_iter()
         .find(|p| p.extension().is_some_and(|x| x == "json"))
         .expect("the put's state is kept");
@@ -457,7 +384,7 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
         removed.iter().any(|p| p == state.to_str().unwrap()),
         "{shred}"
     );
-    assert!(carol.pending().is_empty(), "{:?}", carol.pending());
+    assert!(pending(&carol).is_empty(), "{:?}", pending(&carol));
 
     // Out of the vault and straight back in: the vault refuses deposits signed no later
     // than its shred (usually the same second here), and the client signs a newer one.
@@ -854,7 +781,7 @@ async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
     );
     assert_eq!(seen, 0, "a KeyDeposit reached the attacker");
     assert!(learned.is_empty(), "the attacker opened K");
-    assert!(alice.pending().is_empty(), "{:?}", alice.pending());
+    assert!(pending(&alice).is_empty(), "{:?}", pending(&alice));
     let ls = alice.json(&["ls"]);
     assert!(ls["files"].as_array().unwrap().is_empty(), "{ls}");
 
@@ -936,7 +863,7 @@ async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
             "{pin:?}: {text}"
         );
     }
-    assert!(alice.pending().is_empty(), "{:?}", alice.pending());
+    assert!(pending(&alice).is_empty(), "{:?}", pending(&alice));
     std::fs::remove_file(&back).unwrap();
     alice.json(&["get", &id, "-o", back.to_str().unwrap()]);
     assert!(std::fs::read(&back).unwrap() == std::fs::read(&path).unwrap());
@@ -947,4 +874,12 @@ async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
         0,
         "a KeyDeposit reached the attacker"
     );
+}
+
+/// The unfinished puts in `u`'s state folder.
+fn pending(u: &User) -> Vec<PathBuf> {
+    match u.home.join("state/pending").read_dir() {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
 }

@@ -5,81 +5,21 @@
 //! is forced into tiny chunks or the RPC refuses wide `eth_getLogs` ranges.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::transports::http::reqwest;
 use axum::extract::State;
+use cli_common::{stderr, user};
 use serde_json::{Value, json};
-use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE};
+use zgvault_testnet::{Devnet, DevnetConfig};
 
-const PASSPHRASE: &str = "correct horse battery staple";
 /// The scan's chunk-size knob (`client/src/vault/events.rs`).
 const CHUNK_ENV: &str = "ZGVAULT_LOG_CHUNK_BLOCKS";
 /// 2020-01-01T23:59:59Z: `--not-after 2020-01-01` means through the end of that day.
 const END_OF_2020_01_01: u64 = 1_577_923_199;
-
-/// One user: their own ZGVAULT_HOME, the devnet's manifest, a passphrase in the env.
-struct User {
-    home: PathBuf,
-    manifest: PathBuf,
-}
-
-impl User {
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_env(args, &[])
-    }
-
-    fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        Command::new(zgvault_testnet::find_zgvault().unwrap())
-            .args(args)
-            .env_remove("ZGVAULT_IMPORT_KEY")
-            .env_remove(CHUNK_ENV)
-            .env("ZGVAULT_HOME", &self.home)
-            .env("ZGVAULT_PASSPHRASE", PASSPHRASE)
-            .env("ZGVAULT_DEVNET_DIR", self.manifest.parent().unwrap())
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed with `--json`, and parses its output.
-    fn json_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run_env(&all, envs);
-        assert!(
-            out.status.success(),
-            "zgvault {args:?} failed: {}",
-            stderr(&out)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        self.json_env(args, &[])
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn user(dir: &Path, name: &str, devnet: &Devnet) -> (User, String) {
-    let u = User {
-        home: dir.join(name),
-        manifest: devnet.state_dir().join(MANIFEST_FILE),
-    };
-    let account = devnet.manifest().account(name).unwrap();
-    let out = u.run_env(
-        &["init", "--json"],
-        &[("ZGVAULT_IMPORT_KEY", &account.private_key)],
-    );
-    assert!(out.status.success(), "init: {}", stderr(&out));
-    (u, account.address.to_string())
-}
 
 fn file_ids(ls: &Value) -> Vec<String> {
     ls["files"]

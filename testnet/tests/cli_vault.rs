@@ -3,54 +3,13 @@
 //! ls/info/status, and a `put` that fails after its upload and is resumed.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_common;
 
+use std::path::Path;
+
+use cli_common::{stderr, user};
 use serde_json::Value;
-use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE};
-
-/// The `zgvault` binary of this build (scripts/test builds every workspace binary).
-fn zgvault_bin() -> PathBuf {
-    zgvault_testnet::find_zgvault()
-        .expect("run `cargo build -p zgvault-client` (scripts/test does)")
-}
-
-/// One user: their own ZGVAULT_HOME, the devnet's manifest, a passphrase in the env.
-struct User {
-    home: PathBuf,
-    manifest: PathBuf,
-}
-
-impl User {
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_env(args, &[])
-    }
-
-    fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        Command::new(zgvault_bin())
-            .args(args)
-            .env_remove("ZGVAULT_IMPORT_KEY")
-            .env("ZGVAULT_HOME", &self.home)
-            .env("ZGVAULT_PASSPHRASE", "correct horse battery staple")
-            .env("ZGVAULT_DEVNET_DIR", self.manifest.parent().unwrap())
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed with `--json`, and parses its output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run(&all);
-        assert!(
-            out.status.success(),
-            "zgvault {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
+use zgvault_testnet::{Devnet, DevnetConfig};
 
 /// A devnet with 5 key nodes (3 of 5) and 2 storage nodes.
 async fn devnet(dir: &Path) -> Devnet {
@@ -59,31 +18,6 @@ async fn devnet(dir: &Path) -> Devnet {
     config.threshold = 3;
     config.storage_nodes = 2;
     Devnet::start(&config).await.unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn user(dir: &Path, name: &str, devnet: &Devnet) -> (User, String) {
-    let u = User {
-        home: dir.join(name),
-        manifest: devnet.state_dir().join(MANIFEST_FILE),
-    };
-    let key = devnet.manifest().account(name).unwrap().private_key.clone();
-    let out = u.run_env(&["init", "--json"], &[("ZGVAULT_IMPORT_KEY", &key)]);
-    assert!(out.status.success(), "init: {}", stderr(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let want = devnet.manifest().account(name).unwrap().address;
-    assert_eq!(
-        v["address"]
-            .as_str()
-            .unwrap()
-            .parse::<alloy::primitives::Address>()
-            .unwrap(),
-        want
-    );
-    (u, format!("{want}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -475,6 +475,22 @@ pub enum Error {
         file_id: B256,
     },
 
+    /// A put finished, but the local file that holds its K (sealed under the keystore) could
+    /// not be deleted: K must not be left behind silently.
+    #[error(
+        "file {file_id} is registered and its key is protected, but {path}, which still holds \
+         that key sealed under your keystore, could not be deleted ({source}): delete it by hand"
+    )]
+    KeyStateNotRemoved {
+        /// The registered file.
+        file_id: B256,
+        /// The state file.
+        path: PathBuf,
+        /// Why the delete failed.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The file's key was shredded by its owner: nobody can read it any more.
     #[error(
         "the key of file {file_id} was shredded by its owner ({detail}); copies already \

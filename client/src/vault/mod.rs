@@ -347,6 +347,15 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Creates `dir` (and parents) with mode 0700 for new folders.
+/// Deletes `path` if it exists. For files that hold K (or its sealed copy), where a failed
+/// delete must be reported, never ignored.
+pub(crate) fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.as_os_str().is_empty() || dir.is_dir() {
@@ -377,6 +386,22 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    /// A file that holds K is deleted or the failure is reported; a missing one is fine.
+    #[test]
+    fn remove_if_present_reports_a_failed_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state.json");
+        std::fs::write(&file, b"k").unwrap();
+        remove_if_present(&file).unwrap();
+        assert!(!file.exists());
+        remove_if_present(&file).unwrap();
+        // A path that cannot be removed as a file (here a directory: root may delete
+        // anything it owns, so permissions would not make this fail).
+        let stuck = dir.path().join("stuck");
+        std::fs::create_dir(&stuck).unwrap();
+        assert!(remove_if_present(&stuck).is_err());
+    }
 
     #[test]
     fn fail_a_leftover_temp_file_with_other_permissions_is_not_reused() {

@@ -452,10 +452,19 @@ pub async fn put(
         (None, false) => Custody::Threshold,
     };
 
-    // The registration exists: K lives in the capsule now; forget the local copy.
-    for p in [&state.sealed, &journal, &state_path] {
-        let _ = std::fs::remove_file(p);
+    // The registration exists: K lives in the capsule now; forget the local copy. The sealed
+    // copy and the journal are leftovers of the upload; the state file holds K, so failing
+    // to delete it is an error the user must hear about.
+    for p in [&state.sealed, &journal] {
+        if let Err(e) = super::remove_if_present(p) {
+            tracing::warn!(path = %p.display(), error = %e, "could not delete an upload leftover");
+        }
     }
+    super::remove_if_present(&state_path).map_err(|source| Error::KeyStateNotRemoved {
+        file_id: state.file_id,
+        path: state_path.clone(),
+        source,
+    })?;
     Ok(PutReceipt {
         file_id: state.file_id,
         root_hash: receipt.root,

@@ -336,8 +336,9 @@ pub struct BlsCombiner {
 
 impl BlsCombiner {
     /// Adds node `node_index`'s answer (the opened 96 bytes). Verifies it as a signature
-    /// share on this file's label under the node's public key share (2 pairings); a bad one
-    /// is recorded as a culprit and its reason returned.
+    /// share on this file's label under the node's public key share (one multi-Miller loop
+    /// and one final exponentiation); a bad one is recorded as a culprit and its reason
+    /// returned.
     pub fn add(&mut self, node_index: u32, share: &[u8]) -> Result<(), CulpritReason> {
         self.tally.admit(node_index)?;
         // Compressed G2 with the subgroup check; the identity is no one's answer.

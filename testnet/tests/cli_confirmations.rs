@@ -11,7 +11,6 @@
 mod cli_common;
 
 use std::io::BufRead;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,20 +18,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::transports::http::reqwest;
 use axum::extract::State;
-use cli_common::user;
+use cli_common::{user, write_data};
 use serde_json::Value;
 use zgvault_testnet::{Devnet, DevnetConfig, VaultKek};
 
 /// The nodes' and the vault's `chain.confirmations` on this devnet.
 const CONFIRMATIONS: u64 = 2;
-
-fn write_data(path: &Path, rows: usize, tag: &str) -> Vec<u8> {
-    let data: String = (0..rows)
-        .map(|i| format!("{tag}-{i:05},{}\n", i * 7))
-        .collect();
-    std::fs::write(path, &data).unwrap();
-    data.into_bytes()
-}
 
 /// The vault as an older `zgvault-node` shows it: its `/v1/info` without `confirmations`
 /// and `freshness_blocks`, its `/v1/keys` answers passed through unchanged. Counts the

@@ -101,3 +101,20 @@ pub fn user(dir: &Path, name: &str, devnet: &Devnet) -> (User, String) {
     assert_eq!(address, account.address, "init imported another key");
     (u, account.address.to_string())
 }
+
+/// Writes `rows` CSV lines tagged `tag` to `path`; returns the bytes.
+pub fn write_data(path: &Path, rows: usize, tag: &str) -> Vec<u8> {
+    let data: String = (0..rows)
+        .map(|i| format!("{tag}-{i:05},{}\n", i * 7))
+        .collect();
+    std::fs::write(path, &data).unwrap();
+    data.into_bytes()
+}
+
+/// The unfinished puts in `u`'s state folder.
+pub fn pending(u: &User) -> Vec<PathBuf> {
+    match u.home.join("state/pending").read_dir() {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}

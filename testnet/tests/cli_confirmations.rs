@@ -51,15 +51,7 @@ async fn vault_not_reporting_confirmations(vault: String) -> (String, Arc<Atomic
         body: axum::body::Bytes,
     ) -> (axum::http::StatusCode, Vec<u8>) {
         use zgvault_proto::wire::{ErrorCode, KeyResponse, decode_response};
-        let answer = reqwest::Client::new()
-            .post(format!("{}/v1/keys", proxy.vault))
-            .header("content-type", "application/x-protobuf")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
-        let bytes = answer.bytes().await.unwrap().to_vec();
+        let (status, bytes) = cli_common::forward_keys(&proxy.vault, body).await;
         if let Ok(KeyResponse::Error(reply)) = decode_response(&bytes)
             && reply.code == ErrorCode::NotConfirmed
         {

@@ -73,15 +73,7 @@ async fn key_swapping_proxy(vault: String) -> (String, String, Arc<Mutex<Loot>>)
                 zgvault_proto::wire::encode_response(&ack),
             );
         }
-        let answer = reqwest::Client::new()
-            .post(format!("{}/v1/keys", m.vault))
-            .header("content-type", "application/x-protobuf")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
-        (status, answer.bytes().await.unwrap().to_vec())
+        cli_common::forward_keys(&m.vault, body).await
     }
     let secret = zgvault_proto::sealbox::BoxSecretKey::generate().unwrap();
     let key = format!("0x{}", hex::encode(secret.public_key().as_bytes()));

@@ -79,6 +79,20 @@ impl User {
     }
 }
 
+/// Passes a `/v1/keys` body on to the node at `url` and returns its status and bytes: what
+/// the tests' proxies do with the requests they do not tamper with.
+pub async fn forward_keys(url: &str, body: axum::body::Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+    let answer = alloy::transports::http::reqwest::Client::new()
+        .post(format!("{url}/v1/keys"))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    (status, answer.bytes().await.unwrap().to_vec())
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

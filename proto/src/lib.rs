@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+#[cfg(feature = "p2p-framing")]
+pub mod framing;
 mod key;
 pub mod request;
 pub mod seal;

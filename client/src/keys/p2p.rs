@@ -2,9 +2,9 @@
 //! read one encoded answer.
 //!
 //! The node's transport lives in `zgvault-node` (`node/src/p2p/`), which this crate must not
-//! depend on. The only thing both sides must agree on is tiny and duplicated on purpose: the
-//! protocol name and the framing (the raw protobuf bytes, the stream closed after them, at
-//! most `MAX_MESSAGE_BYTES` each way). Everything else here is plain libp2p.
+//! depend on. What both sides must agree on, the protocol name and the framing (the raw
+//! protobuf bytes, the stream closed after them, at most `MAX_MESSAGE_BYTES` each way), is
+//! `zgvault_proto::framing`. Everything else here is plain libp2p.
 //!
 //! Shape (libp2p file-sharing example): a cloneable [`P2pRequester`] handle sends commands
 //! over a bounded channel to one event loop that owns the swarm; answers come back through
@@ -13,7 +13,7 @@
 
 use std::{collections::HashMap, io, time::Duration};
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use futures::{AsyncRead, AsyncWrite, StreamExt};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, noise,
     request_response::{self, OutboundRequestId, ProtocolSupport},
@@ -21,13 +21,13 @@ use libp2p::{
     tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
-use zgvault_proto::wire::MAX_MESSAGE_BYTES;
+use zgvault_proto::framing::{self, KEYS_PROTOCOL_NAME};
 
 use super::FailureKind;
 use crate::error::Error;
 
 /// The key protocol's libp2p name.
-pub const KEYS_PROTOCOL: StreamProtocol = StreamProtocol::new("/zgvault/keys/1");
+pub const KEYS_PROTOCOL: StreamProtocol = StreamProtocol::new(KEYS_PROTOCOL_NAME);
 /// Commands queued to the event loop before senders wait.
 pub const P2P_COMMAND_QUEUE: usize = 64;
 /// How long an idle connection to a node is kept.
@@ -199,8 +199,8 @@ impl std::fmt::Debug for EventLoop {
     }
 }
 
-/// Raw-bytes codec for `/zgvault/keys/1`: the payload is already an encoded wire message; the writer closes the
-/// stream after it. Mirrors the node's codec (`node/src/p2p/codec.rs`).
+/// Raw-bytes codec for `/zgvault/keys/1`: the payload is already an encoded wire message; the
+/// writer closes the stream after it (framing: `zgvault_proto::framing`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeysCodec;
 
@@ -213,14 +213,14 @@ impl request_response::Codec for KeysCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_limited(io).await
+        framing::read_message(io).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_limited(io).await
+        framing::read_message(io).await
     }
 
     async fn write_request<T>(
@@ -232,7 +232,7 @@ impl request_response::Codec for KeysCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_limited(io, &req).await
+        framing::write_message(io, &req).await
     }
 
     async fn write_response<T>(
@@ -244,43 +244,15 @@ impl request_response::Codec for KeysCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_limited(io, &res).await
+        framing::write_message(io, &res).await
     }
-}
-
-/// Reads to the end of the stream, refusing more than `MAX_MESSAGE_BYTES` (one byte more is
-/// read to tell "exactly the limit" from "over it").
-async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    io.take(MAX_MESSAGE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .await?;
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
-        ));
-    }
-    Ok(bytes)
-}
-
-async fn write_limited<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "message of {} bytes exceeds {MAX_MESSAGE_BYTES}",
-                bytes.len()
-            ),
-        ));
-    }
-    io.write_all(bytes).await
 }
 
 #[cfg(test)]
 mod tests {
     use futures::io::Cursor;
     use libp2p::request_response::Codec as _;
+    use zgvault_proto::wire::MAX_MESSAGE_BYTES;
 
     use super::*;
 

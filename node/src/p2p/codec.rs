@@ -1,31 +1,24 @@
-//! The `/zgvault/keys/1` framing: the payload is an already-encoded `wire` message, written
-//! whole and followed by closing the stream, at most [`MAX_MESSAGE_BYTES`] each way.
-//!
-//! The client crate has a copy of these few lines (`client/src/keys/p2p.rs`): the node must
-//! not depend on the client, and `zgvault-proto` stays free of I/O.
+//! The libp2p codec of `/zgvault/keys/1`: the framing itself (the encoded `wire` message,
+//! the stream closed after it, at most `MAX_MESSAGE_BYTES` each way) is
+//! `zgvault_proto::framing`, shared with the client.
 
 use std::io;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::{StreamProtocol, request_response};
-use zgvault_proto::wire::MAX_MESSAGE_BYTES;
+use zgvault_proto::framing::{self, Frame, KEYS_PROTOCOL_NAME};
 
 /// The key protocol's libp2p name.
-pub const KEYS_PROTOCOL: StreamProtocol = StreamProtocol::new("/zgvault/keys/1");
+pub const KEYS_PROTOCOL: StreamProtocol = StreamProtocol::new(KEYS_PROTOCOL_NAME);
+
+/// A request as read off a stream: [`Frame::Message`] (at most `MAX_MESSAGE_BYTES`) or
+/// [`Frame::TooLarge`] (the rest was not read; answered with `TOO_LARGE` without reaching
+/// the handler).
+pub type Inbound = Frame;
 
 /// Raw-bytes request-response codec with the protocol's size limit on every read and write.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeysCodec;
-
-/// A request as read off a stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Inbound {
-    /// The encoded request, at most [`MAX_MESSAGE_BYTES`].
-    Message(Vec<u8>),
-    /// The peer sent more than [`MAX_MESSAGE_BYTES`]; the rest was not read. Answered with
-    /// `TOO_LARGE` without reaching the handler.
-    TooLarge,
-}
 
 impl request_response::Codec for KeysCodec {
     type Protocol = StreamProtocol;
@@ -36,18 +29,14 @@ impl request_response::Codec for KeysCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        match read_limited(io).await {
-            Ok(bytes) => Ok(Inbound::Message(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Inbound::TooLarge),
-            Err(e) => Err(e),
-        }
+        framing::read_frame(io).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_limited(io).await
+        framing::read_message(io).await
     }
 
     async fn write_request<T>(
@@ -60,8 +49,8 @@ impl request_response::Codec for KeysCodec {
         T: AsyncWrite + Unpin + Send,
     {
         match request {
-            Inbound::Message(bytes) => write_limited(io, &bytes).await,
-            Inbound::TooLarge => Err(io::Error::new(
+            Frame::Message(bytes) => framing::write_message(io, &bytes).await,
+            Frame::TooLarge => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "an oversized request cannot be sent",
             )),
@@ -77,44 +66,15 @@ impl request_response::Codec for KeysCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_limited(io, &response).await
+        framing::write_message(io, &response).await
     }
-}
-
-/// Reads to the end of the stream, refusing more than [`MAX_MESSAGE_BYTES`]; one byte more
-/// is read to tell "exactly the limit" from "over it" (a bare `take(MAX)` would silently
-/// truncate).
-async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    io.take(MAX_MESSAGE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .await?;
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
-        ));
-    }
-    Ok(bytes)
-}
-
-async fn write_limited<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "message of {} bytes exceeds {MAX_MESSAGE_BYTES}",
-                bytes.len()
-            ),
-        ));
-    }
-    io.write_all(bytes).await
 }
 
 #[cfg(test)]
 mod tests {
     use futures::io::Cursor;
     use libp2p::request_response::Codec as _;
+    use zgvault_proto::wire::MAX_MESSAGE_BYTES;
 
     use super::*;
 

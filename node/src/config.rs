@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use zgvault_proto::wire::MAX_MESSAGE_BYTES;
 
 use crate::error::{Error, Result};
-pub use crate::vault::config::{
+pub use crate::vault_config::{
     DEFAULT_AUDIT_LOG, DEFAULT_FILE_KEK, DEFAULT_KEY_LABEL, DEFAULT_TOKEN_LABEL,
     FILE_PASSPHRASE_ENV, FileKekConfig, KekBackend, KekConfig, NodeMode, PKCS11_PIN_ENV,
     Pkcs11KekConfig, VaultConfig,

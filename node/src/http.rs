@@ -36,9 +36,7 @@ use tower::ServiceExt as _;
 use zgvault_proto::wire::{ErrorCode, ErrorReply, KeyResponse, MAX_MESSAGE_BYTES, encode_response};
 
 use crate::{
-    config::LimitsConfig,
-    error::Result,
-    service::{KeyService, Origin, lock},
+    error::Result, limits::ConnectionLimits, request::Origin, service::KeyService, util::lock,
 };
 
 /// Content type of `wire` messages.
@@ -307,28 +305,6 @@ async fn cors(request: Request, next: Next) -> Response {
         HeaderValue::from_static(CORS_MAX_AGE_SECS),
     );
     response
-}
-
-/// The HTTP server's limits on connections, from `[limits]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ConnectionLimits {
-    /// Connections open at once (`limits.http_max_connections`).
-    pub(crate) max_connections: usize,
-    /// Connections open at once from one address (`limits.http_max_connections_per_ip`).
-    pub(crate) max_per_address: usize,
-    /// Time to send a complete request header, from the connection's start or its previous
-    /// answer (`limits.http_header_timeout_secs`).
-    pub(crate) header_timeout: Duration,
-}
-
-impl ConnectionLimits {
-    pub(crate) fn from_config(limits: &LimitsConfig) -> Self {
-        Self {
-            max_connections: limits.http_max_connections,
-            max_per_address: limits.http_max_connections_per_ip,
-            header_timeout: Duration::from_secs(limits.http_header_timeout_secs),
-        }
-    }
 }
 
 /// Counts open connections, overall and per address. Admission never waits: a connection

@@ -1,21 +1,29 @@
 #![doc = include_str!("../README.md")]
 
+mod admission;
 mod chain;
 mod config;
 pub mod custody;
 mod db;
+mod deposits;
 mod error;
 mod gate;
 mod genesis;
+mod holder;
 mod http;
 mod keys;
 mod limits;
 mod metrics;
 mod node;
 pub mod p2p;
+mod release;
+mod reply;
+mod request;
 mod service;
 mod store;
+mod util;
 mod vault;
+mod vault_config;
 
 pub use chain::{ACCESS_CALL_GAS, AlloyChain, CHAIN_CALL_TIMEOUT, Chain, FileRecord};
 pub use config::{
@@ -33,7 +41,6 @@ pub use config::{
     Pkcs11KekConfig, VaultConfig,
 };
 pub use error::{Error, Result};
-pub use gate::NOT_CONFIRMED_RETRY_AFTER_SECS;
 pub use genesis::{GenesisShare, import_genesis_share};
 pub use http::{ACCEPT_ERROR_BACKOFF, HTTP_ROUTES, PROTOBUF_CONTENT_TYPE, http_status, serve_http};
 pub use keys::{
@@ -46,10 +53,12 @@ pub use node::{
     P2P_LISTENING_LINE, REGISTRY_REFRESH_INTERVAL, STARTUP_CHAIN_ATTEMPTS, STARTUP_CHAIN_RETRY,
     offline_info, run,
 };
-pub use service::{
-    BUSY_RETRY_AFTER_SECS, CHAIN_HEALTHY_WITHIN, CHAIN_RETRY_AFTER_SECS, Health, KeyService,
-    NodeInfo, Origin, REPLAY_FULL_RETRY_AFTER_SECS, REQUEST_TIMEOUT,
+pub use reply::{
+    BUSY_RETRY_AFTER_SECS, CHAIN_RETRY_AFTER_SECS, NOT_CONFIRMED_RETRY_AFTER_SECS,
+    REPLAY_FULL_RETRY_AFTER_SECS,
 };
+pub use request::Origin;
+pub use service::{CHAIN_HEALTHY_WITHIN, Health, KeyService, NodeInfo, REQUEST_TIMEOUT};
 pub use store::{DepositOutcome, STORE_FILE, ShareStore, ShredOutcome, StoredDeposit};
 pub use vault::{
     HEALTH_CACHE_TTL, REFUSAL_AUDIT_BURST, REFUSAL_AUDIT_LINES_PER_SEC, RotationOutcome, Vault,

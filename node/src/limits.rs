@@ -6,12 +6,12 @@
 use std::{
     collections::{BTreeSet, HashMap},
     hash::Hash,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use alloy_primitives::{Address, B256};
 
-use crate::service::Origin;
+use crate::{config::LimitsConfig, request::Origin};
 
 /// Most origins (peer ids or IPs) the rate limiter tracks at once. Idle origins are dropped
 /// when the table is full; if none is idle, new origins are refused until some are.
@@ -231,6 +231,28 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 }
 
+/// The HTTP server's limits on connections, from `[limits]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectionLimits {
+    /// Connections open at once (`limits.http_max_connections`).
+    pub(crate) max_connections: usize,
+    /// Connections open at once from one address (`limits.http_max_connections_per_ip`).
+    pub(crate) max_per_address: usize,
+    /// Time to send a complete request header, from the connection's start or its previous
+    /// answer (`limits.http_header_timeout_secs`).
+    pub(crate) header_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    pub(crate) fn from_config(limits: &LimitsConfig) -> Self {
+        Self {
+            max_connections: limits.http_max_connections,
+            max_per_address: limits.http_max_connections_per_ip,
+            header_timeout: Duration::from_secs(limits.http_header_timeout_secs),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -238,7 +260,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::service::Origin;
+    use crate::request::Origin;
 
     #[test]
     fn per_minute_limiter_says_how_long_to_wait() {

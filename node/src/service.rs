@@ -2,64 +2,57 @@
 //! transport. Transports hand it raw bytes and an [`Origin`]; it answers with an encoded
 //! `wire::KeyResponse`, never panics, and never runs past [`REQUEST_TIMEOUT`].
 //!
-//! The gate itself (what is checked, in which order) is in `gate.rs`.
+//! It only puts the steps together, each in its own module: `admission` (size, signature,
+//! times, replay, rate), `gate` (the chain reads → `Admitted`), `release` (what an admitted
+//! request gets), `deposits` (deposits and shreds), all over the node's `KeyHolder` (the
+//! share store, or the vault's store with its audit around it, `vault`).
 
 use std::{
     net::SocketAddr,
-    sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
-use alloy_primitives::{Address, B256, keccak256};
-use futures::future::BoxFuture;
+use alloy_primitives::{Address, B256};
 use libp2p::identity::Keypair;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use zgvault_proto::{
-    request::RequestDomain,
+    request::{RequestDomain, Scheme},
     threshold::BlsSecretShare,
     wire::{ErrorCode, ErrorReply, KeyRequest, KeyResponse, decode_request, encode_response},
 };
 
 use crate::{
-    chain::{CHAIN_CALL_TIMEOUT, Chain},
+    admission::Admission,
+    chain::Chain,
     config::NodeConfig,
+    deposits,
     error::{Error, Result},
-    http::ConnectionLimits,
+    gate::Gate,
+    holder::ShareHolder,
     keys::NodeKeys,
-    limits::{
-        MAX_TRACKED_ORIGINS, MAX_TRACKED_REQUESTERS, RateLimiter, ReplayCache, ReplayLimits,
-        ReplayRefusal,
-    },
+    limits::ConnectionLimits,
     metrics::Metrics,
+    p2p::RequestHandler,
+    release,
+    reply::{
+        ACCESS_REPLAYED, CHAIN_RETRY_AFTER_SECS, DEPOSIT_REPLAYED, SHRED_REPLAYED,
+        not_a_share_holder, not_a_vault,
+    },
+    request::{Origin, RequestLog},
     store::ShareStore,
-    vault::{NodeMode, Vault},
+    util::{lock, unix_now},
+    vault::{
+        NodeMode, Vault,
+        audited::{AuditedVault, audit_decision},
+    },
 };
 
 /// Longest a request may take end to end (several chain calls, a pairing, a store commit).
 /// Past it the requester gets `CHAIN_UNAVAILABLE` and the work is cancelled.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// `retry_after_secs` sent with `CHAIN_UNAVAILABLE`.
-pub const CHAIN_RETRY_AFTER_SECS: u32 = 5;
-/// `retry_after_secs` sent when the node is at its concurrency limit.
-pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
-/// `retry_after_secs` sent when the replay cache, or the share of it the request's origin or
-/// signer may hold, is full.
-pub const REPLAY_FULL_RETRY_AFTER_SECS: u32 = 30;
 /// `/health` reports the chain down if no chain call succeeded for this long.
 pub const CHAIN_HEALTHY_WITHIN: Duration = Duration::from_secs(30);
-
-/// Who sent a request: for per-origin rate limits and logs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Origin {
-    /// `"http"` or `"p2p"`.
-    pub transport: &'static str,
-    /// The peer id or IP address.
-    pub id: String,
-}
 
 /// What a node tells the world about itself (`GET /v1/info`, `zgvault-node info`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,37 +117,35 @@ impl std::fmt::Debug for KeyService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyService")
             .field("node_index", &self.inner.node_index)
-            .field("chain", &self.inner.chain)
+            .field("gate", &self.inner.gate)
             .finish_non_exhaustive()
     }
 }
 
 pub(crate) struct Inner {
-    pub(crate) domain: RequestDomain,
-    pub(crate) mode: NodeMode,
+    mode: NodeMode,
     /// The custodial vault (`mode = "custodial"` only).
-    pub(crate) vault: Option<Arc<Vault>>,
-    pub(crate) chain: Arc<dyn Chain>,
-    pub(crate) store: ShareStore,
-    pub(crate) keys: NodeKeys,
+    vault: Option<Arc<Vault>>,
+    /// What this node holds per file and releases after the gate.
+    holder: Holder,
+    store: ShareStore,
+    keys: NodeKeys,
     /// Shared with `spawn_blocking` for the pairing work.
-    pub(crate) bls: Option<Arc<BlsSecretShare>>,
-    pub(crate) node_index: Option<u32>,
-    pub(crate) freshness_blocks: u64,
-    pub(crate) confirmations: u64,
-    max_message_bytes: usize,
-    /// Caps concurrent requests over all transports; overflow is refused, never queued.
-    permits: Arc<Semaphore>,
-    pub(crate) replay: Mutex<ReplayCache>,
-    rate: Mutex<RateLimiter<Origin>>,
-    /// Per signer address, checked after the signature and before any chain call.
-    requester_rate: Mutex<RateLimiter<Address>>,
-    pub(crate) metrics: Metrics,
+    bls: Option<Arc<BlsSecretShare>>,
+    node_index: Option<u32>,
+    admission: Admission,
+    gate: Gate,
+    metrics: Arc<Metrics>,
     info: Mutex<NodeInfo>,
-    /// Unix seconds of the last successful chain call (0 = never), for `/health`.
-    chain_ok_at: AtomicU64,
     /// The HTTP server's connection caps and header timeout (`[limits]`).
     pub(crate) http_limits: ConnectionLimits,
+}
+
+/// The node's key holder: a share-holder's shares, or the vault's keys with its audit.
+#[derive(Clone, Debug)]
+enum Holder {
+    Shares(ShareHolder),
+    Vault(AuditedVault),
 }
 
 impl KeyService {
@@ -221,40 +212,26 @@ impl KeyService {
             freshness_blocks: config.chain.freshness_blocks,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let limits = &config.limits;
+        let holder = match &vault {
+            Some(vault) => Holder::Vault(AuditedVault(Arc::clone(vault))),
+            None => Holder::Shares(ShareHolder::new(store.clone(), node_index)),
+        };
+        let metrics = Arc::new(Metrics::default());
+        let domain = RequestDomain::new(config.chain.chain_id, config.chain.file_registry);
         Ok(Self {
             inner: Arc::new(Inner {
-                domain: RequestDomain::new(config.chain.chain_id, config.chain.file_registry),
                 mode,
                 vault,
-                chain,
+                holder,
                 store,
                 keys,
                 bls: bls.map(Arc::new),
                 node_index,
-                freshness_blocks: config.chain.freshness_blocks,
-                confirmations: config.chain.confirmations,
-                max_message_bytes: limits.max_message_bytes,
-                permits: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
-                replay: Mutex::new(ReplayCache::new(ReplayLimits {
-                    capacity: limits.replay_cache_size,
-                    per_origin: limits.replay_cache_per_origin,
-                    per_signer: limits.replay_cache_per_signer,
-                })),
-                rate: Mutex::new(RateLimiter::new(
-                    limits.rate_per_sec,
-                    limits.rate_burst,
-                    MAX_TRACKED_ORIGINS,
-                )),
-                requester_rate: Mutex::new(RateLimiter::per_minute(
-                    limits.requester_rate_per_min,
-                    limits.requester_burst,
-                    MAX_TRACKED_REQUESTERS,
-                )),
-                metrics: Metrics::default(),
+                admission: Admission::new(domain, &config.limits),
+                gate: Gate::new(chain, &config.chain, Arc::clone(&metrics)),
+                metrics,
                 info: Mutex::new(info),
-                chain_ok_at: AtomicU64::new(0),
-                http_limits: ConnectionLimits::from_config(limits),
+                http_limits: ConnectionLimits::from_config(&config.limits),
             }),
         })
     }
@@ -272,7 +249,7 @@ impl KeyService {
         let metrics = &self.inner.metrics;
         let _in_flight = metrics.start();
         let mut log = RequestLog::new(origin.clone());
-        let response = match self.admit(&origin, request) {
+        let response = match self.inner.admission.admit(&origin, request.len()) {
             Err(reply) => KeyResponse::Error(reply),
             Ok(permit) => {
                 let (response, filled) = self
@@ -317,48 +294,6 @@ impl KeyService {
         response
     }
 
-    /// The cheap checks before any work: the origin's rate, the concurrency cap, the size.
-    fn admit(
-        &self,
-        origin: &Origin,
-        request: &[u8],
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, ErrorReply> {
-        lock(&self.inner.rate)
-            .check(origin, Instant::now())
-            .map_err(|wait| {
-                ErrorReply::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "too many requests from {}: wait {wait} s and retry",
-                        origin.id
-                    ),
-                    wait,
-                )
-            })?;
-        let permit = Arc::clone(&self.inner.permits)
-            .try_acquire_owned()
-            .map_err(|_| {
-                ErrorReply::new(
-                    ErrorCode::RateLimited,
-                    "the node is at its limit of concurrent requests: retry in a second or ask \
-                     other nodes",
-                    BUSY_RETRY_AFTER_SECS,
-                )
-            })?;
-        if request.len() > self.inner.max_message_bytes {
-            return Err(ErrorReply::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "request is {} bytes, the limit is {}: send one wire::Request per message",
-                    request.len(),
-                    self.inner.max_message_bytes
-                ),
-                0,
-            ));
-        }
-        Ok(permit)
-    }
-
     /// Runs the request on its own task, so that a panic anywhere below becomes an
     /// `INTERNAL` reply instead of taking down the transport, and so that the timeout and
     /// the caller going away both cancel the work.
@@ -384,9 +319,7 @@ impl KeyService {
             Ok(Ok(done)) => done,
             Ok(Err(join)) => {
                 tracing::error!(target: "zgvault::node", error = %join, "request task failed");
-                if let Some(hash) = lock(&armed).take() {
-                    lock(&self.inner.replay).forget(&hash);
-                }
+                self.inner.admission.forget(&armed);
                 (
                     KeyResponse::Error(ErrorReply::new(
                         ErrorCode::Internal,
@@ -398,9 +331,7 @@ impl KeyService {
             }
             Err(_) => {
                 // Cancelled mid-way: the same signed message may be sent again.
-                if let Some(hash) = lock(&armed).take() {
-                    lock(&self.inner.replay).forget(&hash);
-                }
+                self.inner.admission.forget(&armed);
                 (
                     KeyResponse::Error(ErrorReply::new(
                         ErrorCode::ChainUnavailable,
@@ -427,160 +358,137 @@ impl KeyService {
             reply.message = format!("{}: send a zgvault.v1.Request (protobuf)", reply.message);
             reply
         })?;
-        let response = match &request {
-            KeyRequest::Access(access) => {
-                log.kind = "access";
-                self.access(access, log).await
-            }
-            KeyRequest::Deposit(deposit) => {
-                log.kind = "deposit";
-                self.deposit(deposit, log).await
-            }
-            KeyRequest::KeyDeposit(deposit) => {
-                log.kind = "key_deposit";
-                self.key_deposit(deposit, log).await
-            }
-            KeyRequest::Shred(shred) => {
-                log.kind = "shred";
-                self.shred(shred, log).await
-            }
+        log.kind = match &request {
+            KeyRequest::Access(_) => "access",
+            KeyRequest::Deposit(_) => "deposit",
+            KeyRequest::KeyDeposit(_) => "key_deposit",
+            KeyRequest::Shred(_) => "shred",
         };
+        let response = self.answer(&request, log).await;
         // A refusal leaves nothing behind: nothing was released or changed, so a replay of
         // the message gains nothing, and a flood of refused messages from fresh signers must
         // not occupy the replay cache. The same signed message may be sent again.
         if response.is_err() {
-            self.disarm(log);
+            self.inner.admission.disarm(log);
         }
-        match &self.inner.vault {
-            Some(vault) => self.audited(vault, &request, log, response).await,
-            None => response,
+        let Some(vault) = &self.inner.vault else {
+            return response;
+        };
+        let audited = audit_decision(vault, &request, log, response).await;
+        if audited.is_err() {
+            // The audit line could not be written: the request may be retried as is.
+            self.inner.admission.disarm(log);
         }
+        audited
     }
 
-    /// The prelude every owner-signed message (deposit, key deposit, shred) shares: fills
-    /// the log, takes the verification's outcome, then the replay cache and the signer's
-    /// bucket ([`KeyService::admit_signed`]). Returns the signer.
-    pub(crate) fn admit_owner_message(
+    /// Admission, then the gate and the release (access), or the store change (deposits,
+    /// shreds), by message and mode.
+    async fn answer(
         &self,
-        hash: B256,
-        file_id: B256,
-        issued_at: u64,
-        verified: zgvault_proto::Result<Address>,
+        request: &KeyRequest,
         log: &mut RequestLog,
-        replay_message: &'static str,
-    ) -> Result<Address, ErrorReply> {
-        log.hash = Some(hash);
-        log.file_id = Some(file_id);
-        let signer = verified.map_err(|e| ErrorReply::from_error(&e))?;
-        log.requester = Some(signer);
-        self.admit_signed(
-            hash,
-            crate::gate::owner_message_replay_until(issued_at),
-            signer,
-            log,
-            replay_message,
-        )?;
-        Ok(signer)
-    }
-
-    /// The replay cache first, then the signer's token bucket: a replayed message is refused
-    /// (`REPLAY`) before it can cost its signer a token, so a captured answered message
-    /// replayed in a loop cannot lock the signer out (it still costs the origin's bucket).
-    /// The entry is charged to the request's origin and signer, each of which may hold only
-    /// its share of the cache (`RATE_LIMITED` beyond it). It is kept until `until` only if
-    /// the message is answered: every refusal forgets it again ([`KeyService::disarm`]).
-    pub(crate) fn admit_signed(
-        &self,
-        hash: B256,
-        until: u64,
-        signer: Address,
-        log: &RequestLog,
-        replay_message: &'static str,
-    ) -> Result<(), ErrorReply> {
-        // Keyed by the signer too: a stranger signing the same (predictable) fields, e.g. a
-        // shred's, must not occupy the owner's entry and get the owner's message refused.
-        let key = replay_key(hash, signer);
-        let (inserted, limits) = {
-            let mut cache = lock(&self.inner.replay);
-            let inserted = cache.insert(key, until, &log.origin, signer, unix_now());
-            (inserted, cache.limits())
-        };
-        let busy = |what: String| {
-            Err(ErrorReply::new(
-                ErrorCode::RateLimited,
-                format!("{what}: retry in {REPLAY_FULL_RETRY_AFTER_SECS} s or ask other nodes"),
-                REPLAY_FULL_RETRY_AFTER_SECS,
-            ))
-        };
-        match inserted {
-            Ok(()) => {}
-            Err(ReplayRefusal::Seen) => {
-                return Err(ErrorReply::new(ErrorCode::Replay, replay_message, 0));
+    ) -> Result<KeyResponse, ErrorReply> {
+        let inner = &self.inner;
+        let admission = &inner.admission;
+        let domain = admission.domain();
+        match request {
+            KeyRequest::Access(access) => {
+                let verified = admission.verify_access(access, log)?;
+                // A request for the other kind of node costs the signer nothing here.
+                match (inner.mode, access.request().scheme) {
+                    (NodeMode::Threshold, Scheme::Custodial) => return Err(not_a_vault()),
+                    (NodeMode::Custodial, Scheme::Bls | Scheme::Shamir) => {
+                        return Err(not_a_share_holder());
+                    }
+                    _ => {}
+                }
+                admission.charge(
+                    verified.hash,
+                    verified.replay_until,
+                    verified.requester,
+                    log,
+                    ACCESS_REPLAYED,
+                )?;
+                let admitted = inner.gate.admit(access, verified.requester).await?;
+                match (access.request().scheme, &inner.holder) {
+                    (Scheme::Bls, _) => {
+                        release::bls(inner.bls.as_ref(), inner.node_index, access, &admitted).await
+                    }
+                    (Scheme::Shamir, Holder::Shares(shares)) => {
+                        release::shamir(shares, inner.node_index, access, &admitted).await
+                    }
+                    (Scheme::Custodial, Holder::Vault(vault)) => {
+                        release::custodial(
+                            vault,
+                            inner.keys.encryption.public_key(),
+                            access,
+                            &admitted,
+                        )
+                        .await
+                    }
+                    // Refused above, before anything was charged.
+                    (Scheme::Shamir, Holder::Vault(_)) => Err(not_a_share_holder()),
+                    (Scheme::Custodial, Holder::Shares(_)) => Err(not_a_vault()),
+                }
             }
-            Err(ReplayRefusal::SignerFull) => {
-                return busy(format!(
-                    "{signer} already has {} requests this node must remember until they \
-                     expire (its limit per signer)",
-                    limits.per_signer
-                ));
-            }
-            Err(ReplayRefusal::OriginFull) => {
-                return busy(format!(
-                    "requests from {} already hold {} entries of this node's replay cache (its \
-                     limit per origin)",
-                    log.origin.id, limits.per_origin
-                ));
-            }
-            Err(ReplayRefusal::Full) => {
-                return busy("the node's replay cache is full".to_owned());
-            }
-        }
-        *lock(&log.armed) = Some(key);
-        self.check_requester(signer)
-    }
-
-    /// Forgets the replay-cache entry this request made, if any.
-    pub(crate) fn disarm(&self, log: &RequestLog) {
-        if let Some(hash) = lock(&log.armed).take() {
-            lock(&self.inner.replay).forget(&hash);
-        }
-    }
-
-    /// Per-signer token bucket, checked after the signature and before any chain call.
-    pub(crate) fn check_requester(&self, signer: Address) -> Result<(), ErrorReply> {
-        lock(&self.inner.requester_rate)
-            .check(&signer, Instant::now())
-            .map_err(|wait| {
-                ErrorReply::new(
-                    ErrorCode::RateLimited,
-                    format!("too many requests signed by {signer}: wait {wait} s and retry"),
-                    wait,
+            KeyRequest::Deposit(deposit) => {
+                let fields = deposit.deposit();
+                let signer = admission.owner_message(
+                    deposit.hash(),
+                    fields.file.file_id,
+                    fields.issued_at,
+                    deposit.verify(domain, unix_now()),
+                    log,
+                    DEPOSIT_REPLAYED,
+                )?;
+                let Holder::Shares(shares) = &inner.holder else {
+                    return Err(not_a_share_holder());
+                };
+                deposits::share_deposit(
+                    &inner.gate,
+                    &inner.keys,
+                    shares,
+                    inner.node_index,
+                    deposit,
+                    signer,
+                    log,
                 )
-            })
-    }
-
-    /// Runs one chain call under [`CHAIN_CALL_TIMEOUT`]. Any failure becomes
-    /// `CHAIN_UNAVAILABLE`: the gate fails closed.
-    pub(crate) async fn chain_call<T>(
-        &self,
-        call: &'static str,
-        future: BoxFuture<'_, Result<T>>,
-    ) -> Result<T, ErrorReply> {
-        let outcome = tokio::time::timeout(CHAIN_CALL_TIMEOUT, future).await;
-        match outcome {
-            Ok(Ok(value)) => {
-                self.inner.chain_ok_at.store(unix_now(), Ordering::Relaxed);
-                Ok(value)
+                .await
             }
-            Ok(Err(error)) => {
-                self.inner.metrics.chain_error(call);
-                tracing::warn!(target: "zgvault::node::chain", call, %error, "chain call failed");
-                Err(chain_unavailable(call))
+            KeyRequest::KeyDeposit(deposit) => {
+                let fields = deposit.deposit();
+                let signer = admission.owner_message(
+                    deposit.hash(),
+                    fields.file.file_id,
+                    fields.issued_at,
+                    deposit.verify(domain, unix_now()),
+                    log,
+                    DEPOSIT_REPLAYED,
+                )?;
+                let Holder::Vault(vault) = &inner.holder else {
+                    return Err(not_a_vault());
+                };
+                deposits::key_deposit(&inner.gate, &inner.keys, vault, deposit, signer, log).await
             }
-            Err(_) => {
-                self.inner.metrics.chain_error(call);
-                tracing::warn!(target: "zgvault::node::chain", call, timeout_secs = CHAIN_CALL_TIMEOUT.as_secs(), "chain call timed out");
-                Err(chain_unavailable(call))
+            KeyRequest::Shred(shred) => {
+                let fields = shred.shred();
+                let signer = admission.owner_message(
+                    shred.hash(),
+                    fields.file.file_id,
+                    fields.issued_at,
+                    shred.verify(domain, unix_now()),
+                    log,
+                    SHRED_REPLAYED,
+                )?;
+                match &inner.holder {
+                    Holder::Shares(shares) => {
+                        deposits::shred(&inner.gate, &inner.keys, shares, shred, signer, log).await
+                    }
+                    Holder::Vault(vault) => {
+                        deposits::shred(&inner.gate, &inner.keys, vault, shred, signer, log).await
+                    }
+                }
             }
         }
     }
@@ -610,23 +518,23 @@ impl KeyService {
 
     /// The chain this service reads (e.g. for NodeRegistry lookups by the p2p layer).
     pub fn chain(&self) -> Arc<dyn Chain> {
-        Arc::clone(&self.inner.chain)
+        Arc::clone(self.inner.gate.chain())
     }
 
     /// Asks the chain for its head, updating the health state. Returns whether it answered.
     pub async fn refresh_chain(&self) -> bool {
-        let chain = Arc::clone(&self.inner.chain);
-        self.chain_call("eth_blockNumber", chain.head())
-            .await
-            .is_ok()
+        self.inner.gate.head().await.is_ok()
     }
 
     /// The node's health: the chain answered recently and the store is readable; custodial:
     /// the KEK probe (cached for `HEALTH_CACHE_TTL`) and the audit log. Blocking (see
     /// [`KeyService::health_blocking`]).
     pub fn health(&self) -> Health {
-        let last = self.inner.chain_ok_at.load(Ordering::Relaxed);
-        let ago = (last != 0).then(|| unix_now().saturating_sub(last));
+        let ago = self
+            .inner
+            .gate
+            .last_ok()
+            .map(|last| unix_now().saturating_sub(last));
         let chain_ok = ago.is_some_and(|ago| ago <= CHAIN_HEALTHY_WITHIN.as_secs());
         let store = self.inner.store.check();
         let mut reasons = Vec::new();
@@ -690,7 +598,7 @@ impl KeyService {
 
     /// Prometheus text exposition of the node's metrics.
     pub fn metrics_text(&self) -> String {
-        let replay = lock(&self.inner.replay).len();
+        let replay = self.inner.admission.replay_entries();
         let deposits = self.inner.store.deposit_count().ok();
         let mut text = self.inner.metrics.render(replay, deposits);
         if let Some(vault) = &self.inner.vault {
@@ -710,54 +618,12 @@ impl KeyService {
     }
 }
 
-/// What the log line of a request shows; filled as the request is understood.
-#[derive(Debug)]
-pub(crate) struct RequestLog {
-    /// Where the request came from (its replay-cache entry is charged to it).
-    pub(crate) origin: Origin,
-    pub(crate) kind: &'static str,
-    pub(crate) hash: Option<B256>,
-    pub(crate) file_id: Option<B256>,
-    pub(crate) requester: Option<Address>,
-    /// The hash this request put in the replay cache (forgotten again on a refusal or a
-    /// timeout). Shared with [`KeyService::run_isolated`] for the timeout.
-    pub(crate) armed: Arc<Mutex<Option<B256>>>,
-    /// The audit line of this decision was already written (in the blocking step of a store
-    /// change, right after its commit).
-    pub(crate) audited: bool,
-}
-
-impl RequestLog {
-    pub(crate) fn new(origin: Origin) -> Self {
-        Self {
-            origin,
-            kind: "",
-            hash: None,
-            file_id: None,
-            requester: None,
-            armed: Arc::default(),
-            audited: false,
-        }
-    }
-}
-
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-fn chain_unavailable(call: &'static str) -> ErrorReply {
-    ErrorReply::new(
-        ErrorCode::ChainUnavailable,
-        format!(
-            "this node cannot read the chain right now ({call} failed): retry in \
-             {CHAIN_RETRY_AFTER_SECS} s or rely on the other nodes"
-        ),
-        CHAIN_RETRY_AFTER_SECS,
-    )
 }
 
 /// The metrics label of a response.
@@ -772,23 +638,13 @@ fn outcome_label(response: &KeyResponse) -> &'static str {
     }
 }
 
-/// The replay cache's key of a message: its signing hash and its (recovered) signer.
-fn replay_key(hash: B256, signer: Address) -> B256 {
-    let mut bytes = [0u8; 52];
-    bytes[..32].copy_from_slice(hash.as_slice());
-    bytes[32..].copy_from_slice(signer.as_slice());
-    keccak256(bytes)
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before 1970).
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// A poisoned lock means a panic elsewhere mid-update of plain bookkeeping (a cache, a rate
-/// table); the data is still consistent enough to keep serving, so take it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl RequestHandler for KeyService {
+    fn handle_request(
+        &self,
+        origin: Origin,
+        request: Vec<u8>,
+    ) -> impl Future<Output = Vec<u8>> + Send {
+        let service = self.clone();
+        async move { service.handle(origin, &request).await }
+    }
 }

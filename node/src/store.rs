@@ -342,6 +342,16 @@ impl ShareStore {
         Ok(outcome)
     }
 
+    /// The owner's shred on a node that has no index in the key set, so holds no share: only
+    /// raises the file's tombstone to `issued_at`, so that an older deposit cannot land after
+    /// it. Nothing is held, so nothing is deleted.
+    pub fn shred_unheld(&self, file_id: B256, issued_at: u64) -> Result<ShredOutcome> {
+        self.write("shred", |txn| {
+            raise_tombstone(txn, SHREDS, file_id, issued_at)
+        })?;
+        Ok(ShredOutcome::NotHeld)
+    }
+
     /// The `issuedAt` of the latest shred of `file_id`, if it was ever shredded here.
     pub fn shredded_at(&self, file_id: B256) -> Result<Option<u64>> {
         self.read(|txn| {

@@ -64,7 +64,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::kek::{AUDIT_MAC_LEN, Kek};
-use super::vault_store::VaultStore;
+use super::vault_store::{AuditHead, VaultStore};
 use crate::error::{Error, Result};
 
 /// File name of the audit log in the vault's data dir.
@@ -84,7 +84,7 @@ const MAX_CODE_LEN: usize = 48;
 /// Mode of the log file.
 const AUDIT_FILE_MODE: u32 = 0o600;
 /// `prev` of the first line.
-const GENESIS_PREV: [u8; 32] = [0; 32];
+const GENESIS_PREV: [u8; 32] = AuditHead::EMPTY.hash;
 /// Every keyed line ends with `,"mac":"` + 64 hex digits + `"}`.
 const MAC_FIELD: &[u8] = b",\"mac\":\"";
 const MAC_FIELD_END: &[u8] = b"\"}";
@@ -149,24 +149,6 @@ pub struct AuditRecord {
     pub request_hash: B256,
     /// Free text without secrets (KEK ids for a rotation), at most [`MAX_AUDIT_NOTE`] bytes.
     pub note: Option<String>,
-}
-
-/// A log's length and the SHA-256 of its last line (zeros when empty): what the vault anchors
-/// in `vault.redb`, and what an operator copies off the host to detect a cut log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuditHead {
-    /// Lines in the log.
-    pub lines: usize,
-    /// SHA-256 of the last line's bytes (without its newline).
-    pub hash: [u8; 32],
-}
-
-impl AuditHead {
-    /// The head of an empty log.
-    pub const EMPTY: Self = Self {
-        lines: 0,
-        hash: GENESIS_PREV,
-    };
 }
 
 /// What [`verify_log`] found in an intact log.

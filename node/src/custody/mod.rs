@@ -10,13 +10,14 @@ mod pkcs11;
 mod vault_store;
 
 pub use audit::{
-    AUDIT_ANCHOR_SYNC_EVERY, AUDIT_FILE, AUDIT_MAC_CONTEXT, AuditAction, AuditDecision, AuditHead,
-    AuditLog, AuditRecord, AuditSummary, MAX_AUDIT_LINE, MAX_AUDIT_NOTE, NewLog, truncate_note,
-    verify_log, verify_log_to,
+    AUDIT_ANCHOR_SYNC_EVERY, AUDIT_FILE, AUDIT_MAC_CONTEXT, AuditAction, AuditDecision, AuditLog,
+    AuditRecord, AuditSummary, MAX_AUDIT_LINE, MAX_AUDIT_NOTE, NewLog, truncate_note, verify_log,
+    verify_log_to,
 };
 pub use file::{AUDIT_KEY_INFO, FILE_KEK_VERSION, FileKek, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
 pub use kek::{AUDIT_MAC_LEN, Kek, SEALED_OVERHEAD};
 pub use pkcs11::{AUDIT_KEY_LABEL_SUFFIX, DEFAULT_SOFTHSM_MODULE, Pkcs11Config, Pkcs11Kek};
 pub use vault_store::{
-    MAX_KEK_ID_LEN, ROTATION_BATCH, RotationReport, VAULT_STORE_FILE, VaultEntry, VaultStore,
+    AuditHead, MAX_KEK_ID_LEN, ROTATION_BATCH, RotationReport, VAULT_STORE_FILE, VaultEntry,
+    VaultStore,
 };

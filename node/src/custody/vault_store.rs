@@ -43,7 +43,6 @@ use alloy_primitives::{Address, B256};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zgvault_proto::{FileKey, KEY_LEN};
 
-use super::audit::AuditHead;
 use super::kek::{Kek, SEALED_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::store::{DepositOutcome, ShredOutcome, set_deposited_at, shred_record, tombstone};
@@ -83,6 +82,24 @@ const AUDIT_ANCHOR: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("vau
 const AUDIT_ANCHOR_KEY: &str = "head";
 /// Length of an anchor value: line count (8 BE) and the last line's SHA-256.
 const AUDIT_ANCHOR_LEN: usize = 8 + 32;
+
+/// A log's length and the SHA-256 of its last line (zeros when empty): what the vault anchors
+/// in `vault.redb`, and what an operator copies off the host to detect a cut log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Lines in the log.
+    pub lines: usize,
+    /// SHA-256 of the last line's bytes (without its newline).
+    pub hash: [u8; 32],
+}
+
+impl AuditHead {
+    /// The head of an empty log (its hash is the first line's `prev`).
+    pub const EMPTY: Self = Self {
+        lines: 0,
+        hash: [0; 32],
+    };
+}
 
 /// A stored file key with the address that deposited it.
 #[derive(Debug)]

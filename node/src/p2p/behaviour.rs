@@ -11,7 +11,11 @@ use libp2p::{
     tcp, yamux,
 };
 
-use super::{KEYS_PROTOCOL, KeysCodec, P2pError, P2pLimits};
+use super::{
+    codec::{KEYS_PROTOCOL, KeysCodec},
+    error::P2pError,
+    settings::P2pLimits,
+};
 
 /// The kademlia protocol of the zgvault network (kept apart from the public IPFS DHT).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/zgvault/kad/1.0.0");

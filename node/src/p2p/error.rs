@@ -2,7 +2,7 @@
 
 use libp2p::Multiaddr;
 
-/// Errors of [`super::start`]. Once running, the transport does not fail: misbehaving peers
+/// Errors of `start`. Once running, the transport does not fail: misbehaving peers
 /// and failed streams are logged and dropped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

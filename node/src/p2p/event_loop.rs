@@ -14,18 +14,22 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use zgvault_proto::wire::{ErrorCode, ErrorReply, KeyResponse, MAX_MESSAGE_BYTES, encode_response};
 
 use super::{
-    Inbound, KAD_PROTOCOL, LISTEN_TIMEOUT, MAX_IDENTIFY_ADDRS, P2P_BUSY_RETRY_AFTER_SECS, P2pError,
-    P2pLimits, RequestHandler,
-    behaviour::{Behaviour, BehaviourEvent},
+    behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL},
+    codec::Inbound,
+    error::P2pError,
+    settings::{
+        LISTEN_TIMEOUT, MAX_IDENTIFY_ADDRS, P2P_BUSY_RETRY_AFTER_SECS, P2pLimits, RequestHandler,
+        strip_p2p,
+    },
 };
-use crate::Origin;
+use crate::request::Origin;
 
 const TARGET: &str = "zgvault::node::p2p";
 /// Swarm events handled without waiting once every listener is bound, to collect the other
 /// addresses of wildcard listeners.
 const MAX_STARTUP_EVENTS: usize = 64;
 
-/// What a [`super::P2pHandle`] asks the loop to do.
+/// What a `P2pHandle` asks the loop to do.
 #[derive(Debug)]
 pub(super) enum Command {
     /// Add a peer to kademlia and dial it.
@@ -170,7 +174,7 @@ impl<H: RequestHandler> EventLoop<H> {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::AddPeer { peer, addr } => {
-                let addr = super::strip_p2p(addr);
+                let addr = strip_p2p(addr);
                 self.swarm
                     .behaviour_mut()
                     .kad

@@ -5,16 +5,14 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `config` | [`NodeMode`], [`VaultConfig`], [`KekConfig`] (the `[vault]` TOML section) |
-//! | `open` | KEKs from the config; secrets from 0600 files or the environment |
-//! | `handlers` | key deposit, release, shred and the audit of each decision |
+//! | `open` | KEKs from the config (`vault_config`: the `[vault]` TOML section); secrets from 0600 files or the environment |
+//! | `audited` | the vault's key holder (`VaultStore` with the audit line of each change) and the audit of every other decision |
 //! | `admin` | the operator's Unix socket (`admin.sock`): rotate, status; and its client |
 //! | `audit` | the operator's audit commands: verify with the configured KEKs, start a new log |
 
 pub(crate) mod admin;
 pub(crate) mod audit;
-pub(crate) mod config;
-mod handlers;
+pub(crate) mod audited;
 mod open;
 
 use std::{
@@ -30,7 +28,7 @@ use std::{
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use config::{KekConfig, NodeMode};
+pub(crate) use crate::vault_config::{KekBackend, KekConfig, NodeMode};
 use open::{Create, open_kek, open_keks, resolve};
 
 use crate::{
@@ -40,8 +38,9 @@ use crate::{
         VaultStore, truncate_note,
     },
     error::{Error, Result},
+    holder::Change,
     limits::RateLimiter,
-    service::lock,
+    util::lock,
 };
 
 /// The custodial vault: its key store, its audit log and its rotation state.
@@ -245,21 +244,20 @@ impl Vault {
     pub(crate) fn record_store_change(
         &self,
         action: AuditAction,
-        requester: Address,
-        file_id: B256,
-        request_hash: B256,
+        change: &Change,
         note: Option<String>,
     ) {
+        let file_id = change.file_id;
         let note = note.map(|mut n| {
             truncate_note(&mut n);
             n
         });
         let written = self.record(&AuditRecord {
             action,
-            requester,
+            requester: change.signer,
             file_id,
             decision: AuditDecision::Allowed,
-            request_hash,
+            request_hash: change.request_hash,
             note,
         });
         if let Err(error) = written {
@@ -310,8 +308,7 @@ impl Vault {
             let named = std::iter::once(now.vault.current())
                 .chain(now.vault.previous)
                 .any(|k| {
-                    k.kek == config::KekBackend::Pkcs11
-                        && module_identity(&k.pkcs11.module) == wanted
+                    k.kek == KekBackend::Pkcs11 && module_identity(&k.pkcs11.module) == wanted
                 });
             if named {
                 return Ok(());
@@ -349,7 +346,7 @@ impl Vault {
             .rotation_lock
             .try_lock()
             .map_err(|_| Error::RotationRunning)?;
-        if next.kek == config::KekBackend::Pkcs11 {
+        if next.kek == KekBackend::Pkcs11 {
             self.check_module(&next.pkcs11.module)?;
         }
         let kek = open_kek(next, &self.data_dir, Create::IfMissing)?;
@@ -435,7 +432,7 @@ fn open_store(config: &NodeConfig) -> Result<(VaultStore, Vec<PathBuf>)> {
     vault.validate()?;
     let modules = std::iter::once(vault.current())
         .chain(vault.previous.iter().cloned())
-        .filter(|k| k.kek == config::KekBackend::Pkcs11)
+        .filter(|k| k.kek == KekBackend::Pkcs11)
         .map(|k| module_identity(&k.pkcs11.module))
         .collect();
     let new_store = !data_dir.join(VAULT_STORE_FILE).exists();

@@ -9,7 +9,9 @@ use std::{
 
 use zeroize::Zeroizing;
 
-use super::config::{FILE_PASSPHRASE_ENV, KekBackend, KekConfig, PKCS11_PIN_ENV, VaultConfig};
+use crate::vault_config::{
+    FILE_PASSPHRASE_ENV, KekBackend, KekConfig, PKCS11_PIN_ENV, VaultConfig,
+};
 use crate::{
     custody::{FileKek, Kek, Pkcs11Config, Pkcs11Kek},
     error::{Error, Result},

@@ -29,8 +29,9 @@ use std::{
 };
 
 use alloy::transports::http::reqwest;
-use anvil::{Proc, start_anvil};
+use anvil::{spawn, start_anvil};
 use registry::Registry;
+use zgvault_devsupport::READY_TIMEOUT;
 use zgvault_node::{
     HTTP_LISTENING_LINE, KekConfig, NodeConfig, VaultConfig, custody::DEFAULT_SOFTHSM_MODULE,
 };
@@ -196,13 +197,15 @@ async fn bench(
     config.limits.replay_cache_per_signer = config.limits.replay_cache_size;
     let path = dir.path().join("node.toml");
     std::fs::write(&path, config.to_toml().unwrap()).unwrap();
-    let daemon = Proc::spawn(
+    let daemon = spawn(
         command
             .args(["run", "--config"])
             .arg(&path)
             .env("RUST_LOG", "warn"),
     );
-    let http = daemon.wait_for(HTTP_LISTENING_LINE).expect("vault started");
+    let http = daemon
+        .wait_for(HTTP_LISTENING_LINE, READY_TIMEOUT)
+        .expect("vault started");
     let url = format!("http://{http}/v1/keys");
     let client = reqwest::Client::new();
     let info: serde_json::Value = client
@@ -297,7 +300,8 @@ async fn main() {
     let requests: usize = std::env::args()
         .nth(1)
         .map_or(2000, |n| n.parse().expect("REQUESTS must be a number"));
-    let (_anvil, rpc) = start_anvil().unwrap();
+    let anvil = start_anvil();
+    let rpc = anvil.rpc_url().to_owned();
     let registry = Registry::deploy(&rpc).await;
     let mut rows = Vec::new();
     for (i, kek) in ["file", "softhsm2"].into_iter().enumerate() {

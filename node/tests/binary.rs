@@ -9,11 +9,12 @@ mod common;
 use std::process::{Command, Stdio};
 
 use alloy::transports::http::reqwest;
-use common::anvil::{Proc, start_anvil};
+use common::anvil::{spawn, start_anvil};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
+use zgvault_devsupport::READY_TIMEOUT;
 
 fn node(rpc_url: &str, data_dir: &std::path::Path, chain_id: u64) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_zgvault-node"));
@@ -35,9 +36,8 @@ fn node(rpc_url: &str, data_dir: &std::path::Path, chain_id: u64) -> Command {
 
 #[tokio::test]
 async fn binary_checks_chain_serves_and_stops_on_sigterm() {
-    let Some((_chain, rpc)) = start_anvil() else {
-        return;
-    };
+    let chain = start_anvil();
+    let rpc = chain.rpc_url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     // A folder made with a loose umask: a threshold node tightens it to 0700 itself.
     std::fs::set_permissions(
@@ -55,14 +55,18 @@ async fn binary_checks_chain_serves_and_stops_on_sigterm() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("serves chain id 31337"), "{stderr}");
 
-    let mut running = Proc::spawn(&mut node(&rpc, dir.path(), 31337));
+    let mut running = spawn(&mut node(&rpc, dir.path(), 31337));
     // libp2p first, then HTTP: the HTTP line means everything listens.
-    let p2p = running.wait_for("zgvault-node p2p listening on").unwrap();
+    let p2p = running
+        .wait_for("zgvault-node p2p listening on", READY_TIMEOUT)
+        .unwrap();
     assert!(
         p2p.starts_with("/ip4/127.0.0.1/tcp/") && p2p.contains("/p2p/12D3KooW"),
         "{p2p}"
     );
-    let addr = running.wait_for("zgvault-node http listening on").unwrap();
+    let addr = running
+        .wait_for("zgvault-node http listening on", READY_TIMEOUT)
+        .unwrap();
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(dir.path()).unwrap().permissions(),
     );
@@ -92,8 +96,10 @@ async fn binary_checks_chain_serves_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
 
     // Restart on the same data_dir (HTTP only this time): the same identity.
-    let again = Proc::spawn(node(&rpc, dir.path(), 31337).args(["--set", "p2p.enabled=false"]));
-    let addr = again.wait_for("zgvault-node http listening on").unwrap();
+    let again = spawn(node(&rpc, dir.path(), 31337).args(["--set", "p2p.enabled=false"]));
+    let addr = again
+        .wait_for("zgvault-node http listening on", READY_TIMEOUT)
+        .unwrap();
     let info2: serde_json::Value = serde_json::from_str(
         &reqwest::get(format!("http://{addr}/v1/info"))
             .await

@@ -1,5 +1,4 @@
 //! `AlloyChain` and the whole gate against a real FileRegistry on a loopback anvil.
-//! Skipped (with a message) when no anvil is installed.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -15,6 +14,7 @@ use alloy_primitives::{Address, B256, U256, keccak256};
 use common::anvil::start_anvil;
 use k256::ecdsa::SigningKey;
 use zgvault_contracts::{FileRegistry, REASON_NO_POLICY, SCHEME_BLS, file_id};
+use zgvault_devsupport::{DeployConfig, deploy_all};
 use zgvault_node::{AlloyChain, Chain, Error, KeyService, NodeKeys, Origin, ShareStore};
 use zgvault_proto::{
     FileKey,
@@ -29,14 +29,16 @@ const ANVIL_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784
 
 #[tokio::test]
 async fn alloy_chain_and_gate_against_a_real_registry() {
-    let Some((_anvil, rpc)) = start_anvil() else {
-        return;
-    };
+    let anvil = start_anvil();
+    let rpc = anvil.rpc_url().to_owned();
     let owner: PrivateKeySigner = ANVIL_KEY_0.parse().unwrap();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(owner.clone()))
         .connect_http(rpc.parse().unwrap());
-    let registry = FileRegistry::deploy(&provider).await.unwrap();
+    let deployed = deploy_all(&rpc, owner.clone(), &DeployConfig::default())
+        .await
+        .unwrap();
+    let registry = FileRegistry::new(deployed.contracts.file_registry, &provider);
     let before = provider.get_block_number().await.unwrap();
 
     let (key_set, shares) = deal_bls_key_set(2, 3).unwrap();

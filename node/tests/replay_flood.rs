@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use alloy_primitives::{Address, B256};
 use common::{
-    anvil::{Proc, start_anvil},
+    anvil::{Anvil, start_anvil},
     now,
     registry::Registry,
 };
@@ -56,7 +56,7 @@ const _: () = {
 /// A share-holder node (share 0 of a 2-of-3 BLS key set) gating on a real FileRegistry, with
 /// one BLS file the registry's reader is allow-listed for.
 struct Node {
-    _anvil: Proc,
+    _anvil: Anvil,
     _dir: tempfile::TempDir,
     registry: Registry,
     service: KeyService,
@@ -67,7 +67,8 @@ struct Node {
 }
 
 async fn threshold_node(edit: impl FnOnce(&mut NodeConfig)) -> Node {
-    let (anvil, rpc) = start_anvil().unwrap();
+    let anvil = start_anvil();
+    let rpc = anvil.rpc_url().to_owned();
     let registry = Registry::deploy(&rpc).await;
     let (key_set, shares) = deal_bls_key_set(2, 3).unwrap();
     let file = registry.file_ref(1);
@@ -320,7 +321,8 @@ async fn replay_flood_from_fresh_signers_on_one_origin_then_an_authorized_reader
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_flood_on_the_vault_then_a_reader_gets_k_and_refusals_do_not_each_cost_an_audit_line()
  {
-    let (_anvil, rpc) = start_anvil().unwrap();
+    let anvil = start_anvil();
+    let rpc = anvil.rpc_url().to_owned();
     let registry = Registry::deploy(&rpc).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::vault_config(dir.path());

@@ -21,7 +21,7 @@ use std::{
 use alloy::transports::http::reqwest;
 use alloy_primitives::Address;
 use common::{
-    anvil::{Proc, start_anvil},
+    anvil::{Proc, spawn, start_anvil},
     now,
     registry::Registry,
     secret_file,
@@ -30,6 +30,7 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
+use zgvault_devsupport::READY_TIMEOUT;
 use zgvault_node::{
     ADMIN_LISTENING_LINE, HTTP_LISTENING_LINE, KekConfig, NodeConfig, VaultConfig,
     custody::{DEFAULT_SOFTHSM_MODULE, FileKek, Kek, VaultStore},
@@ -117,12 +118,14 @@ struct Daemon {
 }
 
 fn start(config_path: &Path) -> Daemon {
-    let proc = Proc::spawn(binary().args(["run", "--config"]).arg(config_path));
+    let proc = spawn(binary().args(["run", "--config"]).arg(config_path));
     let admin = proc
-        .wait_for(ADMIN_LISTENING_LINE)
+        .wait_for(ADMIN_LISTENING_LINE, READY_TIMEOUT)
         .expect("admin socket line");
     assert!(admin.ends_with("admin.sock"), "{admin}");
-    let http = proc.wait_for(HTTP_LISTENING_LINE).expect("http line");
+    let http = proc
+        .wait_for(HTTP_LISTENING_LINE, READY_TIMEOUT)
+        .expect("http line");
     Daemon { proc, http }
 }
 
@@ -212,7 +215,8 @@ fn private_dir() -> tempfile::TempDir {
 }
 
 async fn scenario() {
-    let (_anvil, rpc) = start_anvil().unwrap();
+    let anvil = start_anvil();
+    let rpc = anvil.rpc_url().to_owned();
     let registry = Registry::deploy(&rpc).await;
     let client = reqwest::Client::new();
 

@@ -9,13 +9,15 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::deploy::{self, DeployConfig};
 use crate::error::{Error, Result};
 use crate::manifest::{Account, MANIFEST_VERSION, Manifest, Process};
 use crate::process::{self, READY_TIMEOUT, Spawned};
 use crate::storage::{
     self, DEFAULT_STORAGE_NODES, MAX_STORAGE_NODES, StorageInfo, StorageLayout, StorageNodeInfo,
     StorageNodeOptions,
+};
+use zgvault_devsupport::{
+    ANVIL_READY_MARKER, AnvilArgs, DeployConfig, Deployed, deploy_all, find_anvil,
 };
 
 /// Chain id of the devnet unless told otherwise (anvil's own default).
@@ -33,7 +35,6 @@ pub const STATE_DIR_ENV: &str = "ZGVAULT_DEVNET_DIR";
 /// Seconds between the blocks anvil mines on its own when the nodes need confirmations and
 /// no `--block-time` is given (transactions are still mined at once).
 pub const CONFIRMATIONS_BLOCK_TIME_SECS: u64 = 1;
-const ANVIL_READY_MARKER: &str = "Listening on ";
 
 /// How to start a devnet.
 #[derive(Debug, Clone)]
@@ -536,30 +537,24 @@ pub async fn status(state_dir: &Path) -> Result<Status> {
 async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
     config.validate()?;
     fs::create_dir_all(&config.state_dir).map_err(|e| Error::io(&config.state_dir, e))?;
-    let anvil_bin = process::find_tool("anvil", "ZGVAULT_ANVIL")?;
+    let anvil_bin = find_anvil()?;
     let log = config.state_dir.join("anvil.log");
-    let mut args = vec![
-        "--host".to_owned(),
-        "127.0.0.1".to_owned(),
-        "--port".to_owned(),
-        config.port.to_string(),
-        "--chain-id".to_owned(),
-        config.chain_id.to_string(),
+    // Nodes that need confirmations need a chain that moves on its own, like a real one;
+    // mixed mining still mines every transaction at once.
+    let (block_time, mixed_mining) = match config.block_time {
+        Some(secs) => (Some(secs), false),
+        None if config.confirmations > 0 => (Some(CONFIRMATIONS_BLOCK_TIME_SECS), true),
+        None => (None, false),
+    };
+    let args = AnvilArgs {
+        port: config.port,
+        chain_id: config.chain_id,
         // anvil's own dev accounts have well-known keys; we fund fresh ones instead.
-        "--accounts".to_owned(),
-        "1".to_owned(),
-    ];
-    match config.block_time {
-        Some(secs) => args.extend(["--block-time".to_owned(), secs.to_string()]),
-        // Nodes that need confirmations need a chain that moves on its own, like a real one;
-        // mixed mining still mines every transaction at once.
-        None if config.confirmations > 0 => args.extend([
-            "--block-time".to_owned(),
-            CONFIRMATIONS_BLOCK_TIME_SECS.to_string(),
-            "--mixed-mining".to_owned(),
-        ]),
-        None => {}
+        accounts: Some(1),
+        block_time,
+        mixed_mining,
     }
+    .to_args();
     let mut anvil = Spawned::start("anvil", &anvil_bin, &args, &log, detached)?;
     let listening = match anvil.wait_for_line(ANVIL_READY_MARKER, READY_TIMEOUT) {
         Ok(addr) => addr,
@@ -582,7 +577,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
     fund(&rpc_url, &accounts).await?;
 
     let deployer = accounts[0].1.clone();
-    let deployed = deploy::deploy_all(&rpc_url, deployer.clone(), &DeployConfig::default()).await?;
+    let deployed = deploy_all(&rpc_url, deployer.clone(), &DeployConfig::default()).await?;
 
     let mut children = vec![("chain".to_owned(), anvil)];
     let storage = start_storage(config, &rpc_url, &deployed, detached, &mut children)?;
@@ -672,7 +667,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
 fn start_storage(
     config: &DevnetConfig,
     rpc_url: &str,
-    deployed: &deploy::Deployed,
+    deployed: &Deployed,
     detached: bool,
     children: &mut Vec<(String, Spawned)>,
 ) -> Result<Option<StorageInfo>> {
@@ -739,9 +734,7 @@ async fn fund(rpc_url: &str, accounts: &[(String, PrivateKeySigner)]) -> Result<
 }
 
 pub(crate) fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
-    url.parse().map_err(|e| Error::Config {
-        message: format!("RPC URL {url:?} is not a URL: {e}"),
-    })
+    Ok(zgvault_devsupport::parse_url(url)?)
 }
 
 fn all_alive(manifest: &Manifest) -> bool {

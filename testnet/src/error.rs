@@ -68,6 +68,30 @@ pub enum Error {
 
     #[error("invalid devnet option: {message}")]
     Config { message: String },
+
+    /// Finding or starting a tool, or deploying, failed (`zgvault-devsupport`).
+    #[error(transparent)]
+    DevSupport(zgvault_devsupport::Error),
+}
+
+impl From<zgvault_devsupport::Error> for Error {
+    fn from(e: zgvault_devsupport::Error) -> Self {
+        use zgvault_devsupport::Error as Dev;
+        match e {
+            Dev::ToolMissing { tool, env, looked } => Error::ToolMissing { tool, env, looked },
+            Dev::Spawn { tool, path, source } => Error::Spawn { tool, path, source },
+            Dev::Chain {
+                url,
+                during,
+                message,
+            } => Error::Chain {
+                url,
+                during,
+                message,
+            },
+            other => Error::DevSupport(other),
+        }
+    }
 }
 
 impl Error {

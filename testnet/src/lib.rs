@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-mod deploy;
 mod devnet;
 mod error;
 mod keynodes;
@@ -10,9 +9,6 @@ mod storage;
 mod vault;
 pub mod zgs;
 
-pub use deploy::{
-    DEFAULT_BLOCKS_PER_EPOCH, DEFAULT_PRICE_PER_SECTOR, DeployConfig, Deployed, deploy_all,
-};
 pub use devnet::{
     ACCOUNT_BALANCE_ETH, CONFIRMATIONS_BLOCK_TIME_SECS, DEFAULT_CHAIN_ID, DEFAULT_NODE_ACCOUNTS,
     Devnet, DevnetConfig, Down, MAX_NODE_ACCOUNTS, PEOPLE, STATE_DIR_ENV, Status, Up,
@@ -32,4 +28,7 @@ pub use storage::{
 pub use vault::{
     PASSPHRASE_FILE, PIN_FILE, SOFTHSM_CONF_FILE, SOFTHSM_MODULE_ENV, SOFTHSM_UTIL_ENV, VAULT_NAME,
     VAULT_TOKEN_LABEL, VaultInfo, VaultKek,
+};
+pub use zgvault_devsupport::{
+    DEFAULT_BLOCKS_PER_EPOCH, DEFAULT_PRICE_PER_SECTOR, DeployConfig, Deployed, deploy_all,
 };

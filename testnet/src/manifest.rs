@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 
+pub use zgvault_devsupport::Contracts;
+
 use crate::error::{Error, Result};
 
 /// File name of the manifest inside the state directory.
@@ -39,36 +41,6 @@ pub struct Manifest {
     pub processes: Vec<Process>,
     /// Unix seconds.
     pub started_at: u64,
-}
-
-/// Addresses of every deployed contract.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Contracts {
-    pub flow: Address,
-    pub market: Address,
-    pub file_registry: Address,
-    pub access_pass: Address,
-    pub node_registry: Address,
-    pub test_token: Address,
-    pub test_multi_token: Address,
-    pub test_nft: Address,
-}
-
-impl Contracts {
-    /// Every address with the contract's name, for checks and printing.
-    pub fn named(&self) -> [(&'static str, Address); 8] {
-        [
-            ("Flow", self.flow),
-            ("Market", self.market),
-            ("FileRegistry", self.file_registry),
-            ("AccessPass", self.access_pass),
-            ("NodeRegistry", self.node_registry),
-            ("TestToken", self.test_token),
-            ("TestMultiToken", self.test_multi_token),
-            ("TestNFT", self.test_nft),
-        ]
-    }
 }
 
 /// A funded devnet account. The private key is in the clear on purpose: devnet only.

@@ -9,6 +9,7 @@ use alloy::{
 use alloy_primitives::{Address, B256, U256};
 use k256::ecdsa::SigningKey;
 use zgvault_contracts::{FileRegistry, SCHEME_CUSTODIAL, file_id};
+use zgvault_devsupport::{DeployConfig, deploy_all};
 use zgvault_proto::{
     FileKey,
     request::{CustodialCapsule, FileRef},
@@ -28,14 +29,17 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Deploys a FileRegistry with the owner's account.
+    /// Deploys the contracts (`zgvault_devsupport::deploy_all`) with the owner's account.
     pub async fn deploy(rpc: &str) -> Self {
         let owner: PrivateKeySigner = ANVIL_KEY_0.parse().unwrap();
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(owner.clone()))
             .connect_http(rpc.parse().unwrap())
             .erased();
-        let registry = FileRegistry::deploy(provider.clone()).await.unwrap();
+        let deployed = deploy_all(rpc, owner.clone(), &DeployConfig::default())
+            .await
+            .unwrap();
+        let registry = FileRegistry::new(deployed.contracts.file_registry, provider.clone());
         Self {
             provider,
             registry,

@@ -1,23 +1,61 @@
 //! Deploying every contract the devnet needs, in dependency order.
 
 use alloy::network::EthereumWallet;
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use serde::{Deserialize, Serialize};
 use zgvault_contracts::{
     AccessPass, FileRegistry, FixedPriceMarket, Flow, NodeRegistry, TestMultiToken, TestNFT,
     TestToken,
 };
 
-use crate::devnet::parse_url;
 use crate::error::{Error, Result};
-use crate::manifest::Contracts;
 
 /// 0G testnet "turbo" price per 256-byte sector (about 0.13 OG per GiB), so fees on the
 /// devnet look like fees on the real network.
 pub const DEFAULT_PRICE_PER_SECTOR: u64 = 30_733_644_962;
 /// Blocks per 0G flow epoch on the devnet.
 pub const DEFAULT_BLOCKS_PER_EPOCH: u64 = 100;
+
+/// Parses an RPC URL for alloy's HTTP transport.
+pub fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
+    url.parse::<alloy::transports::http::reqwest::Url>()
+        .map_err(|e| Error::BadUrl {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+/// Addresses of every deployed contract.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Contracts {
+    pub flow: Address,
+    pub market: Address,
+    pub file_registry: Address,
+    pub access_pass: Address,
+    pub node_registry: Address,
+    pub test_token: Address,
+    pub test_multi_token: Address,
+    pub test_nft: Address,
+}
+
+impl Contracts {
+    /// Every address with the contract's name, for checks and printing.
+    pub fn named(&self) -> [(&'static str, Address); 8] {
+        [
+            ("Flow", self.flow),
+            ("Market", self.market),
+            ("FileRegistry", self.file_registry),
+            ("AccessPass", self.access_pass),
+            ("NodeRegistry", self.node_registry),
+            ("TestToken", self.test_token),
+            ("TestMultiToken", self.test_multi_token),
+            ("TestNFT", self.test_nft),
+        ]
+    }
+}
 
 /// Knobs for [`deploy_all`].
 #[derive(Debug, Clone)]

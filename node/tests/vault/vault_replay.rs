@@ -5,7 +5,7 @@
 //! chain test double (`common`).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Fixture, VaultFixture, access, ask, now, refused};
 use zgvault_proto::{

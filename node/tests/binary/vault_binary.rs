@@ -6,8 +6,8 @@
 //! every key across a restart under the new KEK.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod softhsm_common;
+use crate::common;
+use crate::softhsm_common;
 
 use std::{
     path::{Path, PathBuf},
@@ -51,7 +51,7 @@ const FILES: u64 = 6;
 
 #[test]
 fn custodial_vault_binary_end_to_end_with_softhsm_and_anvil() {
-    softhsm_common::run_with_private_token(TEST_NAME, TOKEN, || {
+    softhsm_common::run_with_private_token(module_path!(), TEST_NAME, TOKEN, || {
         tokio::runtime::Runtime::new().unwrap().block_on(scenario());
     });
 }

@@ -5,7 +5,7 @@
 //! random secp256k1 key for every flooding signer (signers cost an attacker nothing).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 

@@ -6,8 +6,8 @@
 //! key file with its whole history still verifiable.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-mod common;
-mod softhsm_common;
+use crate::common;
+use crate::softhsm_common;
 
 use std::{
     path::{Path, PathBuf},
@@ -212,7 +212,7 @@ fn migration_of_a_log_without_macs_through_new_log() {
 
 #[test]
 fn audit_keys_in_a_softhsm_token_upgrade_and_survive_a_rotation() {
-    softhsm_common::run_with_private_token(HSM_TEST, TOKEN, hsm_scenario);
+    softhsm_common::run_with_private_token(module_path!(), HSM_TEST, TOKEN, hsm_scenario);
 }
 
 fn pkcs11_config() -> Pkcs11Config {

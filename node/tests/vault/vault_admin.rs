@@ -3,7 +3,7 @@
 //! `HEALTH_CACHE_TTL`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::VaultFixture;
 use zgvault_node::{Error, KekConfig, NodeConfig};

@@ -3,7 +3,7 @@
 //! crash the node nor hold up anyone else.
 #![allow(clippy::unwrap_used)]
 
-mod p2p_common;
+use crate::p2p_common;
 
 use std::{
     sync::{

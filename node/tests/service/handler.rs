@@ -1,7 +1,7 @@
 //! `KeyService::handle` against a test double of the chain: every answer and every refusal.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

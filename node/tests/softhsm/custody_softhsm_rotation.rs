@@ -3,7 +3,7 @@
 //! One test function: SoftHSM2 is configured per process through SOFTHSM2_CONF.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-mod softhsm_common;
+use crate::softhsm_common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ fn config(key_label: &str) -> Pkcs11Config {
 
 #[test]
 fn vault_rotates_from_a_key_file_into_softhsm_while_serving() {
-    softhsm_common::run_with_private_token(TEST_NAME, TOKEN, scenario);
+    softhsm_common::run_with_private_token(module_path!(), TEST_NAME, TOKEN, scenario);
 }
 
 fn file_id(i: u64) -> B256 {

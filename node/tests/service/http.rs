@@ -1,7 +1,7 @@
 //! The HTTP API on a real socket (port 0) with a real HTTP client; the chain is the test double.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},

@@ -6,8 +6,8 @@
 //! backends: a passphrase-sealed KEK file and a SoftHSM2 token.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-mod common;
-mod softhsm_common;
+use crate::common;
+use crate::softhsm_common;
 
 use std::process::Command;
 
@@ -112,7 +112,7 @@ fn audit_rewrite_is_refused_with_a_file_kek() {
 
 #[test]
 fn audit_rewrite_is_refused_with_a_softhsm_token() {
-    softhsm_common::run_with_private_token(HSM_TEST, TOKEN, || {
+    softhsm_common::run_with_private_token(module_path!(), HSM_TEST, TOKEN, || {
         rewrites_are_refused(hsm_kek(), &format!("pkcs11:{TOKEN}:vault-kek-1"));
     });
 }

@@ -2,7 +2,7 @@
 //! One test function: SoftHSM2 is configured per process through SOFTHSM2_CONF.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-mod softhsm_common;
+use crate::softhsm_common;
 
 use std::path::PathBuf;
 
@@ -23,7 +23,7 @@ const TEST_NAME: &str = "softhsm_kek_seals_survives_restart_and_fails_closed";
 
 #[test]
 fn softhsm_kek_seals_survives_restart_and_fails_closed() {
-    softhsm_common::run_with_private_token(TEST_NAME, "zgv-test", scenario);
+    softhsm_common::run_with_private_token(module_path!(), TEST_NAME, "zgv-test", scenario);
 }
 
 fn scenario() {

@@ -3,7 +3,7 @@
 //! fields `/v1/info` sends; and every route of the table the router is built from answers.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! messages. The real chain and the real HSM are in `vault_binary.rs`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use alloy_primitives::Address;
 use common::{Fixture, VaultFixture, access, ask, now, refused};

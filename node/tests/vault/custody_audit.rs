@@ -4,7 +4,7 @@
 //! with a torn line (a new log that seals the old one).
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -4,7 +4,7 @@
 //! restart of the vault (a fresh PKCS#11 context) opens everything sealed before.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
-mod softhsm_common;
+use crate::softhsm_common;
 
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ const K: &[u8] = b"thirty-two bytes of file key K!!";
 
 #[test]
 fn a_token_outage_fails_closed_until_a_restart() {
-    softhsm_common::run_with_private_token(TEST_NAME, "zgv-outage", scenario);
+    softhsm_common::run_with_private_token(module_path!(), TEST_NAME, "zgv-outage", scenario);
 }
 
 /// The token folder named in the SoftHSM2 config the fixture set for this process.

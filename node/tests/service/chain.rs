@@ -1,7 +1,7 @@
 //! `AlloyChain` and the whole gate against a real FileRegistry on a loopback anvil.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -135,6 +135,10 @@ struct Inner {
     db: Database,
     path: PathBuf,
     keks: RwLock<Keks>,
+    /// Unit tests only: runs once, right before the next deposit takes its write
+    /// transaction (see `tests::a_rotation_just_before_a_deposit_locks_leaves_it_under_the_new_kek`).
+    #[cfg(test)]
+    before_put_write: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl fmt::Debug for VaultStore {
@@ -178,6 +182,8 @@ impl VaultStore {
                 db,
                 path,
                 keks: RwLock::new(Keks { current, by_id }),
+                #[cfg(test)]
+                before_put_write: std::sync::Mutex::default(),
             }),
         };
         store.write("create tables", |txn| {
@@ -292,6 +298,8 @@ impl VaultStore {
         issued_at: u64,
     ) -> Result<DepositOutcome> {
         let path = &self.inner.path;
+        #[cfg(test)]
+        self.before_put_write();
         let txn = self
             .inner
             .db
@@ -528,6 +536,21 @@ impl VaultStore {
         }
     }
 
+    /// Unit tests only: the hook set for the next deposit, run where it would wait for the
+    /// write lock.
+    #[cfg(test)]
+    fn before_put_write(&self) {
+        let hook = self
+            .inner
+            .before_put_write
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
     fn keks(&self) -> std::sync::RwLockReadGuard<'_, Keks> {
         self.inner.keks.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -681,4 +704,61 @@ fn check_kek_id(id: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256};
+    use zgvault_proto::FileKey;
+
+    use super::*;
+    use crate::custody::FileKek;
+
+    fn kek(dir: &Path, name: &str) -> Arc<dyn Kek> {
+        Arc::new(FileKek::open_or_create(&dir.join(name), b"test passphrase").expect("kek"))
+    }
+
+    fn file_id(i: u8) -> B256 {
+        B256::repeat_byte(i)
+    }
+
+    fn key(i: u8) -> FileKey {
+        FileKey::from_bytes(&mut [i; 32])
+    }
+
+    /// A rotation that runs from start to end between the moment a deposit begins and the
+    /// moment it holds the write lock: the deposit must seal under the KEK that is current
+    /// once it holds the lock, the rotation's new one, or its record would sit under the old
+    /// KEK behind the rotation's scan (and be lost when the old KEK is retired). No timing: the
+    /// rotation runs in the deposit's own thread, at the last point before `begin_write`, so
+    /// a store that picks its KEK any earlier fails this every time.
+    #[test]
+    fn a_rotation_just_before_a_deposit_locks_leaves_it_under_the_new_kek() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (kek(dir.path(), "kek-a"), kek(dir.path(), "kek-b"));
+        let store = VaultStore::open(dir.path(), Arc::clone(&a), &[]).expect("open");
+        let owner = Address::repeat_byte(7);
+        for i in 0..10 {
+            store.put(file_id(i), &key(i), owner).expect("put");
+        }
+        let rotating = store.clone();
+        let to = Arc::clone(&b);
+        *store.inner.before_put_write.lock().expect("hook") = Some(Box::new(move || {
+            let report = rotating.rotate(to).expect("rotate");
+            assert_eq!(report.rewrapped, 10);
+        }));
+        store.put(file_id(100), &key(100), owner).expect("put");
+        assert!(store.inner.before_put_write.lock().expect("hook").is_none(), "the hook ran");
+
+        let counts = store.count_by_kek().expect("count");
+        assert_eq!(counts.len(), 1, "every record under one KEK: {counts:?}");
+        assert_eq!(counts.get(b.id()), Some(&11));
+        // The old KEK can go: everything opens under the new one alone.
+        drop(store);
+        let store = VaultStore::open(dir.path(), b, &[]).expect("reopen without the old KEK");
+        for i in (0..10).chain([100]) {
+            let held = store.get(file_id(i)).expect("get").expect("held");
+            assert_eq!(held.as_bytes(), key(i).as_bytes());
+        }
+    }
 }

@@ -29,7 +29,7 @@ pub enum Error {
     },
 
     /// A config value (from the file, the environment or a flag) is out of range or unparsable.
-    #[error("config value {key} = {value:?} is invalid: {reason}")]
+    #[error("config value {key} = `{value}` is invalid: {reason}")]
     ConfigValue {
         /// The TOML key or environment variable.
         key: String,
@@ -214,6 +214,188 @@ pub enum Error {
         backend: &'static str,
         /// `PIN` or `passphrase`.
         what: &'static str,
+    },
+
+    /// A PKCS#11 module could not be loaded or initialised.
+    #[error(
+        "cannot load the PKCS#11 module {module}: {source}; install it (scripts/setup installs \
+         SoftHSM2) or fix vault.pkcs11.module",
+        module = module.display()
+    )]
+    Pkcs11Module {
+        /// The module's path.
+        module: PathBuf,
+        /// What the library said.
+        source: cryptoki::error::Error,
+    },
+
+    /// A call into the PKCS#11 token failed: the token is gone, unreachable or refused.
+    #[error(
+        "the PKCS#11 token failed to {operation}: {source}: check that the token is present and \
+         reachable, then restart the vault (its session died with the token)"
+    )]
+    Pkcs11 {
+        /// What the vault asked the token to do.
+        operation: &'static str,
+        /// What the library said.
+        source: cryptoki::error::Error,
+    },
+
+    /// No token has the configured label.
+    #[error(
+        "no PKCS#11 token labelled `{token}`: create one (e.g. `softhsm2-util --init-token \
+         --free --label {token}`) or fix vault.pkcs11.token_label"
+    )]
+    TokenNotFound {
+        /// The configured token label.
+        token: String,
+    },
+
+    /// The token's user PIN is locked after too many wrong tries.
+    #[error("the user PIN of token `{token}` is locked: unlock it with the SO PIN")]
+    PinLocked {
+        /// The token's label.
+        token: String,
+    },
+
+    /// The KEK is not in the token, but the vault holds keys sealed under it.
+    #[error(
+        "no key labelled `{key_label}` in token `{token}`, but this vault has keys sealed under \
+         it: restore the token from its backup (or fix vault.pkcs11.key_label)"
+    )]
+    KekKeyMissing {
+        /// The token's label.
+        token: String,
+        /// The KEK's label.
+        key_label: String,
+    },
+
+    /// More than one key in the token has the label the vault looks for.
+    #[error("{count} keys are labelled `{label}` in token `{token}`: keep exactly one")]
+    DuplicateKeyLabel {
+        /// The token's label.
+        token: String,
+        /// The duplicated label.
+        label: String,
+        /// How many keys carry it.
+        count: usize,
+    },
+
+    /// The token holds no audit MAC key beside the KEK.
+    #[error(
+        "the token holds no audit key `{label}` beside KEK {kek}: lines MACed under this KEK \
+         cannot be checked (was the key deleted, or is this another token with the same \
+         labels?); restore the token from its backup"
+    )]
+    AuditKeyMissing {
+        /// The audit key's label.
+        label: String,
+        /// The KEK's id.
+        kek: String,
+    },
+
+    /// The KEK file is gone although the vault holds keys sealed under it.
+    #[error(
+        "the KEK file {path} is missing, and this vault already holds keys sealed under a KEK: \
+         restore the file from its backup (a new KEK would not open them)",
+        path = path.display()
+    )]
+    KekFileMissing {
+        /// The configured KEK file.
+        path: PathBuf,
+    },
+
+    /// Neither a secret file nor the environment variable gives the KEK's secret.
+    #[error(
+        "no {what} configured: set {key} to a file (mode 0600) holding it, or the environment \
+         variable {env}"
+    )]
+    SecretNotConfigured {
+        /// `PIN` or `passphrase`.
+        what: &'static str,
+        /// The config key naming the file.
+        key: &'static str,
+        /// The environment variable.
+        env: &'static str,
+    },
+
+    /// The configured secret file cannot be read.
+    #[error(
+        "cannot read {key} {path}: {source}: create it (mode 0600) or fix the path",
+        path = path.display()
+    )]
+    SecretFileUnreadable {
+        /// The config key naming the file.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+
+    /// The secret file can be read by other users.
+    #[error(
+        "{path} has mode {mode:o} and can be read by other users: run `chmod 600 {path}`",
+        path = path.display()
+    )]
+    SecretFilePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// The secret file is too large to be a PIN or passphrase.
+    #[error(
+        "{path} is not a secret file (larger than {max} bytes): point {key} at the file that \
+         holds only the secret",
+        path = path.display()
+    )]
+    SecretFileTooLarge {
+        /// The config key naming the file.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The largest secret file accepted.
+        max: u64,
+    },
+
+    /// The secret file is empty.
+    #[error("{path} is empty: write the secret into it", path = path.display())]
+    SecretFileEmpty {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The vault holds records sealed under a KEK its configuration does not load.
+    #[error(
+        "{records} records are sealed under KEK {kek}, which is not configured: add it under \
+         [[vault.previous]] (or restore its key file)"
+    )]
+    KekNotConfigured {
+        /// The KEK's id, as the records name it.
+        kek: String,
+        /// How many records are sealed under it.
+        records: u64,
+    },
+
+    /// A KEK's id (`file:…`, `pkcs11:<token>:<key>`) is empty or too long to be stored.
+    #[error("KEK id `{id}` must be 1..={max} bytes: shorten the key or token label")]
+    KekIdLength {
+        /// The id.
+        id: String,
+        /// The longest id a record can name.
+        max: usize,
+    },
+
+    /// A `zgvault-node vault …` command on a config that is not a vault's.
+    #[error(
+        "{config}: mode is not \"custodial\": this node has no vault (use the vault's config file)",
+        config = config.display()
+    )]
+    NotAVault {
+        /// The config file given.
+        config: PathBuf,
     },
 
     /// A record sealed under the KEK does not open: modified, moved, or sealed by another KEK.

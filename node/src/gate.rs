@@ -311,13 +311,14 @@ pub(crate) fn check_scheme(
     }
     let name = registered.map_or_else(
         || format!("unknown ({})", file.scheme),
-        |s| format!("{s:?}"),
+        |s| s.name().to_owned(),
     );
     Err(refuse(
         ErrorCode::WrongScheme,
         format!(
-            "file {file_id} is protected by the {name} scheme, not {wanted:?}: request it with \
-             the registered scheme"
+            "file {file_id} is protected by the {name} scheme, not {}: request it with the \
+             registered scheme",
+            wanted.name()
         ),
     ))
 }

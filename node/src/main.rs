@@ -189,11 +189,12 @@ async fn run() -> anyhow::Result<()> {
 async fn vault(command: VaultCommand) -> anyhow::Result<()> {
     let load = |path: &PathBuf| -> anyhow::Result<NodeConfig> {
         let config = NodeConfig::load(Some(path), std::env::vars(), &[])?;
-        anyhow::ensure!(
-            config.mode == zgvault_node::NodeMode::Custodial,
-            "{}: mode is not \"custodial\": this node has no vault",
-            path.display()
-        );
+        if config.mode != zgvault_node::NodeMode::Custodial {
+            return Err(zgvault_node::Error::NotAVault {
+                config: path.clone(),
+            }
+            .into());
+        }
         Ok(config)
     };
     match command {

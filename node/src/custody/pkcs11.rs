@@ -76,11 +76,9 @@ impl std::fmt::Debug for Pkcs11Kek {
     }
 }
 
-fn unavailable(message: String) -> Error {
-    Error::KekUnavailable {
-        backend: "pkcs11",
-        message,
-    }
+/// The error of a token call that failed at `operation` ("list tokens", "encrypt", ...).
+fn failed(operation: &'static str) -> impl FnOnce(CkError) -> Error {
+    move |source| Error::Pkcs11 { operation, source }
 }
 
 /// Which keys [`Pkcs11Kek::open_with`] may create when the token lacks them.
@@ -133,7 +131,7 @@ impl Pkcs11Kek {
         let ctx = context(module)?;
         let slots = ctx
             .get_slots_with_token()
-            .map_err(|e| unavailable(format!("cannot list tokens: {e}")))?;
+            .map_err(failed("list its tokens"))?;
         // SoftHSM renumbers slots when a token is initialised: always look up by label.
         let slot = slots
             .into_iter()
@@ -141,15 +139,12 @@ impl Pkcs11Kek {
                 ctx.get_token_info(*s)
                     .is_ok_and(|info| info.label().trim_end() == config.token_label)
             })
-            .ok_or_else(|| {
-                unavailable(format!(
-                    "no token labelled {:?}: create one, e.g. `softhsm2-util --init-token --free --label {}`",
-                    config.token_label, config.token_label
-                ))
+            .ok_or_else(|| Error::TokenNotFound {
+                token: config.token_label.clone(),
             })?;
         let session = ctx
             .open_rw_session(slot)
-            .map_err(|e| unavailable(format!("cannot open a session: {e}")))?;
+            .map_err(failed("open a session"))?;
         let pin = AuthPin::new(config.pin.as_str().into());
         // Login state is per token and application: a second key in the same token finds
         // the user logged in already (and the token does not check the PIN again then: both
@@ -166,19 +161,21 @@ impl Pkcs11Kek {
                 backend: "pkcs11",
                 what: "PIN",
             },
-            CkError::Pkcs11(RvError::PinLocked, _) => {
-                unavailable("the token's PIN is locked: unlock it with the SO PIN".into())
-            }
-            other => unavailable(format!("login failed: {other}")),
+            CkError::Pkcs11(RvError::PinLocked, _) => Error::PinLocked {
+                token: config.token_label.clone(),
+            },
+            other => Error::Pkcs11 {
+                operation: "log in",
+                source: other,
+            },
         })?;
         let key = match find_key(&session, config, KeyType::AES, &config.key_label)? {
             Some(key) => key,
             None if !create.kek => {
-                return Err(unavailable(format!(
-                    "no key labelled {:?} in token {:?}, but this vault has keys sealed under \
-                     it: restore the token from its backup (or fix key_label)",
-                    config.key_label, config.token_label
-                )));
+                return Err(Error::KekKeyMissing {
+                    token: config.token_label.clone(),
+                    key_label: config.key_label.clone(),
+                });
             }
             None => session
                 .generate_key(
@@ -196,7 +193,7 @@ impl Pkcs11Kek {
                         Attribute::Label(config.key_label.as_bytes().to_vec()),
                     ],
                 )
-                .map_err(|e| unavailable(format!("cannot create the KEK in the token: {e}")))?,
+                .map_err(failed("create the KEK"))?,
         };
         let audit_label = format!("{}{AUDIT_KEY_LABEL_SUFFIX}", config.key_label);
         let audit_key = match find_key(&session, config, KeyType::GENERIC_SECRET, &audit_label)? {
@@ -220,11 +217,7 @@ impl Pkcs11Kek {
                             Attribute::Label(audit_label.as_bytes().to_vec()),
                         ],
                     )
-                    .map_err(|e| {
-                        unavailable(format!(
-                            "cannot create the audit key {audit_label:?} in the token: {e}"
-                        ))
-                    })?,
+                    .map_err(failed("create the audit key"))?,
             ),
         };
         Ok(Pkcs11Kek {
@@ -254,7 +247,7 @@ impl Pkcs11Kek {
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let attrs = session
             .get_attributes(key, &[AttributeType::Extractable, AttributeType::Sensitive])
-            .map_err(|e| unavailable(format!("cannot read the key's attributes: {e}")))?;
+            .map_err(failed("read a key's attributes"))?;
         let mut extractable = true;
         let mut sensitive = false;
         for a in attrs {
@@ -281,15 +274,15 @@ fn find_key(
             Attribute::KeyType(kind),
             Attribute::Label(label.as_bytes().to_vec()),
         ])
-        .map_err(|e| unavailable(format!("cannot search the token: {e}")))?;
+        .map_err(failed("search its keys"))?;
     match found.as_slice() {
         [] => Ok(None),
         [key] => Ok(Some(*key)),
-        more => Err(unavailable(format!(
-            "{} keys are labelled {label:?} in token {:?}: keep exactly one",
-            more.len(),
-            config.token_label
-        ))),
+        more => Err(Error::DuplicateKeyLabel {
+            token: config.token_label.clone(),
+            label: label.to_owned(),
+            count: more.len(),
+        }),
     }
 }
 
@@ -304,14 +297,13 @@ fn context(module: &Path) -> Result<Arc<Pkcs11>> {
     if let Some(ctx) = contexts.get(module).and_then(Weak::upgrade) {
         return Ok(ctx);
     }
-    let ctx = Pkcs11::new(module).map_err(|e| {
-        unavailable(format!(
-            "cannot load the PKCS#11 module {}: {e}; install it (scripts/setup installs SoftHSM2) or fix the module path",
-            module.display()
-        ))
-    })?;
+    let module_error = |source| Error::Pkcs11Module {
+        module: module.to_owned(),
+        source,
+    };
+    let ctx = Pkcs11::new(module).map_err(module_error)?;
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .map_err(|e| unavailable(format!("C_Initialize failed: {e}")))?;
+        .map_err(module_error)?;
     let ctx = Arc::new(ctx);
     contexts.insert(module.to_owned(), Arc::downgrade(&ctx));
     Ok(ctx)
@@ -327,11 +319,11 @@ impl Kek for Pkcs11Kek {
         OsRng.fill_bytes(&mut iv);
         let mut iv_param = iv;
         let params = GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into())
-            .map_err(|e| unavailable(format!("GCM parameters: {e}")))?;
+            .map_err(failed("take the GCM parameters"))?;
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let ct = session
             .encrypt(&Mechanism::AesGcm(params), self.key, plaintext)
-            .map_err(|e| unavailable(format!("the token refused to encrypt: {e}")))?;
+            .map_err(failed("encrypt"))?;
         let mut out = iv.to_vec();
         out.extend_from_slice(&ct);
         Ok(out)
@@ -347,7 +339,7 @@ impl Kek for Pkcs11Kek {
             .ok_or_else(|| tampered("shorter than an IV"))?;
         let mut iv = *iv;
         let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())
-            .map_err(|e| unavailable(format!("GCM parameters: {e}")))?;
+            .map_err(failed("take the GCM parameters"))?;
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         session
             .decrypt(&Mechanism::AesGcm(params), self.key, ct)
@@ -359,23 +351,22 @@ impl Kek for Pkcs11Kek {
                     | RvError::GeneralError,
                     _,
                 ) => tampered("authentication failed"),
-                other => unavailable(format!("the token refused to decrypt: {other}")),
+                other => Error::Pkcs11 {
+                    operation: "decrypt",
+                    source: other,
+                },
             })
     }
 
     fn audit_mac(&self, message: &[u8]) -> Result<[u8; AUDIT_MAC_LEN]> {
-        let key = self.audit_key.ok_or_else(|| {
-            unavailable(format!(
-                "the token holds no audit key {:?} beside KEK {}: lines MACed under this KEK \
-                 cannot be checked (was the key deleted, or is this another token with the \
-                 same labels?); restore the token from its backup",
-                self.audit_label, self.id
-            ))
+        let key = self.audit_key.ok_or_else(|| Error::AuditKeyMissing {
+            label: self.audit_label.clone(),
+            kek: self.id.clone(),
         })?;
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let mac = session
             .sign(&Mechanism::Sha256Hmac, key, message)
-            .map_err(|e| unavailable(format!("the token refused to compute an audit MAC: {e}")))?;
+            .map_err(failed("compute an audit MAC"))?;
         <[u8; AUDIT_MAC_LEN]>::try_from(mac.as_slice()).map_err(|_| Error::Internal {
             what: "the token's HMAC-SHA256 is not 32 bytes",
         })

@@ -696,11 +696,9 @@ fn check_same_key(a: &dyn Kek, b: &dyn Kek) -> Result<()> {
 
 fn check_kek_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > MAX_KEK_ID_LEN {
-        return Err(Error::KekUnavailable {
-            backend: "vault",
-            message: format!(
-                "KEK id {id:?} must be 1..={MAX_KEK_ID_LEN} bytes: shorten the key or token label"
-            ),
+        return Err(Error::KekIdLength {
+            id: id.to_owned(),
+            max: MAX_KEK_ID_LEN,
         });
     }
     Ok(())
@@ -748,7 +746,10 @@ mod tests {
             assert_eq!(report.rewrapped, 10);
         }));
         store.put(file_id(100), &key(100), owner).expect("put");
-        assert!(store.inner.before_put_write.lock().expect("hook").is_none(), "the hook ran");
+        assert!(
+            store.inner.before_put_write.lock().expect("hook").is_none(),
+            "the hook ran"
+        );
 
         let counts = store.count_by_kek().expect("count");
         assert_eq!(counts.len(), 1, "every record under one KEK: {counts:?}");

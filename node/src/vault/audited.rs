@@ -87,7 +87,10 @@ pub(crate) async fn audit_decision(
     log: &RequestLog,
     response: Result<KeyResponse, ErrorReply>,
 ) -> Result<KeyResponse, ErrorReply> {
-    let Some(requester) = log.requester else {
+    // A signer is known only once the message's hash and file are: nothing else to record.
+    let (Some(requester), Some(file_id), Some(request_hash)) =
+        (log.requester, log.file_id, log.hash)
+    else {
         return response;
     };
     if log.audited {
@@ -118,9 +121,9 @@ pub(crate) async fn audit_decision(
     let record = AuditRecord {
         action,
         requester,
-        file_id: log.file_id.unwrap_or(B256::ZERO),
+        file_id,
         decision,
-        request_hash: log.hash.unwrap_or(B256::ZERO),
+        request_hash,
         note,
     };
     let writer = Arc::clone(vault);

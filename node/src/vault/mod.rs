@@ -455,12 +455,9 @@ fn open_store(config: &NodeConfig) -> Result<(VaultStore, Vec<PathBuf>)> {
         if kek == "<corrupt>" {
             tracing::error!(target: "zgvault::node::vault", count, "vault records that do not parse: they will be refused as INTERNAL");
         } else if !loaded.contains(&kek) {
-            return Err(Error::KekUnavailable {
-                backend: "vault",
-                message: format!(
-                    "{count} records are sealed under KEK {kek}, which is not configured: \
-                     add it under [[vault.previous]] (or restore its key file)"
-                ),
+            return Err(Error::KekNotConfigured {
+                kek,
+                records: count,
             });
         }
     }

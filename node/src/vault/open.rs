@@ -71,7 +71,7 @@ pub(crate) fn open_kek(
                 data_dir,
                 p.pin_file.as_deref(),
                 PKCS11_PIN_ENV,
-                "pkcs11",
+                "PIN",
                 "vault.pkcs11.pin_file",
             )?;
             let config = Pkcs11Config {
@@ -91,21 +91,13 @@ pub(crate) fn open_kek(
             let f = &config.file;
             let path = resolve(data_dir, &f.path);
             if create != Create::IfMissing && !path.exists() {
-                return Err(Error::KekUnavailable {
-                    backend: "file",
-                    message: format!(
-                        "the KEK file {} is missing, and this vault already holds keys sealed \
-                         under a KEK: restore the file from its backup (a new KEK would not \
-                         open them)",
-                        path.display()
-                    ),
-                });
+                return Err(Error::KekFileMissing { path });
             }
             let passphrase = read_secret(
                 data_dir,
                 f.passphrase_file.as_deref(),
                 FILE_PASSPHRASE_ENV,
-                "file",
+                "passphrase",
                 "vault.file.passphrase_file",
             )?;
             Ok(Arc::new(FileKek::open_or_create(
@@ -121,47 +113,36 @@ pub(crate) fn open_kek(
 fn read_secret(
     data_dir: &Path,
     file: Option<&Path>,
-    env: &str,
-    backend: &'static str,
-    key: &str,
+    env: &'static str,
+    what: &'static str,
+    key: &'static str,
 ) -> Result<Zeroizing<String>> {
-    let unavailable = |message: String| Error::KekUnavailable { backend, message };
     let Some(file) = file else {
-        return std::env::var(env).map(Zeroizing::new).map_err(|_| {
-            unavailable(format!(
-                "no secret configured: set {key} to a file (mode 0600) holding it, or the \
-                 environment variable {env}"
-            ))
-        });
+        return std::env::var(env)
+            .map(Zeroizing::new)
+            .map_err(|_| Error::SecretNotConfigured { what, key, env });
     };
     let path = resolve(data_dir, file);
-    let meta = std::fs::metadata(&path).map_err(|e| {
-        unavailable(format!(
-            "cannot read {key} {}: {e}: create it (mode 0600) or fix the path",
-            path.display()
-        ))
-    })?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(unavailable(format!(
-            "{} can be read by other users: run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        )));
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(source) => return Err(Error::SecretFileUnreadable { key, path, source }),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::SecretFilePermissions { path, mode });
     }
     if meta.len() > MAX_SECRET_BYTES {
-        return Err(unavailable(format!(
-            "{} is not a secret file (larger than {MAX_SECRET_BYTES} bytes)",
-            path.display()
-        )));
+        return Err(Error::SecretFileTooLarge {
+            key,
+            path,
+            max: MAX_SECRET_BYTES,
+        });
     }
     let text =
         Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?);
     let secret = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned());
     if secret.is_empty() {
-        return Err(unavailable(format!(
-            "{} is empty: write the secret into it",
-            path.display()
-        )));
+        return Err(Error::SecretFileEmpty { path });
     }
     Ok(secret)
 }

@@ -40,7 +40,7 @@ fn config() -> Pkcs11Config {
 }
 
 fn unavailable<T: std::fmt::Debug>(result: zgvault_node::Result<T>) -> bool {
-    matches!(result, Err(Error::KekUnavailable { .. }))
+    matches!(result, Err(Error::Pkcs11 { .. }))
 }
 
 fn scenario() {

@@ -82,18 +82,14 @@ where
                 ),
             )
         })?;
-    let change = Change {
-        file_id,
-        signer,
-        request_hash: deposit.hash(),
-        issued_at: fields.issued_at,
-    };
+    let change = Change::new(file_id, signer, deposit.hash(), fields.issued_at);
+    let failed = "the node could not store the share: retry later";
     store(
         holder,
         change,
         StoredDeposit { share, commitments },
         log,
-        "the node could not store the share: retry later",
+        failed,
     )
     .await?;
     Ok(KeyResponse::DepositAck(DepositAck {
@@ -177,20 +173,9 @@ where
             ),
         ));
     }
-    let change = Change {
-        file_id,
-        signer,
-        request_hash: deposit.hash(),
-        issued_at: fields.issued_at,
-    };
-    store(
-        holder,
-        change,
-        key,
-        log,
-        "the vault could not store the key: retry later",
-    )
-    .await?;
+    let change = Change::new(file_id, signer, deposit.hash(), fields.issued_at);
+    let failed = "the vault could not store the key: retry later";
+    store(holder, change, key, log, failed).await?;
     Ok(KeyResponse::DepositAck(DepositAck {
         node_index: 0,
         file_id,
@@ -225,12 +210,7 @@ pub(crate) async fn shred<H: KeyHolder>(
     }
     gate.owned_file(file_id, signer, None, "shred", "nothing to shred")
         .await?;
-    let change = Change {
-        file_id,
-        signer,
-        request_hash: shred.hash(),
-        issued_at: fields.issued_at,
-    };
+    let change = Change::new(file_id, signer, shred.hash(), fields.issued_at);
     let writer = holder.clone();
     let outcome = tokio::task::spawn_blocking(move || writer.shred(&change))
         .await

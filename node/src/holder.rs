@@ -40,6 +40,17 @@ pub(crate) struct Change {
     pub(crate) issued_at: u64,
 }
 
+impl Change {
+    pub(crate) fn new(file_id: B256, signer: Address, request_hash: B256, issued_at: u64) -> Self {
+        Self {
+            file_id,
+            signer,
+            request_hash,
+            issued_at,
+        }
+    }
+}
+
 /// Keeps one kind of secret per file: fetch it, store a deposit unless the file was shredded
 /// since it was signed, shred it. Cheap to clone (handles over one database).
 pub(crate) trait KeyHolder: Clone + Send + Sync + 'static {

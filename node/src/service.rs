@@ -391,7 +391,20 @@ impl KeyService {
     ) -> Result<KeyResponse, ErrorReply> {
         let inner = &self.inner;
         let admission = &inner.admission;
-        let domain = admission.domain();
+        // An owner-signed message (deposit, key deposit, shred): signature, replay, signer's
+        // bucket; the signer.
+        macro_rules! owner_signer {
+            ($message:expr, $fields:expr, $replayed:expr) => {
+                admission.owner_message(
+                    $message.hash(),
+                    $fields.file.file_id,
+                    $fields.issued_at,
+                    $message.verify(admission.domain(), unix_now()),
+                    log,
+                    $replayed,
+                )?
+            };
+        }
         match request {
             KeyRequest::Access(access) => {
                 let verified = admission.verify_access(access, log)?;
@@ -433,15 +446,7 @@ impl KeyService {
                 }
             }
             KeyRequest::Deposit(deposit) => {
-                let fields = deposit.deposit();
-                let signer = admission.owner_message(
-                    deposit.hash(),
-                    fields.file.file_id,
-                    fields.issued_at,
-                    deposit.verify(domain, unix_now()),
-                    log,
-                    DEPOSIT_REPLAYED,
-                )?;
+                let signer = owner_signer!(deposit, deposit.deposit(), DEPOSIT_REPLAYED);
                 let Holder::Shares(shares) = &inner.holder else {
                     return Err(not_a_share_holder());
                 };
@@ -457,30 +462,14 @@ impl KeyService {
                 .await
             }
             KeyRequest::KeyDeposit(deposit) => {
-                let fields = deposit.deposit();
-                let signer = admission.owner_message(
-                    deposit.hash(),
-                    fields.file.file_id,
-                    fields.issued_at,
-                    deposit.verify(domain, unix_now()),
-                    log,
-                    DEPOSIT_REPLAYED,
-                )?;
+                let signer = owner_signer!(deposit, deposit.deposit(), DEPOSIT_REPLAYED);
                 let Holder::Vault(vault) = &inner.holder else {
                     return Err(not_a_vault());
                 };
                 deposits::key_deposit(&inner.gate, &inner.keys, vault, deposit, signer, log).await
             }
             KeyRequest::Shred(shred) => {
-                let fields = shred.shred();
-                let signer = admission.owner_message(
-                    shred.hash(),
-                    fields.file.file_id,
-                    fields.issued_at,
-                    shred.verify(domain, unix_now()),
-                    log,
-                    SHRED_REPLAYED,
-                )?;
+                let signer = owner_signer!(shred, shred.shred(), SHRED_REPLAYED);
                 match &inner.holder {
                     Holder::Shares(shares) => {
                         deposits::shred(&inner.gate, &inner.keys, shares, shred, signer, log).await

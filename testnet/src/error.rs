@@ -5,21 +5,6 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("{tool} not found (looked in {looked}): run scripts/setup, or set {env} to the binary")]
-    ToolMissing {
-        tool: &'static str,
-        env: &'static str,
-        looked: String,
-    },
-
-    #[error("could not start {tool} ({path}): {source}")]
-    Spawn {
-        tool: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
     #[error(
         "port {port} on 127.0.0.1 is already in use: pick another with --port, or leave --port out to use a free one"
     )]
@@ -69,7 +54,7 @@ pub enum Error {
     #[error("invalid devnet option: {message}")]
     Config { message: String },
 
-    /// Finding or starting a tool, or deploying, failed (`zgvault-devsupport`).
+    /// A tool is missing or did not start, or a URL is bad (`zgvault-devsupport`).
     #[error(transparent)]
     DevSupport(zgvault_devsupport::Error),
 }
@@ -78,8 +63,6 @@ impl From<zgvault_devsupport::Error> for Error {
     fn from(e: zgvault_devsupport::Error) -> Self {
         use zgvault_devsupport::Error as Dev;
         match e {
-            Dev::ToolMissing { tool, env, looked } => Error::ToolMissing { tool, env, looked },
-            Dev::Spawn { tool, path, source } => Error::Spawn { tool, path, source },
             Dev::Chain {
                 url,
                 during,

@@ -49,12 +49,14 @@ pub(crate) fn find_workspace_binary(
             }
         }
     }
-    find_tool(tool, env).map_err(|_| Error::ToolMissing {
-        tool,
-        env,
-        looked: format!(
-            "beside this program and on $PATH; build it with `cargo build -p {package}`"
-        ),
+    find_tool(tool, env).map_err(|_| {
+        Error::from(zgvault_devsupport::Error::ToolMissing {
+            tool,
+            env,
+            looked: format!(
+                "beside this program and on $PATH; build it with `cargo build -p {package}`"
+            ),
+        })
     })
 }
 
@@ -101,11 +103,13 @@ impl Spawned {
             // Own process group: a Ctrl-C in the terminal that ran `up` does not reach it.
             cmd.process_group(0);
         }
-        let child = cmd.spawn().map_err(|source| Error::Spawn {
-            tool,
-            path: program.to_owned(),
-            source,
-        })?;
+        let child = cmd
+            .spawn()
+            .map_err(|source| zgvault_devsupport::Error::Spawn {
+                tool,
+                path: program.to_owned(),
+                source,
+            })?;
         Ok(Spawned {
             tool,
             log: log.to_owned(),

@@ -252,7 +252,7 @@ fn init_token(data_dir: &Path) -> Result<()> {
         .args(["--pin", &pin, "--so-pin", &so_pin])
         .env("SOFTHSM2_CONF", &conf)
         .output()
-        .map_err(|source| Error::Spawn {
+        .map_err(|source| zgvault_devsupport::Error::Spawn {
             tool: "softhsm2-util",
             path: util.clone(),
             source,

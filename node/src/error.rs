@@ -39,6 +39,15 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A config value that must be set is empty.
+    #[error("config value {key} is empty: {reason}")]
+    ConfigMissing {
+        /// The TOML key.
+        key: String,
+        /// What to set it to.
+        reason: &'static str,
+    },
+
     /// A key file is readable by other users.
     #[error(
         "key file {path} has mode {mode:o}, readable by group or others: run `chmod 600 {path}` \

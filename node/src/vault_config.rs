@@ -205,9 +205,8 @@ impl KekConfig {
 
     fn validate(&self, key: &str) -> Result<()> {
         let bad = |field: &str, reason: &'static str| {
-            Err(Error::ConfigValue {
+            Err(Error::ConfigMissing {
                 key: format!("{key}.{field}"),
-                value: String::new(),
                 reason,
             })
         };
@@ -270,9 +269,8 @@ impl VaultConfig {
     /// Checks the values that parse but cannot work.
     pub fn validate(&self) -> Result<()> {
         if self.audit_log.as_os_str().is_empty() {
-            return Err(Error::ConfigValue {
+            return Err(Error::ConfigMissing {
                 key: "vault.audit_log".into(),
-                value: String::new(),
                 reason: "set the audit log's path",
             });
         }

@@ -207,7 +207,8 @@ pub enum Error {
     #[error(transparent)]
     P2p(#[from] crate::p2p::P2pError),
 
-    /// The key-encryption key's backend (HSM or key file) cannot be used.
+    /// A key-encryption key's backend cannot be used right now: for `custody::Kek`
+    /// implementations outside this crate (the built-in backends have their own variants).
     #[error("KEK backend {backend}: {message}")]
     KekUnavailable {
         /// `pkcs11` or `file`.
@@ -397,6 +398,26 @@ pub enum Error {
         max: usize,
     },
 
+    /// The KEK file's passphrase is empty.
+    #[error(
+        "the passphrase of the KEK file {path} is empty: put one in vault.file.passphrase_file \
+         (or ZGVAULT_NODE_VAULT_FILE_PASSPHRASE)",
+        path = path.display()
+    )]
+    KekPassphraseEmpty {
+        /// The KEK file.
+        path: PathBuf,
+    },
+
+    /// The KEK file exists but is not one this node can read.
+    #[error("KEK file {path}: {problem}", path = path.display())]
+    KekFileInvalid {
+        /// The KEK file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: KekFileProblem,
+    },
+
     /// A `zgvault-node vault …` command on a config that is not a vault's.
     #[error(
         "{config}: mode is not \"custodial\": this node has no vault (use the vault's config file)",
@@ -560,6 +581,56 @@ pub enum Error {
     Internal {
         /// What failed.
         what: &'static str,
+    },
+}
+
+/// What is wrong with a KEK file ([`Error::KekFileInvalid`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KekFileProblem {
+    /// Larger than any KEK file.
+    #[error("larger than {max} bytes, so not a KEK file: check vault.file.path")]
+    TooLarge {
+        /// The largest KEK file read.
+        max: u64,
+    },
+    /// Not the JSON of a KEK file.
+    #[error("not a KEK file ({source}): check vault.file.path, or restore the file")]
+    NotAKekFile {
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A format this node does not read.
+    #[error(
+        "version {version} / kdf `{kdf}`, but this node reads version {expected} / scrypt: use \
+         the zgvault-node that wrote it"
+    )]
+    Version {
+        /// The file's version.
+        version: u32,
+        /// The file's key-derivation function.
+        kdf: String,
+        /// The version this node reads.
+        expected: u32,
+    },
+    /// A hex field of the wrong length.
+    #[error("a field is not {len} hex bytes: restore the file from its backup")]
+    Field {
+        /// The length the field must have.
+        len: usize,
+    },
+    /// The sealed key opens but is not 32 bytes.
+    #[error("the sealed key is not 32 bytes: restore the file from its backup")]
+    KeyLength,
+    /// scrypt parameters scrypt refuses.
+    #[error("bad scrypt parameters log_n={log_n} r={r} p={p}: restore the file from its backup")]
+    ScryptParams {
+        /// log2 of N.
+        log_n: u8,
+        /// r.
+        r: u32,
+        /// p.
+        p: u32,
     },
 }
 

@@ -40,7 +40,7 @@ pub use config::{
     FILE_PASSPHRASE_ENV, FileKekConfig, KekBackend, KekConfig, NodeMode, PKCS11_PIN_ENV,
     Pkcs11KekConfig, VaultConfig,
 };
-pub use error::{Error, Result};
+pub use error::{Error, KekFileProblem, Result};
 pub use genesis::{GenesisShare, import_genesis_share};
 pub use http::{ACCEPT_ERROR_BACKOFF, HTTP_ROUTES, PROTOBUF_CONTENT_TYPE, http_status, serve_http};
 pub use keys::{

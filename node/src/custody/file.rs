@@ -22,7 +22,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::kek::{AUDIT_MAC_LEN, Kek};
-use crate::error::{Error, Result};
+use crate::error::{Error, KekFileProblem, Result};
 
 /// Format version of the key file.
 pub const FILE_KEK_VERSION: u32 = 1;
@@ -67,51 +67,44 @@ impl FileKek {
     /// Unlocks the KEK in `path`, creating it (mode 0600) on first use.
     pub fn open_or_create(path: &Path, passphrase: &[u8]) -> Result<FileKek> {
         if passphrase.is_empty() {
-            return Err(Error::KekUnavailable {
-                backend: "file",
-                message: "the passphrase is empty: set one".into(),
+            return Err(Error::KekPassphraseEmpty {
+                path: path.to_owned(),
             });
         }
         if !path.exists() {
             create(path, passphrase)?;
         }
         let meta = fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(Error::KekUnavailable {
-                backend: "file",
-                message: format!(
-                    "{} can be read by other users: run `chmod 600 {}`",
-                    path.display(),
-                    path.display()
-                ),
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::SecretFilePermissions {
+                path: path.to_owned(),
+                mode,
             });
         }
+        let invalid = |problem| Error::KekFileInvalid {
+            path: path.to_owned(),
+            problem,
+        };
         if meta.len() > MAX_FILE_BYTES {
-            return Err(Error::KekUnavailable {
-                backend: "file",
-                message: format!("{} is not a KEK file (too large)", path.display()),
-            });
+            return Err(invalid(KekFileProblem::TooLarge {
+                max: MAX_FILE_BYTES,
+            }));
         }
         let text = fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        let file: KeyFile = serde_json::from_str(&text).map_err(|e| Error::KekUnavailable {
-            backend: "file",
-            message: format!("{} is not a KEK file: {e}", path.display()),
-        })?;
+        let file: KeyFile = serde_json::from_str(&text)
+            .map_err(|source| invalid(KekFileProblem::NotAKekFile { source }))?;
         if file.version != FILE_KEK_VERSION || file.kdf != "scrypt" {
-            return Err(Error::KekUnavailable {
-                backend: "file",
-                message: format!(
-                    "{} has version {} / kdf {:?}; this node reads version {FILE_KEK_VERSION} / scrypt",
-                    path.display(),
-                    file.version,
-                    file.kdf
-                ),
-            });
+            return Err(invalid(KekFileProblem::Version {
+                version: file.version,
+                kdf: file.kdf,
+                expected: FILE_KEK_VERSION,
+            }));
         }
-        let salt = unhex(&file.salt, 32)?;
-        let nonce = unhex(&file.nonce, 12)?;
-        let sealed = unhex(&file.sealed_key, 48)?;
-        let wrapping = derive(passphrase, &salt, file.log_n, file.r, file.p)?;
+        let salt = unhex(&file.salt, 32).map_err(invalid)?;
+        let nonce = unhex(&file.nonce, 12).map_err(invalid)?;
+        let sealed = unhex(&file.sealed_key, 48).map_err(invalid)?;
+        let wrapping = derive(path, passphrase, &salt, file.log_n, file.r, file.p)?;
         let key = ChaCha20Poly1305::new(&Key::from(*wrapping))
             .decrypt(
                 &nonce_of(&nonce)?,
@@ -128,10 +121,7 @@ impl FileKek {
                 let k = Zeroizing::new(k);
                 <[u8; 32]>::try_from(k.as_slice())
                     .map(Zeroizing::new)
-                    .map_err(|_| Error::KekUnavailable {
-                        backend: "file",
-                        message: "the sealed key is not 32 bytes: restore the file".into(),
-                    })
+                    .map_err(|_| invalid(KekFileProblem::KeyLength))
             })?;
         let id = format!("file:{}", hex::encode(&salt[..8]));
         let mut audit_key = Zeroizing::new([0u8; 32]);
@@ -203,7 +193,7 @@ fn create(path: &Path, passphrase: &[u8]) -> Result<()> {
     OsRng.fill_bytes(&mut salt);
     OsRng.fill_bytes(&mut nonce);
     OsRng.fill_bytes(key.as_mut_slice());
-    let wrapping = derive(passphrase, &salt, SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P)?;
+    let wrapping = derive(path, passphrase, &salt, SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P)?;
     let sealed = ChaCha20Poly1305::new(&Key::from(*wrapping))
         .encrypt(
             &nonce_of(&nonce)?,
@@ -240,15 +230,16 @@ fn create(path: &Path, passphrase: &[u8]) -> Result<()> {
 }
 
 fn derive(
+    path: &Path,
     passphrase: &[u8],
     salt: &[u8],
     log_n: u8,
     r: u32,
     p: u32,
 ) -> Result<Zeroizing<[u8; 32]>> {
-    let params = scrypt::Params::new(log_n, r, p).map_err(|_| Error::KekUnavailable {
-        backend: "file",
-        message: format!("bad scrypt parameters log_n={log_n} r={r} p={p}"),
+    let params = scrypt::Params::new(log_n, r, p).map_err(|_| Error::KekFileInvalid {
+        path: path.to_owned(),
+        problem: KekFileProblem::ScryptParams { log_n, r, p },
     })?;
     let mut out = Zeroizing::new([0u8; 32]);
     scrypt::scrypt(passphrase, salt, &params, out.as_mut_slice()).map_err(|_| Error::Internal {
@@ -265,14 +256,11 @@ fn nonce_of(bytes: &[u8]) -> Result<Nonce> {
         })
 }
 
-fn unhex(s: &str, len: usize) -> Result<Vec<u8>> {
+fn unhex(s: &str, len: usize) -> Result<Vec<u8>, KekFileProblem> {
     hex::decode(s)
         .ok()
         .filter(|b| b.len() == len)
-        .ok_or_else(|| Error::KekUnavailable {
-            backend: "file",
-            message: format!("a field of the KEK file is not {len} hex bytes: restore the file"),
-        })
+        .ok_or(KekFileProblem::Field { len })
 }
 
 #[cfg(test)]
@@ -379,11 +367,14 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(
             FileKek::open_or_create(&path, b"pw"),
-            Err(Error::KekUnavailable { .. })
+            Err(Error::KekFileInvalid {
+                problem: KekFileProblem::NotAKekFile { .. },
+                ..
+            })
         ));
         assert!(matches!(
             FileKek::open_or_create(&dir.path().join("x"), b""),
-            Err(Error::KekUnavailable { .. })
+            Err(Error::KekPassphraseEmpty { .. })
         ));
     }
 }

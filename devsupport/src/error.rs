@@ -56,7 +56,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn chain(url: &str, during: impl Into<String>, err: impl std::fmt::Display) -> Self {
+    /// A failed chain call: the RPC URL, what was being done, and the error.
+    pub fn chain(url: &str, during: impl Into<String>, err: impl std::fmt::Display) -> Self {
         Error::Chain {
             url: url.to_owned(),
             during: during.into(),

@@ -86,11 +86,7 @@ impl Error {
     }
 
     pub(crate) fn chain(url: &str, during: impl Into<String>, err: impl std::fmt::Display) -> Self {
-        Error::Chain {
-            url: url.to_owned(),
-            during: during.into(),
-            message: err.to_string(),
-        }
+        zgvault_devsupport::Error::chain(url, during, err).into()
     }
 }
 

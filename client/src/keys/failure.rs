@@ -52,6 +52,16 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The transport did not reach the node (nothing was answered): another transport may.
+    pub(crate) fn is_unreached(&self) -> bool {
+        matches!(
+            self,
+            FailureKind::Unreachable { .. }
+                | FailureKind::HttpStatus { .. }
+                | FailureKind::TimedOut { .. }
+        )
+    }
+
     /// The culprit reason reported to the combiner for this failure.
     pub(crate) fn culprit_reason(&self) -> CulpritReason {
         match self {

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::{Vault, chain_error};
 use crate::error::Error;
-use crate::keys::{KeyNode, fetch_node_info_within};
+use crate::keys::{Endpoint, fetch_node_info_within};
 
 /// `freshness_blocks` assumed for a holder that does not report it (the node's default).
 pub const ASSUMED_FRESHNESS_BLOCKS: u64 = 256;
@@ -54,7 +54,7 @@ impl BlockWindow {
     /// The window of `nodes`, from their `/v1/info` (asked at once); a node without an HTTP
     /// URL, not answering, or not saying counts as `assumed` confirmations and
     /// [`ASSUMED_FRESHNESS_BLOCKS`].
-    pub(crate) async fn of_nodes(nodes: &[KeyNode], assumed: u64) -> BlockWindow {
+    pub(crate) async fn of_nodes(nodes: &[Endpoint], assumed: u64) -> BlockWindow {
         let infos = futures::future::join_all(nodes.iter().map(|node| async move {
             match &node.http {
                 Some(url) => fetch_node_info_within(url, WINDOW_INFO_TIMEOUT).await.ok(),
@@ -160,7 +160,7 @@ impl<'a> BlockChooser<'a> {
         file_id: B256,
         scheme: u8,
         capsule: &[u8],
-        nodes: &[KeyNode],
+        nodes: &[Endpoint],
         holders: &'static str,
     ) -> Result<BlockChooser<'a>, Error> {
         let window = BlockWindow::of_nodes(nodes, vault.network.confirmations.unwrap_or(0)).await;

@@ -22,7 +22,7 @@ use zgvault_proto::wire::ErrorCode;
 
 use super::{Vault, chain_error};
 use crate::error::Error;
-use crate::keys::{KeyNode, deposit_key, fetch_node_info};
+use crate::keys::{Endpoint, deposit_key, fetch_node_info};
 
 /// Deposits re-signed after a `SHREDDED` refusal (a shred signed in the same second).
 const SHREDDED_RETRIES: u32 = 2;
@@ -76,10 +76,9 @@ pub(crate) enum Standing {
 
 /// The configured custodial vault, checked to be a node in custodial mode serving this
 /// network, with the encryption key its `/v1/info` reports (unauthenticated: compare it
-/// with a registered capsule, or check it with [`trusted_vault_key`]). The node's `enc_key`
-/// is that key.
-pub(crate) async fn configured_vault(vault: &Vault) -> Result<(KeyNode, String), Error> {
-    let mut node = vault.custodial_vault()?;
+/// with a registered capsule, or check it with [`trusted_vault_key`]).
+pub(crate) async fn configured_vault(vault: &Vault) -> Result<(Endpoint, BoxPublicKey), Error> {
+    let node = vault.custodial_vault()?;
     let url = node.http.clone().ok_or_else(|| Error::Config {
         message: "the custodial vault has no HTTP URL to read its key from: set `vault_url` \
                   in the config file or pass --vault-url"
@@ -122,8 +121,7 @@ pub(crate) async fn configured_vault(vault: &Vault) -> Result<(KeyNode, String),
             ),
         });
     }
-    node.enc_key = info.enc_key;
-    Ok((node, url))
+    Ok((node, BoxPublicKey::from_bytes(info.enc_key)))
 }
 
 /// The configured vault's encryption key, if new file keys may be sealed to it: it must be
@@ -139,15 +137,15 @@ pub(crate) async fn vault_key_trust(vault: &Vault) -> Result<KeyTrust, Error> {
 }
 
 async fn check_vault_key(vault: &Vault) -> Result<(BoxPublicKey, KeyTrust), Error> {
-    let (node, url) = configured_vault(vault).await?;
-    let key = B256::from(node.enc_key);
+    let (node, reported) = configured_vault(vault).await?;
+    let key = B256::from(*reported.as_bytes());
     let pinned = vault.network.vault.as_ref().and_then(|v| v.key);
     let standing = match vault.network.node_registry {
         Some(registry) => Some(standing(vault, registry, key).await),
         None => None,
     };
-    let trust = decide(vault, &url, key, pinned, standing)?;
-    Ok((BoxPublicKey::from_bytes(node.enc_key), trust))
+    let trust = decide(vault, &node.to_string(), key, pinned, standing)?;
+    Ok((reported, trust))
 }
 
 /// `NodeRegistry.vault(key)` at the head block.
@@ -263,7 +261,7 @@ pub(crate) async fn deposit_custodial_key(
     let keep = |e| kept(e, file_id, state_path);
     let trusted = trusted_vault_key(vault).await.map_err(keep)?;
     let node = vault.custodial_vault()?;
-    let url = crate::keys::node_address(&node);
+    let url = node.to_string();
     if trusted != capsule.vault_key {
         return Err(Error::Custody {
             file_id,
@@ -282,7 +280,7 @@ pub(crate) async fn deposit_custodial_key(
     let result = loop {
         let deposit = KeyDeposit::new(file, key, &capsule.vault_key, super::now_secs())?
             .sign(vault.signer().credential())?;
-        match deposit_key(&node, deposit).await {
+        match deposit_key(vault.channel(), &node, deposit).await {
             // A shred signed this very second (a move out and back in) refuses a deposit
             // signed in the same second: sign again once the clock has moved on.
             Err(Error::VaultRefused {
@@ -378,11 +376,11 @@ mod tests {
     #[tokio::test]
     async fn fail_only_a_custodial_node_serving_this_network_is_used_as_the_vault() {
         let good = info_server(Some("custodial")).await;
-        let (node, url) = configured_vault(&vault_at(&good, None, false))
+        let (node, key) = configured_vault(&vault_at(&good, None, false))
             .await
             .unwrap();
-        assert_eq!(node.enc_key, [0x11; 32]);
-        assert_eq!(url, good);
+        assert_eq!(key.as_bytes(), &[0x11; 32]);
+        assert_eq!(node.to_string(), good);
 
         let threshold = info_server(Some("threshold")).await;
         let text = configured_vault(&vault_at(&threshold, None, false))

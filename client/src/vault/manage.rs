@@ -650,14 +650,18 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         Ok(k) => {
             let mut list = Vec::new();
             for node in &k.nodes {
-                let (healthy, detail) = match &node.http {
+                let (healthy, detail) = match &node.endpoint.http {
                     Some(url) => health_of(url).await?,
                     None => (false, "no HTTP URL known (libp2p only)".to_owned()),
                 };
                 list.push(KeyNodeStatus {
                     index: node.index,
-                    http: node.http.clone(),
-                    p2p: node.p2p.as_ref().map(|(p, a)| format!("{a}/p2p/{p}")),
+                    http: node.endpoint.http.clone(),
+                    p2p: node
+                        .endpoint
+                        .p2p
+                        .as_ref()
+                        .map(|(p, a)| format!("{a}/p2p/{p}")),
                     healthy,
                     detail,
                 });

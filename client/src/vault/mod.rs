@@ -45,7 +45,7 @@ pub use put::{Custody, Gate, PendingPut, PutOptions, PutReceipt, PutStage, pendi
 pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};
 
 use crate::error::Error;
-use crate::keys::KeyNode;
+use crate::keys::{Channel, ChannelOptions, Endpoint, KeyNode};
 use crate::network::Network;
 
 /// One user on one network.
@@ -58,6 +58,8 @@ pub struct Vault {
     /// The devnet manifest, when on the devnet: gives the key nodes' HTTP URLs and the
     /// deploy block.
     manifest: Option<PathBuf>,
+    /// The way to the key nodes and the vault, shared by every exchange of this session.
+    channel: Channel,
 }
 
 /// The share-holder network as the NodeRegistry lists it now.
@@ -89,6 +91,7 @@ impl Vault {
             signer,
             provider,
             manifest,
+            channel: Channel::new(ChannelOptions::SINGLE_NODE)?,
         })
     }
 
@@ -103,6 +106,10 @@ impl Vault {
 
     pub(crate) fn provider(&self) -> &DynProvider {
         &self.provider
+    }
+
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.channel
     }
 
     pub(crate) fn registry_address(&self) -> Result<Address, Error> {
@@ -184,11 +191,13 @@ impl Vault {
                 .find_map(|a| a.parse::<Multiaddr>().ok());
             nodes.push(KeyNode {
                 index,
-                http: http
-                    .iter()
-                    .find(|(j, _)| *j == index)
-                    .map(|(_, u)| u.clone()),
-                p2p: peer.zip(addr),
+                endpoint: Endpoint {
+                    http: http
+                        .iter()
+                        .find(|(j, _)| *j == index)
+                        .map(|(_, u)| u.clone()),
+                    p2p: peer.zip(addr),
+                },
                 enc_key: member.encKey.0,
             });
         }
@@ -200,8 +209,8 @@ impl Vault {
         })
     }
 
-    /// The custodial vault of this network, as a node to ask (index 0).
-    pub fn custodial_vault(&self) -> Result<KeyNode, Error> {
+    /// Where the custodial vault of this network answers.
+    pub fn custodial_vault(&self) -> Result<Endpoint, Error> {
         let endpoint = self.network.vault.as_ref().ok_or_else(|| Error::Config {
             message: format!(
                 "network {} has no custodial vault configured: set `vault_url` in the config \
@@ -218,11 +227,9 @@ impl Vault {
             .p2p
             .iter()
             .find_map(|a| a.parse::<Multiaddr>().ok());
-        Ok(KeyNode {
-            index: 0,
+        Ok(Endpoint {
             http: endpoint.http.clone(),
             p2p: peer.zip(addr),
-            enc_key: [0; 32],
         })
     }
 

@@ -629,7 +629,7 @@ async fn deposit_shares(
             super::now_secs(),
         )?
         .sign(vault.signer().credential())?;
-        deposit_share(node, deposit).await?;
+        deposit_share(vault.channel(), node, deposit).await?;
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ use super::custodial::configured_vault;
 use super::{Vault, at_block::BlockChooser, now_secs};
 use crate::error::Error;
 use crate::keys::{
-    AnyCombiner, FailureKind, KeyNode, RecoverOptions, Recovered, list_nodes, node_address,
-    recover_key, request_vault_key,
+    AnyCombiner, Endpoint, FailureKind, RecoverOptions, Recovered, list_nodes, recover_key,
+    request_vault_key,
 };
 
 /// How long an access request stays valid (nodes accept at most 300 s).
@@ -96,7 +96,7 @@ pub(crate) async fn recover_file_key(
     if scheme == Scheme::Custodial {
         let capsule = CustodialCapsule::from_bytes(&capsule_bytes)?;
         let node = vault_named_by(vault, file_id, &capsule).await?;
-        let url = node_address(&node);
+        let url = node.to_string();
         let mut blocks = BlockChooser::new(
             vault,
             file_id,
@@ -110,7 +110,7 @@ pub(crate) async fn recover_file_key(
             let at_block = blocks.choose(&waiting).await?;
             let (signed, secret) = sign(at_block)?;
             progress(KeyProgress::Shares { done: 0, total: 1 });
-            match request_vault_key(&node, &signed, &secret).await {
+            match request_vault_key(vault.channel(), &node, &signed, &secret).await {
                 Err(Error::VaultRefused {
                     code: ErrorCode::NotConfirmed,
                     message,
@@ -177,7 +177,11 @@ pub(crate) async fn recover_file_key(
         file_id,
         record.scheme,
         &capsule_bytes,
-        &keys.nodes,
+        &keys
+            .nodes
+            .iter()
+            .map(|n| n.endpoint.clone())
+            .collect::<Vec<_>>(),
         "the key nodes",
     )
     .await?;
@@ -355,19 +359,19 @@ async fn vault_named_by(
     vault: &Vault,
     file_id: B256,
     capsule: &CustodialCapsule,
-) -> Result<KeyNode, Error> {
+) -> Result<Endpoint, Error> {
     let node = vault.custodial_vault()?;
     if node.http.is_none() {
         return Ok(node);
     }
     match configured_vault(vault).await {
-        Ok((node, url)) if node.enc_key != *capsule.vault_key.as_bytes() => Err(Error::Config {
+        Ok((url, key)) if key != capsule.vault_key => Err(Error::Config {
             message: format!(
                 "file {file_id} is held by the custodial vault with key 0x{}, but the \
                  configured vault {url} has key 0x{}: nothing was sent to it; set `vault_url` \
                  (or pass --vault-url) to the vault that holds it",
                 hex::encode(capsule.vault_key.as_bytes()),
-                hex::encode(node.enc_key)
+                hex::encode(key.as_bytes())
             ),
         }),
         Ok((node, _)) => Ok(node),

@@ -21,7 +21,7 @@ use super::put::{pending_puts, put_lock_name};
 use super::recover::wire_scheme;
 use super::{Vault, now_secs};
 use crate::error::Error;
-use crate::keys::{FailureKind, KeyNode, node_address, send_shred};
+use crate::keys::{Endpoint, FailureKind, send_shred};
 
 /// How long to wait before signing a shred again after a `REPLAY` refusal: past the next
 /// whole second of `issuedAt`.
@@ -198,13 +198,26 @@ impl LocalState {
     }
 }
 
+/// One holder of key material for a file, as a shred addresses it.
+pub(crate) struct Holder {
+    /// `vault` or `node N`, for the report.
+    label: String,
+    endpoint: Endpoint,
+    /// Its encryption key: the shred is addressed to it.
+    key: BoxPublicKey,
+}
+
 /// Every share-holder node of the current key network, labelled.
-pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<(String, KeyNode)>, Error> {
+pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<Holder>, Error> {
     let keys = vault.key_network().await?;
     Ok(keys
         .nodes
         .into_iter()
-        .map(|n| (format!("node {}", n.index), n))
+        .map(|n| Holder {
+            label: format!("node {}", n.index),
+            endpoint: n.endpoint,
+            key: BoxPublicKey::from_bytes(n.enc_key),
+        })
         .collect())
 }
 
@@ -215,11 +228,10 @@ pub(crate) async fn vault_holder_of(
     vault: &Vault,
     file_id: B256,
     holds: &BoxPublicKey,
-) -> Result<(String, KeyNode), Error> {
+) -> Result<Holder, Error> {
     // A shred carries no secret and is addressed to `holds`: the vault need not be one new
     // keys may go to (a retired vault still shreds what it holds), only the one named.
-    let (node, _) = configured_vault(vault).await?;
-    let configured = BoxPublicKey::from_bytes(node.enc_key);
+    let (node, configured) = configured_vault(vault).await?;
     if configured != *holds {
         return Err(Error::Custody {
             file_id,
@@ -228,27 +240,31 @@ pub(crate) async fn vault_holder_of(
                  {} has key 0x{}: nothing was shredded there; set `vault_url` (or pass \
                  --vault-url) to the vault that holds it and run this again",
                 hex::encode(holds.as_bytes()),
-                node_address(&node),
+                node,
                 hex::encode(configured.as_bytes())
             ),
         });
     }
-    Ok(("vault".to_owned(), node))
+    Ok(Holder {
+        label: "vault".to_owned(),
+        endpoint: node,
+        key: configured,
+    })
 }
 
 /// Sends one owner-signed shred of `file_id` to every holder at once.
 pub(crate) async fn shred_at(
     vault: &Vault,
     file_id: B256,
-    holders: &[(String, KeyNode)],
+    holders: &[Holder],
 ) -> Result<Vec<ShredOutcome>, Error> {
     let file = vault.file_ref(file_id)?;
     let mut tasks = JoinSet::new();
-    for (i, (_, node)) in holders.iter().enumerate() {
+    for (i, node) in holders.iter().enumerate() {
         // One shred per holder, addressed to its key: it cannot be replayed to another.
         let sign = {
             let signer = vault.signer().clone();
-            let holder = BoxPublicKey::from_bytes(node.enc_key);
+            let holder = node.key;
             move || {
                 Shred {
                     file,
@@ -259,15 +275,15 @@ pub(crate) async fn shred_at(
             }
         };
         let first = sign()?;
-        let node = node.clone();
+        let (node, channel) = (node.endpoint.clone(), vault.channel().clone());
         tasks.spawn(async move {
-            let mut answer = send_shred(&node, first).await;
+            let mut answer = send_shred(&channel, &node, first).await;
             // A shred signed in the same second as an earlier one (shredding twice in a
             // row) is the same message, refused as a replay: sign a newer one.
             if matches!(&answer, Err(FailureKind::Refused(r)) if r.code == ErrorCode::Replay) {
                 tokio::time::sleep(REPLAY_RETRY_WAIT).await;
                 answer = match sign() {
-                    Ok(shred) => send_shred(&node, shred).await,
+                    Ok(shred) => send_shred(&channel, &node, shred).await,
                     Err(e) => Err(FailureKind::Malformed {
                         message: e.to_string(),
                     }),
@@ -284,7 +300,7 @@ pub(crate) async fn shred_at(
     Ok(answers
         .into_iter()
         .filter_map(|(i, answer)| {
-            let (label, node) = holders.get(i)?;
+            let holder = holders.get(i)?;
             let (outcome, detail) = match answer {
                 Ok(ack) if ack.file_id != file_id => (
                     "refused",
@@ -296,8 +312,8 @@ pub(crate) async fn shred_at(
                 Err(kind) => ("unreachable", Some(kind.to_string())),
             };
             Some(ShredOutcome {
-                holder: label.clone(),
-                address: node_address(node),
+                holder: holder.label.clone(),
+                address: holder.endpoint.to_string(),
                 outcome,
                 detail,
             })

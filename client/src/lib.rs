@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod account;
 mod error;
+mod files;
+pub mod flows;
 pub mod keys;
 pub mod network;
 mod sealing;
 pub mod storage;
-pub mod vault;
 pub mod zg;
 
 pub use error::{Error, ProofError, SubmissionRule};

@@ -105,8 +105,10 @@ fn unpinned_config(user: &User, vault_url: &str) {
         .expect("the devnet manifest pins the vault key");
     let copy = user.home.join("manifest-without-pin.json");
     std::fs::write(&copy, manifest.to_string()).unwrap();
-    let path = user.home.join(zgvault_client::vault::CONFIG_FILE);
-    let mut config = zgvault_client::vault::Config::load(&path).unwrap().unwrap();
+    let path = user.home.join(zgvault_client::account::CONFIG_FILE);
+    let mut config = zgvault_client::account::Config::load(&path)
+        .unwrap()
+        .unwrap();
     config.manifest = Some(copy);
     config.vault_url = Some(vault_url.to_owned());
     config.vault_key = None;

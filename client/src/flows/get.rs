@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
 
-use super::Vault;
+use super::Session;
 use super::recover::KeyProgress;
 use crate::error::Error;
 use crate::storage::{DownloadOptions, download_file};
@@ -50,7 +50,7 @@ pub enum GetStage {
 /// Fetches file `file_id` into `out` (which must not exist). `progress(stage, done,
 /// total)`: the key (after waiting for confirmations, if needed), then segments.
 pub async fn get(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     out: &Path,
     progress: &(dyn Fn(GetStage, u64, u64) + Sync),
@@ -65,14 +65,15 @@ pub async fn get(
             ),
         });
     }
-    let record = vault.record(file_id).await?;
-    let recovered = super::recover::recover_file_key(vault, file_id, &record, &|step| match step {
-        KeyProgress::Confirming { head, until } => progress(GetStage::Confirming, head, until),
-        KeyProgress::Shares { done, total } => progress(GetStage::Key, done, total),
-    })
-    .await?;
+    let record = session.record(file_id).await?;
+    let recovered =
+        super::recover::recover_file_key(session, file_id, &record, &|step| match step {
+            KeyProgress::Confirming { head, until } => progress(GetStage::Confirming, head, until),
+            KeyProgress::Shares { done, total } => progress(GetStage::Key, done, total),
+        })
+        .await?;
 
-    let connected = vault.network.connect().await?;
+    let connected = session.network.connect().await?;
     let sealed = sealed_temp(out);
     let _ = std::fs::remove_file(&sealed);
     let report = download_file(

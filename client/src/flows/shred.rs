@@ -19,7 +19,7 @@ use super::custody::move_path;
 use super::lock::{StateLock, lock};
 use super::put::{pending_puts, put_lock_name};
 use super::recover::wire_scheme;
-use super::{Vault, now_secs};
+use super::{Session, now_secs};
 use crate::error::Error;
 use crate::keys::{Endpoint, FailureKind, send_shred};
 
@@ -69,25 +69,25 @@ pub struct ShredReport {
 }
 
 /// Shreds the key material of `file_id` (owner only) in its current custody.
-pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
-    let record = vault.record(file_id).await?;
-    if record.owner != vault.address() {
+pub async fn shred(session: &Session, file_id: B256) -> Result<ShredReport, Error> {
+    let record = session.record(file_id).await?;
+    if record.owner != session.address() {
         return Err(Error::NotOwner {
             file_id,
             owner: record.owner,
-            user: vault.address(),
+            user: session.address(),
             action: "shred it",
         });
     }
     let scheme = wire_scheme(file_id, record.scheme)?;
     // No put or move of this file may run meanwhile, nor resume afterwards: either could
     // deposit K again after the shred.
-    let local = LocalState::take(vault, file_id)?;
+    let local = LocalState::take(session, file_id)?;
     let holders = match scheme {
-        Scheme::Shamir => shamir_holders(vault).await?,
+        Scheme::Shamir => shamir_holders(session).await?,
         Scheme::Custodial => {
-            let capsule = vault.custodial_capsule(file_id).await?;
-            vec![vault_holder_of(vault, file_id, &capsule.vault_key).await?]
+            let capsule = session.custodial_capsule(file_id).await?;
+            vec![vault_holder_of(session, file_id, &capsule.vault_key).await?]
         }
         Scheme::Bls => {
             return Err(Error::Custody {
@@ -101,7 +101,7 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
             });
         }
     };
-    let outcomes = shred_at(vault, file_id, &holders).await?;
+    let outcomes = shred_at(session, file_id, &holders).await?;
     let complete = outcomes.iter().all(ShredOutcome::done);
     let local_state_removed = if complete {
         local.remove()?
@@ -128,7 +128,7 @@ struct LocalState {
 impl LocalState {
     /// Takes the move lock of `file_id` and the lock of every pending put of it; refuses
     /// when a running process holds one.
-    fn take(vault: &Vault, file_id: B256) -> Result<LocalState, Error> {
+    fn take(session: &Session, file_id: B256) -> Result<LocalState, Error> {
         let busy = |e: Error| match e {
             Error::Locked { what, pid, .. } => Error::Custody {
                 file_id,
@@ -152,11 +152,11 @@ impl LocalState {
         if moving.exists() {
             paths.push(moving);
         }
-        let registry = vault.registry_address()?;
+        let registry = session.registry_address()?;
         for (path, put) in pending_puts() {
             if put.file_id != file_id
-                || put.owner != vault.address()
-                || put.chain_id != vault.network.chain_id
+                || put.owner != session.address()
+                || put.chain_id != session.network.chain_id
                 || put.registry != registry
             {
                 continue;
@@ -208,8 +208,8 @@ pub(crate) struct Holder {
 }
 
 /// Every share-holder node of the current key network, labelled.
-pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<Holder>, Error> {
-    let keys = vault.key_network().await?;
+pub(crate) async fn shamir_holders(session: &Session) -> Result<Vec<Holder>, Error> {
+    let keys = session.key_network().await?;
     Ok(keys
         .nodes
         .into_iter()
@@ -225,13 +225,13 @@ pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<Holder>, Error> 
 /// to it), if it is the vault with key `holds` (the one a registered capsule names);
 /// otherwise an error naming the vault that holds K, and nothing is sent.
 pub(crate) async fn vault_holder_of(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     holds: &BoxPublicKey,
 ) -> Result<Holder, Error> {
     // A shred carries no secret and is addressed to `holds`: the vault need not be one new
     // keys may go to (a retired vault still shreds what it holds), only the one named.
-    let (node, configured) = configured_vault(vault).await?;
+    let (node, configured) = configured_vault(session).await?;
     if configured != *holds {
         return Err(Error::Custody {
             file_id,
@@ -254,16 +254,16 @@ pub(crate) async fn vault_holder_of(
 
 /// Sends one owner-signed shred of `file_id` to every holder at once.
 pub(crate) async fn shred_at(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     holders: &[Holder],
 ) -> Result<Vec<ShredOutcome>, Error> {
-    let file = vault.file_ref(file_id)?;
+    let file = session.file_ref(file_id)?;
     let mut tasks = JoinSet::new();
     for (i, node) in holders.iter().enumerate() {
         // One shred per holder, addressed to its key: it cannot be replayed to another.
         let sign = {
-            let signer = vault.signer().clone();
+            let signer = session.signer().clone();
             let holder = node.key;
             move || {
                 Shred {
@@ -275,7 +275,7 @@ pub(crate) async fn shred_at(
             }
         };
         let first = sign()?;
-        let (node, channel) = (node.endpoint.clone(), vault.channel().clone());
+        let (node, channel) = (node.endpoint.clone(), session.channel().clone());
         tasks.spawn(async move {
             let mut answer = send_shred(&channel, &node, first).await;
             // A shred signed in the same second as an earlier one (shredding twice in a

@@ -1,24 +1,6 @@
-//! The user-level flows of the `zgvault` CLI: `put`, `get`, `grant`, `revoke`, `ls`,
-//! `info`, `policy`, `status`, `shred`, `custody` (DESIGN §3), composed from sealing, 0G storage, the
-//! FileRegistry/AccessPass/NodeRegistry contracts and threshold key recovery.
-//!
-//! A [`Vault`] is one signed-in user on one network: their key, a provider that signs
-//! with it, and the network's contract addresses. Every flow is a function taking it.
+//! The user's session: one account on one network, for one command.
 
-mod at_block;
-mod config;
-mod custodial;
-mod custody;
-mod events;
-mod get;
-mod keystore;
-mod lock;
-mod manage;
-mod put;
-mod recover;
-mod shred;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -29,28 +11,13 @@ use zgvault_contracts::{FileRegistry, NodeRegistry};
 use zgvault_proto::request::FileRef;
 use zgvault_proto::threshold::BlsKeySet;
 
-pub use at_block::{
-    ASSUMED_FRESHNESS_BLOCKS, BLOCK_POLL_INTERVAL, MAX_BLOCK_STALL, MAX_CONFIRMATION_WAIT,
-    MAX_NOT_CONFIRMED_WAIT_SECS, MAX_SIGNING_ROUNDS, WINDOW_INFO_TIMEOUT,
-};
-pub use config::{CONFIG_FILE, Config, config_path, home_dir, state_dir};
-pub use custody::{MoveReport, move_custody};
-pub use get::{GetReport, GetStage, get};
-pub use keystore::{Passphrase, create_keystore, load_keystore};
-pub use manage::{
-    BurnedPass, FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport,
-    StorageNodeStatus, grant, info, list_files, revoke, set_policy, status,
-};
-pub use put::{Custody, Gate, PendingPut, PutOptions, PutReceipt, PutStage, pending_puts, put};
-pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};
-
 use crate::error::Error;
 use crate::keys::{Channel, ChannelOptions, Endpoint, KeyNode};
 use crate::network::Network;
 
 /// One user on one network.
 #[derive(Debug, Clone)]
-pub struct Vault {
+pub struct Session {
     /// Where the chain, storage and contracts are.
     pub network: Network,
     signer: PrivateKeySigner,
@@ -72,13 +39,13 @@ pub struct KeyNetwork {
     pub nodes: Vec<KeyNode>,
 }
 
-impl Vault {
-    /// A vault for `signer` on `network`; `manifest` is the devnet manifest, if any.
+impl Session {
+    /// A session for `signer` on `network`; `manifest` is the devnet manifest, if any.
     pub fn new(
         network: Network,
         signer: PrivateKeySigner,
         manifest: Option<PathBuf>,
-    ) -> Result<Vault, Error> {
+    ) -> Result<Session, Error> {
         let url = network.rpc_url.parse().map_err(|e| Error::Config {
             message: format!("RPC URL {:?} is not a URL: {e}", network.rpc_url),
         })?;
@@ -86,7 +53,7 @@ impl Vault {
             .wallet(signer.clone())
             .connect_http(url)
             .erased();
-        Ok(Vault {
+        Ok(Session {
             network,
             signer,
             provider,
@@ -284,7 +251,7 @@ impl Vault {
     }
 }
 
-/// What the vault reads from a devnet manifest (the rest is the network's business).
+/// What a session reads from a devnet manifest (the rest is the network's business).
 #[derive(Debug, Deserialize)]
 struct ManifestView {
     #[serde(default)]
@@ -317,117 +284,5 @@ pub(crate) fn chain_error(during: &str, net: &Network, e: impl std::fmt::Display
     Error::Chain {
         during: format!("{during} at {}", net.rpc_url),
         message: e.to_string(),
-    }
-}
-
-/// Writes `bytes` to `path` with mode 0600 (created or truncated), via a rename so a
-/// crash never leaves half a file.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |action: &'static str, e| Error::Io {
-        action,
-        path: path.to_owned(),
-        source: e,
-    };
-    if let Some(dir) = path.parent() {
-        create_private_dir(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    // A leftover temp file (a crash, or planted by someone who can write the folder) is
-    // never reused: it may have other permissions, another owner, or be a link. It is
-    // removed, and the new one is created only if nothing took its place meanwhile.
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io("remove the leftover", e)),
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("create", e))?;
-    f.write_all(bytes).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))
-}
-
-/// Creates `dir` (and parents) with mode 0700 for new folders.
-/// Deletes `path` if it exists. For files that hold K (or its sealed copy), where a failed
-/// delete must be reported, never ignored.
-pub(crate) fn remove_if_present(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.as_os_str().is_empty() || dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::Io {
-            action: "create the folder",
-            path: dir.to_owned(),
-            source: e,
-        })
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    /// A file that holds K is deleted or the failure is reported; a missing one is fine.
-    #[test]
-    fn remove_if_present_reports_a_failed_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("state.json");
-        std::fs::write(&file, b"k").unwrap();
-        remove_if_present(&file).unwrap();
-        assert!(!file.exists());
-        remove_if_present(&file).unwrap();
-        // A path that cannot be removed as a file (here a directory: root may delete
-        // anything it owns, so permissions would not make this fail).
-        let stuck = dir.path().join("stuck");
-        std::fs::create_dir(&stuck).unwrap();
-        assert!(remove_if_present(&stuck).is_err());
-    }
-
-    #[test]
-    fn fail_a_leftover_temp_file_with_other_permissions_is_not_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, b"planted").unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
-        write_private(&path, b"secret").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert!(!tmp.exists());
-        // A link planted as the temp file is removed, not followed.
-        let target = dir.path().join("elsewhere");
-        std::fs::write(&target, b"keep").unwrap();
-        std::os::unix::fs::symlink(&target, &tmp).unwrap();
-        write_private(&path, b"again").unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-        assert_eq!(std::fs::read(&path).unwrap(), b"again");
     }
 }

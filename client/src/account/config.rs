@@ -88,7 +88,7 @@ impl Config {
         let text = toml::to_string_pretty(self).map_err(|_| Error::Internal {
             what: "serializing the config",
         })?;
-        super::write_private(path, text.as_bytes())
+        crate::files::write_private(path, text.as_bytes())
     }
 }
 

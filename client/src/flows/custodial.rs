@@ -20,7 +20,7 @@ use zgvault_proto::request::KeyDeposit;
 use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::wire::ErrorCode;
 
-use super::{Vault, chain_error};
+use super::{Session, chain_error};
 use crate::error::Error;
 use crate::keys::{Endpoint, deposit_key, fetch_node_info};
 
@@ -77,8 +77,8 @@ pub(crate) enum Standing {
 /// The configured custodial vault, checked to be a node in custodial mode serving this
 /// network, with the encryption key its `/v1/info` reports (unauthenticated: compare it
 /// with a registered capsule, or check it with [`trusted_vault_key`]).
-pub(crate) async fn configured_vault(vault: &Vault) -> Result<(Endpoint, BoxPublicKey), Error> {
-    let node = vault.custodial_vault()?;
+pub(crate) async fn configured_vault(session: &Session) -> Result<(Endpoint, BoxPublicKey), Error> {
+    let node = session.custodial_vault()?;
     let url = node.http.clone().ok_or_else(|| Error::Config {
         message: "the custodial vault has no HTTP URL to read its key from: set `vault_url` \
                   in the config file or pass --vault-url"
@@ -111,13 +111,13 @@ pub(crate) async fn configured_vault(vault: &Vault) -> Result<(Endpoint, BoxPubl
             });
         }
     }
-    let registry = vault.registry_address()?;
-    if info.chain_id != vault.network.chain_id || info.file_registry != registry {
+    let registry = session.registry_address()?;
+    if info.chain_id != session.network.chain_id || info.file_registry != registry {
         return Err(Error::Config {
             message: format!(
                 "the custodial vault {url} serves chain {} registry {}, not this network's \
                  chain {} registry {registry}: check --vault-url / `vault_url`",
-                info.chain_id, info.file_registry, vault.network.chain_id
+                info.chain_id, info.file_registry, session.network.chain_id
             ),
         });
     }
@@ -127,37 +127,37 @@ pub(crate) async fn configured_vault(vault: &Vault) -> Result<(Endpoint, BoxPubl
 /// The configured vault's encryption key, if new file keys may be sealed to it: it must be
 /// registered and active in the network's NodeRegistry, or equal the pinned key (and not be
 /// retired there). Checked before K is sealed or anything is paid.
-pub(crate) async fn trusted_vault_key(vault: &Vault) -> Result<BoxPublicKey, Error> {
-    Ok(check_vault_key(vault).await?.0)
+pub(crate) async fn trusted_vault_key(session: &Session) -> Result<BoxPublicKey, Error> {
+    Ok(check_vault_key(session).await?.0)
 }
 
 /// Why the configured vault's key may receive new file keys (for `status`).
-pub(crate) async fn vault_key_trust(vault: &Vault) -> Result<KeyTrust, Error> {
-    Ok(check_vault_key(vault).await?.1)
+pub(crate) async fn vault_key_trust(session: &Session) -> Result<KeyTrust, Error> {
+    Ok(check_vault_key(session).await?.1)
 }
 
-async fn check_vault_key(vault: &Vault) -> Result<(BoxPublicKey, KeyTrust), Error> {
-    let (node, reported) = configured_vault(vault).await?;
+async fn check_vault_key(session: &Session) -> Result<(BoxPublicKey, KeyTrust), Error> {
+    let (node, reported) = configured_vault(session).await?;
     let key = B256::from(*reported.as_bytes());
-    let pinned = vault.network.vault.as_ref().and_then(|v| v.key);
-    let standing = match vault.network.node_registry {
-        Some(registry) => Some(standing(vault, registry, key).await),
+    let pinned = session.network.vault.as_ref().and_then(|v| v.key);
+    let standing = match session.network.node_registry {
+        Some(registry) => Some(standing(session, registry, key).await),
         None => None,
     };
-    let trust = decide(vault, &node.to_string(), key, pinned, standing)?;
+    let trust = decide(session, &node.to_string(), key, pinned, standing)?;
     Ok((reported, trust))
 }
 
 /// `NodeRegistry.vault(key)` at the head block.
-async fn standing(vault: &Vault, registry: Address, key: B256) -> Result<Standing, Error> {
-    let entry = NodeRegistry::new(registry, vault.provider())
+async fn standing(session: &Session, registry: Address, key: B256) -> Result<Standing, Error> {
+    let entry = NodeRegistry::new(registry, session.provider())
         .vault(key)
         .call()
         .await
         .map_err(|e| {
             chain_error(
                 "reading the vault list of the NodeRegistry",
-                &vault.network,
+                &session.network,
                 e,
             )
         })?;
@@ -176,7 +176,7 @@ async fn standing(vault: &Vault, registry: Address, key: B256) -> Result<Standin
 /// a pinned key is trusted, and an unpinned one only if the registry lists it as active.
 /// `standing` is `None` when the network has no NodeRegistry.
 fn decide(
-    vault: &Vault,
+    session: &Session,
     url: &str,
     key: B256,
     pinned: Option<B256>,
@@ -199,7 +199,7 @@ fn decide(
             "check that this URL is your vault, and fix `vault_url` or `vault_key`",
         ));
     }
-    let registry = vault.network.node_registry.unwrap_or_default();
+    let registry = session.network.node_registry.unwrap_or_default();
     match (pinned, standing) {
         (_, Some(Ok(Standing::Retired { at }))) => Err(untrusted(
             format!(
@@ -216,7 +216,7 @@ fn decide(
             format!(
                 "is not a vault registered in the NodeRegistry {registry} of network {}, and \
                  no key is pinned",
-                vault.network.name
+                session.network.name
             ),
             PIN_ADVICE,
         )),
@@ -228,7 +228,7 @@ fn decide(
             format!(
                 "cannot be checked: network {} has no NodeRegistry address (`node_registry` \
                  in the config), and no key is pinned",
-                vault.network.name
+                session.network.name
             ),
             PIN_ADVICE,
         )),
@@ -238,13 +238,13 @@ fn decide(
 /// Deposits K with the vault the registered capsule names; returns the vault's address.
 /// The file must be registered as custodial with a capsule committing to `key`.
 pub(crate) async fn deposit_custodial_key(
-    vault: &Vault,
+    session: &Session,
     state_path: &Path,
     file_id: B256,
     key: &FileKey,
 ) -> Result<String, Error> {
-    let file = vault.file_ref(file_id)?;
-    let capsule = vault.custodial_capsule(file_id).await?;
+    let file = session.file_ref(file_id)?;
+    let capsule = session.custodial_capsule(file_id).await?;
     if !capsule.matches(&file, key) {
         return Err(Error::Custody {
             file_id,
@@ -259,8 +259,8 @@ pub(crate) async fn deposit_custodial_key(
     // K goes only to a key the owner may trust now (the capsule may have been registered by
     // an earlier run, before the vault was retired), and only to the vault the capsule names.
     let keep = |e| kept(e, file_id, state_path);
-    let trusted = trusted_vault_key(vault).await.map_err(keep)?;
-    let node = vault.custodial_vault()?;
+    let trusted = trusted_vault_key(session).await.map_err(keep)?;
+    let node = session.custodial_vault()?;
     let url = node.to_string();
     if trusted != capsule.vault_key {
         return Err(Error::Custody {
@@ -279,8 +279,8 @@ pub(crate) async fn deposit_custodial_key(
     let mut attempt = 0;
     let result = loop {
         let deposit = KeyDeposit::new(file, key, &capsule.vault_key, super::now_secs())?
-            .sign(vault.signer().credential())?;
-        match deposit_key(vault.channel(), &node, deposit).await {
+            .sign(session.signer().credential())?;
+        match deposit_key(session.channel(), &node, deposit).await {
             // A shred signed this very second (a move out and back in) refuses a deposit
             // signed in the same second: sign again once the clock has moved on.
             Err(Error::VaultRefused {
@@ -359,7 +359,7 @@ mod tests {
 
     /// A user of a network whose vault is at `url`, with the key `pinned`, and a
     /// NodeRegistry behind an RPC that refuses connections when `registry` is set.
-    fn vault_at(url: &str, pinned: Option<B256>, registry: bool) -> Vault {
+    fn vault_at(url: &str, pinned: Option<B256>, registry: bool) -> Session {
         let mut net = crate::network::Network::builtin("galileo").unwrap();
         net.rpc_url = "http://127.0.0.1:1".into();
         net.file_registry = Some(Address::repeat_byte(2));
@@ -370,7 +370,7 @@ mod tests {
             ..Default::default()
         });
         let signer = alloy::signers::local::PrivateKeySigner::random();
-        Vault::new(net, signer, None).unwrap()
+        Session::new(net, signer, None).unwrap()
     }
 
     #[tokio::test]
@@ -430,10 +430,10 @@ mod tests {
         // The pinned key: trusted with or without a registry entry.
         let pinned = Some(B256::repeat_byte(0x11));
         for registry in [false, true] {
-            let vault = vault_at(&good, pinned, registry);
-            let key = trusted_vault_key(&vault).await.unwrap();
+            let session = vault_at(&good, pinned, registry);
+            let key = trusted_vault_key(&session).await.unwrap();
             assert_eq!(key.as_bytes(), &[0x11; 32]);
-            assert_eq!(vault_key_trust(&vault).await.unwrap(), KeyTrust::Pinned);
+            assert_eq!(vault_key_trust(&session).await.unwrap(), KeyTrust::Pinned);
         }
         // Another pinned key: refused, naming both.
         let wrong = B256::repeat_byte(0x22);
@@ -449,10 +449,10 @@ mod tests {
 
     #[test]
     fn fail_the_registry_decides_for_unpinned_keys_and_retirement_binds_pins_too() {
-        let vault = vault_at("http://127.0.0.1:1", None, true);
+        let session = vault_at("http://127.0.0.1:1", None, true);
         let registry = Address::repeat_byte(3);
         let key = B256::repeat_byte(0x11);
-        let decide = |pinned, standing| decide(&vault, "http://v", key, pinned, standing);
+        let decide = |pinned, standing| decide(&session, "http://v", key, pinned, standing);
         assert_eq!(
             decide(None, Some(Ok(Standing::Active))).unwrap(),
             KeyTrust::Registered(registry)

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use zgvault_proto::FileKey;
 use zgvault_proto::request::CustodialCapsule;
 
-use super::keystore::{open_local, seal_local};
 use super::put::{deposit_custodial_key, trusted_vault_key};
 use super::recover::{KeyProgress, RecoveredKey, recover_file_key, wire_scheme};
 use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder_of};
-use super::{Custody, Vault, chain_error, state_dir, write_private};
+use super::{Custody, Session, chain_error, state_dir, write_private};
+use crate::account::{open_local, seal_local};
 use crate::error::Error;
 
 const MOVE_VERSION: u32 = 1;
@@ -127,21 +127,25 @@ fn state_aad(state: &PendingMove) -> Vec<u8> {
 
 /// Seals `key` into `state` (bound to all its fields) and writes it to `path`.
 fn seal_and_store(
-    vault: &Vault,
+    session: &Session,
     path: &Path,
     state: &mut PendingMove,
     key: &FileKey,
 ) -> Result<(), Error> {
     state.bound = true;
-    let sealed = seal_local(vault.signer(), key.as_bytes(), &state_aad(state))?;
+    let sealed = seal_local(session.signer(), key.as_bytes(), &state_aad(state))?;
     state.sealed_key = hex::encode(sealed);
     store(path, state)
 }
 
 /// The registered custodial capsule's vault key.
-async fn registered_vault_key(vault: &Vault, file_id: B256) -> Result<B256, Error> {
+async fn registered_vault_key(session: &Session, file_id: B256) -> Result<B256, Error> {
     Ok(B256::from(
-        *vault.custodial_capsule(file_id).await?.vault_key.as_bytes(),
+        *session
+            .custodial_capsule(file_id)
+            .await?
+            .vault_key
+            .as_bytes(),
     ))
 }
 
@@ -181,7 +185,7 @@ fn verify_new_custody(
 /// Moves the K of `file_id` (owner only) into `to` custody. `progress(message)` names
 /// each step as it starts.
 pub async fn move_custody(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     to: Custody,
     progress: &(dyn Fn(&'static str) + Sync),
@@ -195,8 +199,8 @@ pub async fn move_custody(
                 .into(),
         });
     }
-    let record = vault.record(file_id).await?;
-    let owner = vault.address();
+    let record = session.record(file_id).await?;
+    let owner = session.address();
     if record.owner != owner {
         return Err(Error::NotOwner {
             file_id,
@@ -205,14 +209,14 @@ pub async fn move_custody(
             action: "change its custody",
         });
     }
-    let registry_address = vault.registry_address()?;
+    let registry_address = session.registry_address()?;
     let _lock = super::lock::lock(
         &format!("custody-{file_id}"),
         &format!("custody move of file {file_id}"),
     )?;
     let path = move_path(file_id);
     let current = custody_of(file_id, record.scheme)?;
-    let file = vault.file_ref(file_id)?;
+    let file = session.file_ref(file_id)?;
     // Right after `setCapsule` the new capsule is at the head, and the holders answer only
     // for a block their confirmations deep: say so once per wait.
     let waiting_until = AtomicU64::new(0);
@@ -232,7 +236,7 @@ pub async fn move_custody(
     let (state, key) = match pending {
         Some(state) => {
             if state.owner != owner
-                || state.chain_id != vault.network.chain_id
+                || state.chain_id != session.network.chain_id
                 || state.registry != registry_address
             {
                 return Err(Error::PendingMove {
@@ -251,8 +255,8 @@ pub async fn move_custody(
                     ),
                 });
             }
-            let key = unseal(vault, &path, &state)?;
-            let state = recheck(vault, &path, state, &key, &record).await?;
+            let key = unseal(session, &path, &state)?;
+            let state = recheck(session, &path, state, &key, &record).await?;
             (state, key)
         }
         None => {
@@ -273,32 +277,32 @@ pub async fn move_custody(
             // The vault holding K now, as registered: after `setCapsule` the chain no
             // longer says, and the old custody's shred must go there and nowhere else.
             let old_vault_key = match current {
-                Custody::Custodial => Some(registered_vault_key(vault, file_id).await?),
+                Custody::Custodial => Some(registered_vault_key(session, file_id).await?),
                 _ => None,
             };
             progress("recovering the key through the current custody");
-            let recovered = recover_file_key(vault, file_id, &record, &confirming).await?;
+            let recovered = recover_file_key(session, file_id, &record, &confirming).await?;
             let recovered_from = match &recovered.vault {
                 Some(url) => Some(format!("custodial vault {url}")),
                 None => Some(format!("key nodes {:?}", recovered.nodes_used)),
             };
             progress("building the new protection");
             let new_capsule = match to {
-                Custody::Threshold => vault
+                Custody::Threshold => session
                     .key_network()
                     .await?
                     .key_set
                     .encrypt_file_key(&file, &recovered.key)?
                     .to_bytes(),
                 _ => {
-                    let vault_key = trusted_vault_key(vault).await?;
+                    let vault_key = trusted_vault_key(session).await?;
                     CustodialCapsule::new(&file, vault_key, &recovered.key).to_bytes()
                 }
             };
             let mut state = PendingMove {
                 version: MOVE_VERSION,
                 owner,
-                chain_id: vault.network.chain_id,
+                chain_id: session.network.chain_id,
                 registry: registry_address,
                 file_id,
                 from: current,
@@ -309,7 +313,7 @@ pub async fn move_custody(
                 old_vault_key,
                 bound: true,
             };
-            seal_and_store(vault, &path, &mut state, &recovered.key)?;
+            seal_and_store(session, &path, &mut state, &recovered.key)?;
             (state, recovered.key)
         }
     };
@@ -318,8 +322,8 @@ pub async fn move_custody(
         path: path.clone(),
         message: "the new capsule is not hex".into(),
     })?;
-    let registry = vault.registry()?;
-    let registered = vault.capsule(file_id).await?;
+    let registry = session.registry()?;
+    let registered = session.capsule(file_id).await?;
     let mut set_capsule_tx = None;
     if record.scheme != scheme_of(to) || registered != new_capsule {
         progress("registering the new capsule (setCapsule)");
@@ -330,7 +334,7 @@ pub async fn move_custody(
             .await
             .map_err(|e| {
                 super::manage::send_error(
-                    vault,
+                    session,
                     &during,
                     e,
                     "K is kept sealed locally: run the same `zgvault custody` again to resume",
@@ -339,7 +343,7 @@ pub async fn move_custody(
         let receipt = sent
             .get_receipt()
             .await
-            .map_err(|e| chain_error(&during, &vault.network, e))?;
+            .map_err(|e| chain_error(&during, &session.network, e))?;
         if !receipt.status() {
             return Err(Error::Reverted {
                 during,
@@ -354,20 +358,20 @@ pub async fn move_custody(
     let mut vault_url = None;
     if to == Custody::Custodial {
         progress("depositing the key with the custodial vault");
-        vault_url = Some(deposit_custodial_key(vault, &path, file_id, &key).await?);
+        vault_url = Some(deposit_custodial_key(session, &path, file_id, &key).await?);
     }
 
     // Before anything of the old custody is destroyed: does the new one serve K?
     progress("checking that the new custody releases the key");
-    let now = vault.record(file_id).await?;
-    let released = recover_file_key(vault, file_id, &now, &confirming).await;
+    let now = session.record(file_id).await?;
+    let released = recover_file_key(session, file_id, &now, &confirming).await;
     verify_new_custody(file_id, to, &path, &key, released)?;
 
     let holders = match (state.from, state.old_vault_key) {
-        (Custody::Shamir, _) => shamir_holders(vault).await?,
+        (Custody::Shamir, _) => shamir_holders(session).await?,
         (Custody::Custodial, Some(old)) => {
             let old = zgvault_proto::sealbox::BoxPublicKey::from_bytes(old.0);
-            vec![vault_holder_of(vault, file_id, &old).await?]
+            vec![vault_holder_of(session, file_id, &old).await?]
         }
         (Custody::Custodial, None) => {
             return Err(Error::PendingMove {
@@ -380,7 +384,7 @@ pub async fn move_custody(
     let mut old_custody = Vec::new();
     if !holders.is_empty() {
         progress("shredding the old custody");
-        old_custody = shred_at(vault, file_id, &holders).await?;
+        old_custody = shred_at(session, file_id, &holders).await?;
     }
     let complete = old_custody.iter().all(ShredOutcome::done);
     let note = if !complete {
@@ -458,13 +462,13 @@ fn store(path: &Path, state: &PendingMove) -> Result<(), Error> {
     write_private(path, &text)
 }
 
-fn unseal(vault: &Vault, path: &Path, state: &PendingMove) -> Result<FileKey, Error> {
+fn unseal(session: &Session, path: &Path, state: &PendingMove) -> Result<FileKey, Error> {
     let bad = |message: &str| Error::PendingMove {
         path: path.to_owned(),
         message: message.to_owned(),
     };
     let sealed = hex::decode(&state.sealed_key).map_err(|_| bad("the sealed key is not hex"))?;
-    let plain = open_local(vault.signer(), &sealed, &state_aad(state))?.ok_or_else(|| {
+    let plain = open_local(session.signer(), &sealed, &state_aad(state))?.ok_or_else(|| {
         bad("the file key does not open with this account's key, or the state was changed")
     })?;
     Ok(FileKey::from_slice(&plain)?)
@@ -475,7 +479,7 @@ fn unseal(vault: &Vault, path: &Path, state: &PendingMove) -> Result<FileKey, Er
 /// capsule rebuilt when not yet registered, the old vault taken from the chain while it
 /// still says) and written back bound.
 async fn recheck(
-    vault: &Vault,
+    session: &Session,
     path: &Path,
     mut state: PendingMove,
     key: &FileKey,
@@ -485,7 +489,7 @@ async fn recheck(
         path: path.to_owned(),
         message: message.to_owned(),
     };
-    let file = vault.file_ref(state.file_id)?;
+    let file = session.file_ref(state.file_id)?;
     let capsule = hex::decode(&state.new_capsule).map_err(|_| bad("the new capsule is not hex"))?;
     if state.to == Custody::Custodial
         && !CustodialCapsule::from_bytes(&capsule)
@@ -498,18 +502,18 @@ async fn recheck(
         return Ok(state);
     }
     let registered = record.scheme == scheme_of(state.to)
-        && vault
+        && session
             .registry()?
             .capsuleOf(state.file_id)
             .call()
             .await
-            .map_err(|e| chain_error("reading the capsule", &vault.network, e))?
+            .map_err(|e| chain_error("reading the capsule", &session.network, e))?
             .as_ref()
             == capsule.as_slice();
     if state.to == Custody::Threshold && !registered {
         // Not authenticated and not checkable locally: build it again from K.
         state.new_capsule = hex::encode(
-            vault
+            session
                 .key_network()
                 .await?
                 .key_set
@@ -524,9 +528,9 @@ async fn recheck(
                  and the registry no longer does",
             ));
         }
-        state.old_vault_key = Some(registered_vault_key(vault, state.file_id).await?);
+        state.old_vault_key = Some(registered_vault_key(session, state.file_id).await?);
     }
-    seal_and_store(vault, path, &mut state, key)?;
+    seal_and_store(session, path, &mut state, key)?;
     Ok(state)
 }
 

@@ -14,7 +14,7 @@ use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
 use super::custodial::configured_vault;
-use super::{Vault, at_block::BlockChooser, now_secs};
+use super::{Session, at_block::BlockChooser, now_secs};
 use crate::error::Error;
 use crate::keys::{
     AnyCombiner, Endpoint, FailureKind, RecoverOptions, Recovered, list_nodes, recover_key,
@@ -60,19 +60,19 @@ pub(crate) enum KeyProgress {
     Shares { done: u64, total: u64 },
 }
 
-/// Recovers the K of `file_id` (registered as `record`) for this vault's user. Refusals by
+/// Recovers the K of `file_id` (registered as `record`) for this session's user. Refusals by
 /// the gate become [`Error::AccessDenied`] with the registry's reason. Each request is
 /// signed at a block the holders accept ([`BlockChooser`]), and signed again deeper when
 /// they answer `NOT_CONFIRMED`.
 pub(crate) async fn recover_file_key(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     record: &FileRegistry::FileInfo,
     progress: &(dyn Fn(KeyProgress) + Sync),
 ) -> Result<RecoveredKey, Error> {
     let scheme = wire_scheme(file_id, record.scheme)?;
-    let capsule_bytes = vault.capsule(file_id).await?;
-    let file = vault.file_ref(file_id)?;
+    let capsule_bytes = session.capsule(file_id).await?;
+    let file = session.file_ref(file_id)?;
     let request_capsule = match scheme {
         Scheme::Custodial => Vec::new(),
         _ => capsule_bytes.clone(),
@@ -89,16 +89,16 @@ pub(crate) async fn recover_file_key(
             REQUEST_LIFETIME_SECS,
             at_block,
         )?;
-        let signed = request.sign(vault.signer().credential(), request_capsule.clone())?;
+        let signed = request.sign(session.signer().credential(), request_capsule.clone())?;
         Ok((signed, secret))
     };
 
     if scheme == Scheme::Custodial {
         let capsule = CustodialCapsule::from_bytes(&capsule_bytes)?;
-        let node = vault_named_by(vault, file_id, &capsule).await?;
+        let node = vault_named_by(session, file_id, &capsule).await?;
         let url = node.to_string();
         let mut blocks = BlockChooser::new(
-            vault,
+            session,
             file_id,
             record.scheme,
             &capsule_bytes,
@@ -110,7 +110,7 @@ pub(crate) async fn recover_file_key(
             let at_block = blocks.choose(&waiting).await?;
             let (signed, secret) = sign(at_block)?;
             progress(KeyProgress::Shares { done: 0, total: 1 });
-            match request_vault_key(vault.channel(), &node, &signed, &secret).await {
+            match request_vault_key(session.channel(), &node, &signed, &secret).await {
                 Err(Error::VaultRefused {
                     code: ErrorCode::NotConfirmed,
                     message,
@@ -132,7 +132,9 @@ pub(crate) async fn recover_file_key(
             Err(Error::VaultRefused {
                 code: ErrorCode::AccessDenied,
                 ..
-            }) => return Err(denied(vault, file_id, record, "the custodial vault refused").await),
+            }) => {
+                return Err(denied(session, file_id, record, "the custodial vault refused").await);
+            }
             Err(Error::VaultRefused {
                 code: code @ (ErrorCode::Shredded | ErrorCode::UnknownFile),
                 message,
@@ -171,9 +173,9 @@ pub(crate) async fn recover_file_key(
         });
     }
 
-    let keys = vault.key_network().await?;
+    let keys = session.key_network().await?;
     let mut blocks = BlockChooser::new(
-        vault,
+        session,
         file_id,
         record.scheme,
         &capsule_bytes,
@@ -261,7 +263,7 @@ pub(crate) async fn recover_file_key(
     };
     match refused {
         Some((ErrorCode::AccessDenied, what)) => {
-            return Err(denied(vault, file_id, record, &what).await);
+            return Err(denied(session, file_id, record, &what).await);
         }
         Some((ErrorCode::Shredded, what)) => {
             return Err(Error::Shredded {
@@ -356,15 +358,15 @@ fn blocked_by_not_confirmed(
 /// it carries no secret (the answer is sealed to a fresh response key) and the K released is
 /// checked against the capsule's commitment.
 async fn vault_named_by(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     capsule: &CustodialCapsule,
 ) -> Result<Endpoint, Error> {
-    let node = vault.custodial_vault()?;
+    let node = session.custodial_vault()?;
     if node.http.is_none() {
         return Ok(node);
     }
-    match configured_vault(vault).await {
+    match configured_vault(session).await {
         Ok((url, key)) if key != capsule.vault_key => Err(Error::Config {
             message: format!(
                 "file {file_id} is held by the custodial vault with key 0x{}, but the \
@@ -382,14 +384,14 @@ async fn vault_named_by(
 
 /// [`Error::AccessDenied`] with the registry's own reason.
 async fn denied(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     record: &FileRegistry::FileInfo,
     what: &str,
 ) -> Error {
-    let reason = match vault.registry() {
+    let reason = match session.registry() {
         Ok(registry) => registry
-            .accessCheck(file_id, vault.address())
+            .accessCheck(file_id, session.address())
             .call()
             .await
             .map(|r| r.reason)
@@ -403,7 +405,7 @@ async fn denied(
     };
     Error::AccessDenied {
         file_id,
-        user: vault.address(),
+        user: session.address(),
         owner: record.owner,
         reason: format!("{what}; the registry says: {why}"),
     }
@@ -412,8 +414,8 @@ async fn denied(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flows::MAX_SIGNING_ROUNDS;
     use crate::keys::{NodeFailure, NodeFailures, Refusal, Transport};
-    use crate::vault::MAX_SIGNING_ROUNDS;
 
     fn refused(node_index: u32, code: ErrorCode, retry_after_secs: u32) -> NodeFailure {
         NodeFailure {

@@ -22,8 +22,8 @@ use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_ke
 use zgvault_proto::{FileKey, Suite};
 
 pub(crate) use super::custodial::{deposit_custodial_key, trusted_vault_key};
-use super::keystore::{open_local, seal_local};
-use super::{Vault, chain_error, state_dir, write_private};
+use super::{Session, chain_error, state_dir, write_private};
+use crate::account::{open_local, seal_local};
 use crate::error::Error;
 use crate::keys::deposit_share;
 use crate::storage::{UploadOptions, upload_file};
@@ -285,7 +285,7 @@ pub fn pending_puts() -> Vec<(PathBuf, PendingPut)> {
 
 /// Seals, uploads, protects K and registers `input`. `progress(stage, done, total)`.
 pub async fn put(
-    vault: &Vault,
+    session: &Session,
     input: &Path,
     opts: &PutOptions,
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
@@ -302,45 +302,45 @@ pub async fn put(
             source: e,
         })?
         .len();
-    let owner = vault.address();
-    let registry = vault.registry_address()?;
-    let access_pass = vault.access_pass_address()?;
+    let owner = session.address();
+    let registry = session.registry_address()?;
+    let access_pass = session.access_pass_address()?;
     let (clauses, allow) = Gate::compile(&opts.gates, access_pass);
 
     // One put of this file at a time: both would find (or both create) the same state.
     let _lock = super::lock::lock(
-        &put_lock_name(&source, owner, vault.network.chain_id, registry),
+        &put_lock_name(&source, owner, session.network.chain_id, registry),
         &format!("put of {}", source.display()),
     )?;
     let found = pending_puts().into_iter().find(|(_, p)| {
         p.source == source
             && p.source_size == source_size
             && p.owner == owner
-            && p.chain_id == vault.network.chain_id
+            && p.chain_id == session.network.chain_id
             && p.registry == registry
     });
     let resumed = found.is_some();
     let (state_path, state, key) = match found {
         Some((path, state)) => {
-            let key = unseal_key(vault, &path, &state)?;
+            let key = unseal_key(session, &path, &state)?;
             (path, state, key)
         }
         None => {
             let shamir = match opts.custody {
                 Custody::Threshold | Custody::Custodial => None,
                 Custody::Shamir => {
-                    let keys = vault.key_network().await?;
+                    let keys = session.key_network().await?;
                     Some((keys.threshold as usize, keys.nodes.len()))
                 }
             };
             if opts.custody == Custody::Custodial {
                 // Before anything is sealed or paid: is there a vault to hold K, with a key
                 // the registry lists or the user pinned?
-                trusted_vault_key(vault).await?;
+                trusted_vault_key(session).await?;
             }
             let custodial = opts.custody == Custody::Custodial;
             start(
-                vault,
+                session,
                 &source,
                 source_size,
                 registry,
@@ -349,15 +349,15 @@ pub async fn put(
             )?
         }
     };
-    let file = vault.file_ref(state.file_id)?;
+    let file = session.file_ref(state.file_id)?;
 
     // Registered already (a crash after `register`, before the state was deleted)?
-    let reg = vault.registry()?;
+    let reg = session.registry()?;
     let exists = reg
         .exists(state.file_id)
         .call()
         .await
-        .map_err(|e| chain_error("looking the file up", &vault.network, e))?;
+        .map_err(|e| chain_error("looking the file up", &session.network, e))?;
 
     let root = hash_sealed(&state.sealed)?;
     if root.root() != state.root_hash {
@@ -366,14 +366,14 @@ pub async fn put(
             message: format!("the sealed copy {} was changed", state.sealed.display()),
         });
     }
-    let connected = vault.network.connect().await?;
+    let connected = session.network.connect().await?;
     let journal = state.sealed.with_extension("journal");
     let upload_opts = UploadOptions {
         journal: Some(journal.clone()),
         ..UploadOptions::default()
     };
     let receipt = upload_file(
-        vault.provider(),
+        session.provider(),
         connected.flow,
         owner,
         &connected.nodes,
@@ -389,14 +389,14 @@ pub async fn put(
         progress(PutStage::Registering, 0, 1);
         let (custody, capsule) = match &state.shamir {
             None if state.custodial => {
-                let vault_key = trusted_vault_key(vault).await?;
+                let vault_key = trusted_vault_key(session).await?;
                 (
                     Custody::Custodial,
                     CustodialCapsule::new(&file, vault_key, &key).to_bytes(),
                 )
             }
             None => {
-                let keys = vault.key_network().await?;
+                let keys = session.key_network().await?;
                 (
                     Custody::Threshold,
                     keys.key_set.encrypt_file_key(&file, &key)?.to_bytes(),
@@ -421,10 +421,10 @@ pub async fn put(
             .register(state.salt, registration)
             .send()
             .await
-            .map_err(|e| register_error(vault, state.file_id, e))?
+            .map_err(|e| register_error(session, state.file_id, e))?
             .get_receipt()
             .await
-            .map_err(|e| chain_error(RESUME_NOTE, &vault.network, e))?;
+            .map_err(|e| chain_error(RESUME_NOTE, &session.network, e))?;
         if !r.status() {
             return Err(Error::Reverted {
                 during: format!("registering file {}", state.file_id),
@@ -437,14 +437,14 @@ pub async fn put(
         progress(PutStage::Registering, 1, 1);
     }
     for account in &allow {
-        super::manage::send_allow(vault, state.file_id, *account, true).await?;
+        super::manage::send_allow(session, state.file_id, *account, true).await?;
     }
     if let Some(shamir) = &state.shamir {
-        deposit_shares(vault, &state_path, &state, shamir).await?;
+        deposit_shares(session, &state_path, &state, shamir).await?;
     }
     let mut vault_url = None;
     if state.custodial {
-        vault_url = Some(deposit_custodial_key(vault, &state_path, state.file_id, &key).await?);
+        vault_url = Some(deposit_custodial_key(session, &state_path, state.file_id, &key).await?);
     }
     let custody = match (&state.shamir, state.custodial) {
         (Some(_), _) => Custody::Shamir,
@@ -483,7 +483,7 @@ pub async fn put(
 
 /// A fresh `put`: K, salt, sealed copy and state file, written before any upload.
 fn start(
-    vault: &Vault,
+    session: &Session,
     source: &Path,
     source_size: u64,
     registry: Address,
@@ -491,7 +491,7 @@ fn start(
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
 ) -> Result<(PathBuf, PendingPut, FileKey), Error> {
     let salt = B256::from(*FileKey::generate()?.as_bytes());
-    let owner = vault.address();
+    let owner = session.address();
     let id = file_id(owner, salt);
     let (key, pending_shamir) = match shamir {
         None => (FileKey::generate()?, None),
@@ -502,7 +502,7 @@ fn start(
                 .iter()
                 .map(|share| {
                     let aad = share_aad(id, share.node_index());
-                    seal_local(vault.signer(), share.to_bytes().as_slice(), &aad).map(hex::encode)
+                    seal_local(session.signer(), share.to_bytes().as_slice(), &aad).map(hex::encode)
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
             let pending = PendingShamir {
@@ -529,13 +529,13 @@ fn start(
             }
         })?;
     }
-    let sealed_key = seal_local(vault.signer(), key.as_bytes(), id.as_slice())?;
+    let sealed_key = seal_local(session.signer(), key.as_bytes(), id.as_slice())?;
     let state = PendingPut {
         version: PENDING_VERSION,
         source: source.to_owned(),
         source_size,
         owner,
-        chain_id: vault.network.chain_id,
+        chain_id: session.network.chain_id,
         registry,
         salt,
         file_id: id,
@@ -590,7 +590,7 @@ fn commitments_of(path: &Path, shamir: &PendingShamir) -> Result<ShamirCommitmen
 /// Sends every node its share (after the registration exists: nodes check the owner
 /// on-chain). All must acknowledge; otherwise the pending state stays for a retry.
 async fn deposit_shares(
-    vault: &Vault,
+    session: &Session,
     path: &Path,
     state: &PendingPut,
     shamir: &PendingShamir,
@@ -600,8 +600,8 @@ async fn deposit_shares(
         message,
     };
     let commitments = commitments_of(path, shamir)?;
-    let keys = vault.key_network().await?;
-    let file = vault.file_ref(state.file_id)?;
+    let keys = session.key_network().await?;
+    let file = session.file_ref(state.file_id)?;
     for (i, sealed) in shamir.shares.iter().enumerate() {
         let index = u32::try_from(i).map_err(|_| bad("too many shares".into()))?;
         let node = keys
@@ -614,7 +614,7 @@ async fn deposit_shares(
                 ))
             })?;
         let sealed = hex::decode(sealed).map_err(|_| bad(format!("share {index} is not hex")))?;
-        let plain = open_local(vault.signer(), &sealed, &share_aad(state.file_id, index))?
+        let plain = open_local(session.signer(), &sealed, &share_aad(state.file_id, index))?
             .ok_or_else(|| {
                 bad(format!(
                     "share {index} does not open with this account's key"
@@ -628,13 +628,13 @@ async fn deposit_shares(
             commitments.clone(),
             super::now_secs(),
         )?
-        .sign(vault.signer().credential())?;
-        deposit_share(vault.channel(), node, deposit).await?;
+        .sign(session.signer().credential())?;
+        deposit_share(session.channel(), node, deposit).await?;
     }
     Ok(())
 }
 
-fn unseal_key(vault: &Vault, path: &Path, state: &PendingPut) -> Result<FileKey, Error> {
+fn unseal_key(session: &Session, path: &Path, state: &PendingPut) -> Result<FileKey, Error> {
     let bad = |message: &str| Error::PendingState {
         path: path.to_owned(),
         message: message.to_owned(),
@@ -643,7 +643,7 @@ fn unseal_key(vault: &Vault, path: &Path, state: &PendingPut) -> Result<FileKey,
         return Err(bad("unknown version"));
     }
     let sealed = hex::decode(&state.sealed_key).map_err(|_| bad("the sealed key is not hex"))?;
-    let plain = open_local(vault.signer(), &sealed, state.file_id.as_slice())?
+    let plain = open_local(session.signer(), &sealed, state.file_id.as_slice())?
         .ok_or_else(|| bad("the file key does not open with this account's key"))?;
     Ok(FileKey::from_slice(&plain)?)
 }
@@ -668,9 +668,9 @@ fn hash_sealed(path: &Path) -> Result<FileRoot, Error> {
     h.finish()
 }
 
-fn register_error(vault: &Vault, file_id: B256, e: alloy::contract::Error) -> Error {
+fn register_error(session: &Session, file_id: B256, e: alloy::contract::Error) -> Error {
     super::manage::send_error(
-        vault,
+        session,
         &format!("registering file {file_id}"),
         e,
         "the upload is kept and K is sealed locally: fix the cause (e.g. the --gate) and \

@@ -16,7 +16,7 @@ use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
 use alloy::transports::{RpcError, TransportErrorKind};
 
-use super::Vault;
+use super::Session;
 use crate::error::Error;
 
 /// Blocks asked for in one `eth_getLogs` before any refusal (public 0G endpoints and
@@ -343,17 +343,17 @@ where
 /// Every `E` log matching `filter` from the vault's first block to the head, decoded, in
 /// chain order. `what` names the event in errors ("FileRegistered events").
 pub(crate) async fn scan_events<E: SolEvent>(
-    vault: &Vault,
+    session: &Session,
     filter: Filter,
     what: &str,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<(E, Log)>, Error> {
     let opts = ScanOptions::from_env()?;
-    let head = vault.head().await?;
-    let provider = vault.provider();
-    let rpc = vault.network.rpc_url.as_str();
+    let head = session.head().await?;
+    let provider = session.provider();
+    let rpc = session.network.rpc_url.as_str();
     let logs = scan(
-        vault.first_block(),
+        session.first_block(),
         head,
         &opts,
         |from, to| {

@@ -37,6 +37,18 @@ pub fn seal_file(
     suite: Suite,
     progress: &dyn Fn(u64),
 ) -> Result<SealedFile, Error> {
+    seal_file_with_mode(input, output, key, suite, PUBLIC, progress)
+}
+
+/// [`seal_file`], the output created with `mode`.
+pub(crate) fn seal_file_with_mode(
+    input: &Path,
+    output: &Path,
+    key: &FileKey,
+    suite: Suite,
+    mode: u32,
+    progress: &dyn Fn(u64),
+) -> Result<SealedFile, Error> {
     let mut src = File::open(input).map_err(|e| io("open", input, e))?;
     let size = src.metadata().map_err(|e| io("read", input, e))?.len();
     if size == 0 {
@@ -47,7 +59,7 @@ pub fn seal_file(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let metadata = Metadata::new(&name, media_type_of(input), size);
-    let (tmp, file) = TempFile::create(output, PUBLIC)?;
+    let (tmp, file) = TempFile::create(output, mode)?;
     let sink = Tee::new(BufWriter::new(file), RootHasher::new());
     let mut writer = SealWriter::with_suite(sink, key, suite, &metadata)?;
     let mut buf = vec![0u8; READ_BUF];

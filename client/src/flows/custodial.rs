@@ -136,7 +136,16 @@ pub(crate) async fn vault_key_trust(session: &Session) -> Result<KeyTrust, Error
     Ok(check_vault_key(session).await?.1)
 }
 
+/// The configured vault's key and its trust, checked once per session.
 async fn check_vault_key(session: &Session) -> Result<(BoxPublicKey, KeyTrust), Error> {
+    session
+        .vault_trust
+        .get_or_try_init(|| read_vault_key(session))
+        .await
+        .copied()
+}
+
+async fn read_vault_key(session: &Session) -> Result<(BoxPublicKey, KeyTrust), Error> {
     let (node, reported) = configured_vault(session).await?;
     let key = B256::from(*reported.as_bytes());
     let pinned = session.network.vault.as_ref().and_then(|v| v.key);

@@ -6,7 +6,6 @@ use std::time::Duration;
 use alloy::network::Ethereum;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{PendingTransactionBuilder, Provider};
-use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -131,76 +130,18 @@ pub struct VaultStatus {
     pub key_trusted: bool,
 }
 
+/// What to check when an owner's transaction fails.
+const OWNER_ADVICE: &str = "check the file id and that you are its owner (`zgvault info`)";
+
 async fn confirm(
     session: &Session,
     during: &str,
     sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
 ) -> Result<B256, Error> {
-    Ok(confirm_receipt(session, during, sent)
+    Ok(session
+        .confirm(during, sent, OWNER_ADVICE)
         .await?
         .transaction_hash)
-}
-
-/// Waits for a sent transaction; a failed send or a revert becomes an error saying what
-/// to check.
-async fn confirm_receipt(
-    session: &Session,
-    during: &str,
-    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
-) -> Result<TransactionReceipt, Error> {
-    let pending = sent.map_err(|e| {
-        send_error(
-            session,
-            during,
-            e,
-            "check the file id and that you are its owner (`zgvault info`)",
-        )
-    })?;
-    let receipt = pending
-        .get_receipt()
-        .await
-        .map_err(|e| chain_error(during, &session.network, e))?;
-    use alloy::network::ReceiptResponse;
-    if !receipt.status() {
-        return Err(Error::Reverted {
-            during: during.to_owned(),
-            reason: format!("transaction {} reverted", receipt.transaction_hash()),
-            advice: "check the file id and that you are its owner (`zgvault info`)",
-        });
-    }
-    Ok(receipt)
-}
-
-/// A failed send: the chain unreachable, or the contract refusing (with `advice`).
-pub(crate) fn send_error(
-    session: &Session,
-    during: &str,
-    e: alloy::contract::Error,
-    advice: &'static str,
-) -> Error {
-    match e {
-        alloy::contract::Error::TransportError(t) if t.as_error_resp().is_none() => {
-            chain_error(during, &session.network, t)
-        }
-        e => Error::Reverted {
-            during: during.to_owned(),
-            reason: decode(e),
-            advice,
-        },
-    }
-}
-
-/// A contract error with the custom revert decoded when it is one of ours.
-pub(crate) fn decode(e: alloy::contract::Error) -> String {
-    use zgvault_contracts::AccessPass::AccessPassErrors;
-    use zgvault_contracts::FileRegistry::FileRegistryErrors;
-    if let Some(d) = e.as_decoded_interface_error::<FileRegistryErrors>() {
-        return format!("{d:?}");
-    }
-    if let Some(d) = e.as_decoded_interface_error::<AccessPassErrors>() {
-        return format!("{d:?}");
-    }
-    e.to_string()
 }
 
 /// Only the owner may change a file; say so (and who the owner is) before paying for a
@@ -287,12 +228,13 @@ pub async fn grant(
     }
     let pass_address = session.access_pass_address()?;
     let pass = AccessPass::new(pass_address, session.provider());
-    let receipt = confirm_receipt(
-        session,
-        "minting an AccessPass",
-        pass.mint(file_id, to).send().await,
-    )
-    .await?;
+    let receipt = session
+        .confirm(
+            "minting an AccessPass",
+            pass.mint(file_id, to).send().await,
+            OWNER_ADVICE,
+        )
+        .await?;
     // The token id is in the mint's own receipt: no event scan needed.
     let token_id = receipt
         .inner

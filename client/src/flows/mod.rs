@@ -14,6 +14,7 @@ mod events;
 mod get;
 mod lock;
 mod manage;
+mod pending;
 mod put;
 mod recover;
 mod session;
@@ -29,7 +30,8 @@ pub use manage::{
     BurnedPass, FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport,
     StorageNodeStatus, grant, info, list_files, revoke, set_policy, status,
 };
-pub use put::{Custody, Gate, PendingPut, PutOptions, PutReceipt, PutStage, pending_puts, put};
+pub use pending::{PendingPut, pending_puts};
+pub use put::{Custody, Gate, PutOptions, PutReceipt, PutStage, put};
 pub(crate) use session::chain_error;
 pub use session::{KeyNetwork, Session};
 pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};

@@ -3,11 +3,11 @@
 //! register the file, deposit shares or K.
 //!
 //! Crash safety: before anything leaves the device, a state file
-//! `<state>/pending/<fileId>.json` (0600) records the salt, the sealed copy and K sealed
-//! under a key derived from the user's private key. Running `put` on the same file again
-//! finds it and resumes (the upload is idempotent, registration happens once); it is
-//! deleted only after the registration and every deposit exist, so K is never lost in
-//! between. Two `put`s of one file never run at once (`lock.rs`).
+//! `<state>/pending/<fileId>.json` (0600, `pending.rs`) records the salt, the sealed copy,
+//! the custody plan and K sealed under a key derived from the user's private key. Running
+//! `put` on the same file again finds it and resumes (the upload is idempotent,
+//! registration happens once); it is deleted only after the registration and every deposit
+//! exist, so K is never lost in between. Two `put`s of one file never run at once.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -18,21 +18,21 @@ use zgvault_contracts::FileRegistry::{Condition, Registration};
 use zgvault_contracts::{file_id, policy};
 use zgvault_proto::request::{CustodialCapsule, Scheme, ShareDeposit};
 use zgvault_proto::sealbox::BoxPublicKey;
-use zgvault_proto::threshold::{ShamirCommitments, ShamirShare, split_new_file_key};
+use zgvault_proto::threshold::split_new_file_key;
 use zgvault_proto::{FileKey, Suite};
 
 pub(crate) use super::custodial::{deposit_custodial_key, trusted_vault_key};
-use super::{Session, chain_error, state_dir, write_private};
-use crate::account::{open_local, seal_local};
+use super::pending::{self, CustodyPlan, NewPut, PendingPut, ShamirPlan};
+use super::{Session, create_private_dir};
 use crate::error::Error;
+use crate::files::PRIVATE;
 use crate::keys::deposit_share;
-use crate::storage::{UploadOptions, upload_file};
+use crate::storage::{UploadOptions, UploadReceipt, upload_file};
 use crate::zg::{FileRoot, RootHasher};
 
-const PENDING_VERSION: u32 = 1;
-/// Said when the chain fails during registration: nothing is lost.
-const RESUME_NOTE: &str = "waiting for the registration (the upload is kept and K is sealed \
-                           locally: run `zgvault put` on the same file again to resume)";
+/// Said when registration fails: nothing is lost.
+const RESUME_ADVICE: &str = "the upload is kept and K is sealed locally: fix the cause (e.g. \
+                             the --gate) and run `zgvault put` on the same file again to resume";
 
 /// Who may read a file, as given on the command line (`--gate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,61 +226,14 @@ pub enum PutStage {
     Registering,
 }
 
-/// An unfinished `put` on disk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PendingPut {
-    version: u32,
-    /// The plaintext this is a sealed copy of (absolute).
-    pub source: PathBuf,
-    pub source_size: u64,
-    pub owner: Address,
-    pub chain_id: u64,
-    pub registry: Address,
-    pub salt: B256,
-    pub file_id: B256,
-    pub root_hash: B256,
-    /// The sealed copy being uploaded.
-    pub sealed: PathBuf,
-    /// K sealed under the owner's key (hex); never K itself.
-    sealed_key: String,
-    /// Shamir custody: what still has to reach the nodes after registration.
-    #[serde(default)]
-    shamir: Option<PendingShamir>,
-    /// Custodial custody: K still has to reach the vault after registration.
-    #[serde(default)]
-    custodial: bool,
-}
-
-/// The Shamir split of a pending `put`, kept until every node acknowledged its share.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PendingShamir {
-    /// The Feldman commitments (hex): registered as the file's capsule.
-    commitments: String,
-    /// Share i sealed under the owner's key (hex), in node order.
-    shares: Vec<String>,
-}
-
-fn pending_dir() -> PathBuf {
-    state_dir().join("pending")
-}
-
-/// Every unfinished `put` in the state folder (unreadable files are skipped).
-pub fn pending_puts() -> Vec<(PathBuf, PendingPut)> {
-    let Ok(entries) = std::fs::read_dir(pending_dir()) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter_map(|p| {
-            let text = std::fs::read_to_string(&p).ok()?;
-            let state: PendingPut = serde_json::from_str(&text).ok()?;
-            Some((p, state))
-        })
-        .collect()
+/// A put ready to upload: its state on disk, K, and the sealed copy's 0G root.
+struct Prepared {
+    path: PathBuf,
+    state: PendingPut,
+    key: FileKey,
+    root: FileRoot,
+    /// An earlier run had started it.
+    resumed: bool,
 }
 
 /// Seals, uploads, protects K and registers `input`. `progress(stage, done, total)`.
@@ -290,337 +243,220 @@ pub async fn put(
     opts: &PutOptions,
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
 ) -> Result<PutReceipt, Error> {
-    let source = std::fs::canonicalize(input).map_err(|e| Error::Io {
-        action: "find",
-        path: input.to_owned(),
-        source: e,
-    })?;
+    let source = std::fs::canonicalize(input).map_err(|e| io("find", input, e))?;
     let source_size = std::fs::metadata(&source)
-        .map_err(|e| Error::Io {
-            action: "read",
-            path: source.clone(),
-            source: e,
-        })?
+        .map_err(|e| io("read", &source, e))?
         .len();
-    let owner = session.address();
-    let registry = session.registry_address()?;
-    let access_pass = session.access_pass_address()?;
-    let (clauses, allow) = Gate::compile(&opts.gates, access_pass);
+    let (clauses, allow) = Gate::compile(&opts.gates, session.access_pass_address()?);
 
     // One put of this file at a time: both would find (or both create) the same state.
-    let _lock = super::lock::lock(
-        &put_lock_name(&source, owner, session.network.chain_id, registry),
-        &format!("put of {}", source.display()),
-    )?;
-    let found = pending_puts().into_iter().find(|(_, p)| {
-        p.source == source
-            && p.source_size == source_size
-            && p.owner == owner
-            && p.chain_id == session.network.chain_id
-            && p.registry == registry
-    });
-    let resumed = found.is_some();
-    let (state_path, state, key) = match found {
-        Some((path, state)) => {
-            let key = unseal_key(session, &path, &state)?;
-            (path, state, key)
-        }
-        None => {
-            let shamir = match opts.custody {
-                Custody::Threshold | Custody::Custodial => None,
-                Custody::Shamir => {
-                    let keys = session.key_network().await?;
-                    Some((keys.threshold as usize, keys.nodes.len()))
-                }
-            };
-            if opts.custody == Custody::Custodial {
-                // Before anything is sealed or paid: is there a vault to hold K, with a key
-                // the registry lists or the user pinned?
-                trusted_vault_key(session).await?;
-            }
-            let custodial = opts.custody == Custody::Custodial;
-            start(
-                session,
-                &source,
-                source_size,
-                registry,
-                (shamir, custodial),
-                progress,
-            )?
-        }
+    let _lock = pending::lock_put(session, &source)?;
+    let put = match pending::find_put(session, &source, source_size) {
+        Some((path, state)) => resume(session, path, state)?,
+        None => start(session, &source, source_size, opts.custody, progress).await?,
     };
-    let file = session.file_ref(state.file_id)?;
-
+    let file_id = put.state.file_id;
     // Registered already (a crash after `register`, before the state was deleted)?
-    let reg = session.registry()?;
-    let exists = reg
-        .exists(state.file_id)
-        .call()
-        .await
-        .map_err(|e| chain_error("looking the file up", &session.network, e))?;
+    let registered = session.exists(file_id).await?;
 
-    let root = hash_sealed(&state.sealed)?;
-    if root.root() != state.root_hash {
-        return Err(Error::PendingState {
-            path: state_path,
-            message: format!("the sealed copy {} was changed", state.sealed.display()),
-        });
-    }
     let connected = session.network.connect().await?;
-    let journal = state.sealed.with_extension("journal");
     let upload_opts = UploadOptions {
-        journal: Some(journal.clone()),
+        journal: Some(put.state.journal()),
         ..UploadOptions::default()
     };
     let receipt = upload_file(
         session.provider(),
         connected.flow,
-        owner,
+        session.address(),
         &connected.nodes,
-        &state.sealed,
-        &root,
+        &put.state.sealed,
+        &put.root,
         &upload_opts,
         &|done, total| progress(PutStage::Uploading, done, total),
     )
     .await?;
 
-    let mut register_tx = None;
-    if !exists {
-        progress(PutStage::Registering, 0, 1);
-        let (custody, capsule) = match &state.shamir {
-            None if state.custodial => {
-                let vault_key = trusted_vault_key(session).await?;
-                (
-                    Custody::Custodial,
-                    CustodialCapsule::new(&file, vault_key, &key).to_bytes(),
-                )
-            }
-            None => {
-                let keys = session.key_network().await?;
-                (
-                    Custody::Threshold,
-                    keys.key_set.encrypt_file_key(&file, &key)?.to_bytes(),
-                )
-            }
-            Some(shamir) => (
-                Custody::Shamir,
-                commitments_of(&state_path, shamir)?.to_bytes(),
-            ),
-        };
-        let registration = Registration {
-            rootHash: receipt.root,
-            txSeq: U256::from(receipt.tx_seq),
-            size: U256::from(root.size()),
-            scheme: custody.scheme().as_u8(),
-            capsule: Bytes::from(capsule),
-            notBefore: 0,
-            notAfter: opts.not_after,
-            policy: clauses,
-        };
-        let r = reg
-            .register(state.salt, registration)
-            .send()
-            .await
-            .map_err(|e| register_error(session, state.file_id, e))?
-            .get_receipt()
-            .await
-            .map_err(|e| chain_error(RESUME_NOTE, &session.network, e))?;
-        if !r.status() {
-            return Err(Error::Reverted {
-                during: format!("registering file {}", state.file_id),
-                reason: format!("transaction {} reverted", r.transaction_hash),
-                advice: "the upload is kept and K is sealed locally: run `zgvault put` on \
-                         the same file again to resume",
-            });
-        }
-        register_tx = Some(r.transaction_hash);
-        progress(PutStage::Registering, 1, 1);
-    }
-    for account in &allow {
-        super::manage::send_allow(session, state.file_id, *account, true).await?;
-    }
-    if let Some(shamir) = &state.shamir {
-        deposit_shares(session, &state_path, &state, shamir).await?;
-    }
-    let mut vault_url = None;
-    if state.custodial {
-        vault_url = Some(deposit_custodial_key(session, &state_path, state.file_id, &key).await?);
-    }
-    let custody = match (&state.shamir, state.custodial) {
-        (Some(_), _) => Custody::Shamir,
-        (None, true) => Custody::Custodial,
-        (None, false) => Custody::Threshold,
+    let register_tx = match registered {
+        true => None,
+        false => Some(register(session, &put, &receipt, opts.not_after, clauses, progress).await?),
     };
-
-    // The registration exists: K lives in the capsule now; forget the local copy. The sealed
-    // copy and the journal are leftovers of the upload; the state file holds K, so failing
-    // to delete it is an error the user must hear about.
-    for p in [&state.sealed, &journal] {
-        if let Err(e) = super::remove_if_present(p) {
-            tracing::warn!(path = %p.display(), error = %e, "could not delete an upload leftover");
-        }
+    for account in &allow {
+        super::manage::send_allow(session, file_id, *account, true).await?;
     }
-    super::remove_if_present(&state_path).map_err(|source| Error::KeyStateNotRemoved {
-        file_id: state.file_id,
-        path: state_path.clone(),
-        source,
-    })?;
+    let vault = deliver(session, &put).await?;
+    // The registration exists and every holder has what it needs: K lives in the capsule
+    // (or with its holders) now; forget the local copy.
+    put.state.remove(&put.path)?;
     Ok(PutReceipt {
-        file_id: state.file_id,
+        file_id,
         root_hash: receipt.root,
-        owner,
-        size: root.size(),
+        owner: session.address(),
+        size: put.root.size(),
         tx_seq: receipt.tx_seq,
         upload_tx: receipt.tx_hash,
         fee_wei: receipt.fee.to_string(),
         register_tx,
         allowed: allow,
-        resumed,
-        custody,
-        vault: vault_url,
+        resumed: put.resumed,
+        custody: put.state.custody.custody(),
+        vault,
     })
 }
 
-/// A fresh `put`: K, salt, sealed copy and state file, written before any upload.
-fn start(
+/// A fresh `put`: K (split for Shamir), salt, sealed copy and state file, written before
+/// anything leaves the device or is paid. The sealed copy's root is computed while sealing.
+async fn start(
     session: &Session,
     source: &Path,
     source_size: u64,
-    registry: Address,
-    (shamir, custodial): (Option<(usize, usize)>, bool),
+    custody: Custody,
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
-) -> Result<(PathBuf, PendingPut, FileKey), Error> {
+) -> Result<Prepared, Error> {
     let salt = B256::from(*FileKey::generate()?.as_bytes());
-    let owner = session.address();
-    let id = file_id(owner, salt);
-    let (key, pending_shamir) = match shamir {
-        None => (FileKey::generate()?, None),
-        Some((needed, nodes)) => {
-            let split = split_new_file_key(needed, nodes)?;
-            let shares = split
-                .shares
-                .iter()
-                .map(|share| {
-                    let aad = share_aad(id, share.node_index());
-                    seal_local(session.signer(), share.to_bytes().as_slice(), &aad).map(hex::encode)
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            let pending = PendingShamir {
-                commitments: hex::encode(split.commitments.to_bytes()),
-                shares,
-            };
-            (split.key, Some(pending))
+    let id = file_id(session.address(), salt);
+    let (key, plan) = match custody {
+        Custody::Threshold => (FileKey::generate()?, CustodyPlan::Threshold),
+        Custody::Custodial => {
+            // Before anything is sealed or paid: is there a vault to hold K, with a key the
+            // registry lists or the user pinned?
+            trusted_vault_key(session).await?;
+            (FileKey::generate()?, CustodyPlan::Custodial)
+        }
+        Custody::Shamir => {
+            let keys = session.key_network().await?;
+            let split = split_new_file_key(keys.threshold as usize, keys.nodes.len())?;
+            let plan = ShamirPlan::new(session, id, &split)?;
+            (split.key, CustodyPlan::Shamir(plan))
         }
     };
-    let dir = pending_dir();
-    super::create_private_dir(&dir)?;
+    let dir = pending::pending_dir();
+    create_private_dir(&dir)?;
+    // Ciphertext only, but nobody else needs to read it either.
     let sealed = dir.join(format!("{id}.zgv"));
-    let made = crate::sealing::seal_file(source, &sealed, &key, Suite::default(), &|n| {
-        progress(PutStage::Sealing, n, source_size)
-    })?;
-    {
-        // Ciphertext only, but nobody else needs to read it either.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&sealed, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            Error::Io {
-                action: "restrict the permissions of",
-                path: sealed.clone(),
-                source: e,
-            }
-        })?;
-    }
-    let sealed_key = seal_local(session.signer(), key.as_bytes(), id.as_slice())?;
-    let state = PendingPut {
-        version: PENDING_VERSION,
+    let made = crate::sealing::seal_file_with_mode(
+        source,
+        &sealed,
+        &key,
+        Suite::default(),
+        PRIVATE,
+        &|n| progress(PutStage::Sealing, n, source_size),
+    )?;
+    let new = NewPut {
         source: source.to_owned(),
         source_size,
-        owner,
-        chain_id: session.network.chain_id,
-        registry,
         salt,
         file_id: id,
         root_hash: made.root.root(),
         sealed,
-        sealed_key: hex::encode(sealed_key),
-        shamir: pending_shamir,
-        custodial,
+        custody: plan,
     };
-    let path = dir.join(format!("{id}.json"));
-    write_state(&path, &state)?;
-    Ok((path, state, key))
+    let (path, state) = PendingPut::create(session, new, &key)?;
+    Ok(Prepared {
+        path,
+        state,
+        key,
+        root: made.root,
+        resumed: false,
+    })
 }
 
-fn write_state(path: &Path, state: &PendingPut) -> Result<(), Error> {
-    let text = serde_json::to_vec_pretty(state).map_err(|_| Error::Internal {
-        what: "serializing the pending state",
-    })?;
-    write_private(path, &text)
+/// An unfinished `put` found on disk: K unsealed, and the sealed copy checked to be the one
+/// the state recorded.
+fn resume(session: &Session, path: PathBuf, state: PendingPut) -> Result<Prepared, Error> {
+    let key = pending::unseal(session, &path, &state)?;
+    let root = hash_sealed(&state.sealed)?;
+    if root.root() != state.root_hash {
+        return Err(Error::PendingState {
+            path,
+            message: format!("the sealed copy {} was changed", state.sealed.display()),
+        });
+    }
+    Ok(Prepared {
+        path,
+        state,
+        key,
+        root,
+        resumed: true,
+    })
 }
 
-/// The lock of `put`s of one source file by one account on one registry.
-pub(crate) fn put_lock_name(
-    source: &Path,
-    owner: Address,
-    chain_id: u64,
-    registry: Address,
-) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut id = source.as_os_str().as_bytes().to_vec();
-    id.extend_from_slice(owner.as_slice());
-    id.extend_from_slice(&chain_id.to_be_bytes());
-    id.extend_from_slice(registry.as_slice());
-    let hash = alloy::primitives::keccak256(&id);
-    format!("put-{}", hex::encode(hash.get(..12).unwrap_or_default()))
-}
-
-fn share_aad(file_id: B256, index: u32) -> Vec<u8> {
-    let mut aad = file_id.to_vec();
-    aad.extend_from_slice(&index.to_be_bytes());
-    aad
-}
-
-fn commitments_of(path: &Path, shamir: &PendingShamir) -> Result<ShamirCommitments, Error> {
-    let bytes = hex::decode(&shamir.commitments).map_err(|_| Error::PendingState {
-        path: path.to_owned(),
-        message: "the Shamir commitments are not hex".into(),
-    })?;
-    Ok(ShamirCommitments::from_bytes(&bytes)?)
-}
-
-/// Sends every node its share (after the registration exists: nodes check the owner
-/// on-chain). All must acknowledge; otherwise the pending state stays for a retry.
-async fn deposit_shares(
+/// Registers the file with the capsule its custody plan calls for; returns the transaction.
+async fn register(
     session: &Session,
-    path: &Path,
-    state: &PendingPut,
-    shamir: &PendingShamir,
-) -> Result<(), Error> {
-    let bad = |message: String| Error::PendingState {
-        path: path.to_owned(),
-        message,
+    put: &Prepared,
+    receipt: &UploadReceipt,
+    not_after: u64,
+    policy: Vec<Vec<Condition>>,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<B256, Error> {
+    progress(PutStage::Registering, 0, 1);
+    let file = session.file_ref(put.state.file_id)?;
+    let capsule = match &put.state.custody {
+        CustodyPlan::Threshold => session
+            .key_network()
+            .await?
+            .key_set
+            .encrypt_file_key(&file, &put.key)?
+            .to_bytes(),
+        CustodyPlan::Shamir(plan) => plan.commitments(&put.path)?.to_bytes(),
+        CustodyPlan::Custodial => {
+            let vault_key = trusted_vault_key(session).await?;
+            CustodialCapsule::new(&file, vault_key, &put.key).to_bytes()
+        }
     };
-    let commitments = commitments_of(path, shamir)?;
+    let registration = Registration {
+        rootHash: receipt.root,
+        txSeq: U256::from(receipt.tx_seq),
+        size: U256::from(put.root.size()),
+        scheme: put.state.custody.custody().scheme().as_u8(),
+        capsule: Bytes::from(capsule),
+        notBefore: 0,
+        notAfter: not_after,
+        policy,
+    };
+    let sent = session
+        .registry()?
+        .register(put.state.salt, registration)
+        .send()
+        .await;
+    let during = format!("registering file {}", put.state.file_id);
+    let r = session.confirm(&during, sent, RESUME_ADVICE).await?;
+    progress(PutStage::Registering, 1, 1);
+    Ok(r.transaction_hash)
+}
+
+/// Hands K to whoever its custody plan names, once the registration exists (holders check
+/// the owner and the capsule on-chain). Returns the vault's address for custodial custody.
+async fn deliver(session: &Session, put: &Prepared) -> Result<Option<String>, Error> {
+    let file_id = put.state.file_id;
+    match &put.state.custody {
+        CustodyPlan::Threshold => Ok(None),
+        CustodyPlan::Shamir(plan) => {
+            deposit_shares(session, put, plan).await?;
+            Ok(None)
+        }
+        CustodyPlan::Custodial => deposit_custodial_key(session, &put.path, file_id, &put.key)
+            .await
+            .map(Some),
+    }
+}
+
+/// Sends every node its share. All must acknowledge; otherwise the pending state stays for
+/// a retry.
+async fn deposit_shares(session: &Session, put: &Prepared, plan: &ShamirPlan) -> Result<(), Error> {
+    let commitments = plan.commitments(&put.path)?;
     let keys = session.key_network().await?;
-    let file = session.file_ref(state.file_id)?;
-    for (i, sealed) in shamir.shares.iter().enumerate() {
-        let index = u32::try_from(i).map_err(|_| bad("too many shares".into()))?;
+    let file = session.file_ref(put.state.file_id)?;
+    for share in plan.shares(session, &put.path, put.state.file_id)? {
+        let index = share.node_index();
         let node = keys
             .nodes
             .iter()
             .find(|n| n.index == index)
-            .ok_or_else(|| {
-                bad(format!(
-                    "no key node {index} in the NodeRegistry to hold share {index}"
-                ))
+            .ok_or_else(|| Error::PendingState {
+                path: put.path.clone(),
+                message: format!("no key node {index} in the NodeRegistry to hold share {index}"),
             })?;
-        let sealed = hex::decode(sealed).map_err(|_| bad(format!("share {index} is not hex")))?;
-        let plain = open_local(session.signer(), &sealed, &share_aad(state.file_id, index))?
-            .ok_or_else(|| {
-                bad(format!(
-                    "share {index} does not open with this account's key"
-                ))
-            })?;
-        let share = ShamirShare::from_bytes(index, &plain)?;
         let deposit = ShareDeposit::new(
             file,
             &share,
@@ -634,32 +470,15 @@ async fn deposit_shares(
     Ok(())
 }
 
-fn unseal_key(session: &Session, path: &Path, state: &PendingPut) -> Result<FileKey, Error> {
-    let bad = |message: &str| Error::PendingState {
-        path: path.to_owned(),
-        message: message.to_owned(),
-    };
-    if state.version != PENDING_VERSION {
-        return Err(bad("unknown version"));
-    }
-    let sealed = hex::decode(&state.sealed_key).map_err(|_| bad("the sealed key is not hex"))?;
-    let plain = open_local(session.signer(), &sealed, state.file_id.as_slice())?
-        .ok_or_else(|| bad("the file key does not open with this account's key"))?;
-    Ok(FileKey::from_slice(&plain)?)
-}
-
 fn hash_sealed(path: &Path) -> Result<FileRoot, Error> {
     use std::io::Read;
-    let io = |e| Error::Io {
-        action: "read the sealed copy",
-        path: path.to_owned(),
-        source: e,
-    };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut f = std::fs::File::open(path).map_err(|e| io("read the sealed copy", path, e))?;
     let mut h = RootHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(io)?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| io("read the sealed copy", path, e))?;
         if n == 0 {
             break;
         }
@@ -668,14 +487,12 @@ fn hash_sealed(path: &Path) -> Result<FileRoot, Error> {
     h.finish()
 }
 
-fn register_error(session: &Session, file_id: B256, e: alloy::contract::Error) -> Error {
-    super::manage::send_error(
-        session,
-        &format!("registering file {file_id}"),
-        e,
-        "the upload is kept and K is sealed locally: fix the cause (e.g. the --gate) and \
-         run `zgvault put` on the same file again to resume",
-    )
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -696,21 +513,5 @@ mod tests {
         assert_eq!(Custody::Custodial.name(), "custodial");
         let err = "hsm".parse::<Custody>().unwrap_err();
         assert!(err.contains("threshold, shamir or custodial"), "{err}");
-    }
-
-    #[test]
-    fn put_locks_differ_per_file_account_and_network() {
-        let (a, r) = (Address::repeat_byte(1), Address::repeat_byte(2));
-        let base = put_lock_name(Path::new("/x/a.csv"), a, 1, r);
-        assert_eq!(base, put_lock_name(Path::new("/x/a.csv"), a, 1, r));
-        assert!(base.starts_with("put-") && base.len() == 4 + 24, "{base}");
-        for other in [
-            put_lock_name(Path::new("/x/b.csv"), a, 1, r),
-            put_lock_name(Path::new("/x/a.csv"), r, 1, r),
-            put_lock_name(Path::new("/x/a.csv"), a, 2, r),
-            put_lock_name(Path::new("/x/a.csv"), a, 1, a),
-        ] {
-            assert_ne!(base, other);
-        }
     }
 }

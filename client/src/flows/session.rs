@@ -1,21 +1,28 @@
 //! The user's session: one account on one network, for one command.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use alloy::network::Ethereum;
 use alloy::primitives::{Address, B256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use libp2p::{Multiaddr, PeerId};
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 use zgvault_contracts::{FileRegistry, NodeRegistry};
 use zgvault_proto::request::FileRef;
+use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::threshold::BlsKeySet;
 
+use super::custodial::KeyTrust;
 use crate::error::Error;
 use crate::keys::{Channel, ChannelOptions, Endpoint, KeyNode};
 use crate::network::Network;
 
-/// One user on one network.
+/// One user on one network, for one command. What a command needs from the network more
+/// than once (the key network, the vault's trusted key) is resolved once and kept here.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// Where the chain, storage and contracts are.
@@ -27,6 +34,10 @@ pub struct Session {
     manifest: Option<PathBuf>,
     /// The way to the key nodes and the vault, shared by every exchange of this session.
     channel: Channel,
+    /// The key network, read from the NodeRegistry on first use.
+    key_network: Arc<OnceCell<KeyNetwork>>,
+    /// The configured vault's key and why new file keys may be sealed to it, on first use.
+    pub(super) vault_trust: Arc<OnceCell<(BoxPublicKey, KeyTrust)>>,
 }
 
 /// The share-holder network as the NodeRegistry lists it now.
@@ -59,6 +70,8 @@ impl Session {
             provider,
             manifest,
             channel: Channel::new(ChannelOptions::SINGLE_NODE)?,
+            key_network: Arc::default(),
+            vault_trust: Arc::default(),
         })
     }
 
@@ -119,9 +132,17 @@ impl Session {
         serde_json::from_str(&text).ok()
     }
 
-    /// The current key network from the NodeRegistry. Nodes are reached over libp2p at
-    /// their registered addresses; on the devnet the manifest adds their HTTP URLs.
+    /// The current key network from the NodeRegistry, read once per session. Nodes are
+    /// reached over libp2p at their registered addresses; on the devnet the manifest adds
+    /// their HTTP URLs.
     pub async fn key_network(&self) -> Result<KeyNetwork, Error> {
+        self.key_network
+            .get_or_try_init(|| self.read_key_network())
+            .await
+            .cloned()
+    }
+
+    async fn read_key_network(&self) -> Result<KeyNetwork, Error> {
         let addr = self
             .network
             .node_registry
@@ -221,6 +242,15 @@ impl Session {
             .map_err(|e| chain_error("reading the file record", &self.network, e))
     }
 
+    /// Whether `file_id` is registered.
+    pub(crate) async fn exists(&self, file_id: B256) -> Result<bool, Error> {
+        self.registry()?
+            .exists(file_id)
+            .call()
+            .await
+            .map_err(|e| chain_error("looking the file up", &self.network, e))
+    }
+
     /// The capsule registered for `file_id` now (`FileRegistry.capsuleOf`).
     pub(crate) async fn capsule(&self, file_id: B256) -> Result<Vec<u8>, Error> {
         Ok(self
@@ -242,12 +272,63 @@ impl Session {
         )?)
     }
 
+    /// Waits for a sent transaction and checks its receipt. A failed send (the chain
+    /// unreachable, or the contract refusing) and a revert become errors saying what
+    /// happened `during` and what to do (`advice`).
+    pub(crate) async fn confirm(
+        &self,
+        during: &str,
+        sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+        advice: &'static str,
+    ) -> Result<TransactionReceipt, Error> {
+        let pending = sent.map_err(|e| match e {
+            alloy::contract::Error::TransportError(t) if t.as_error_resp().is_none() => {
+                chain_error(during, &self.network, t)
+            }
+            e => Error::Reverted {
+                during: during.to_owned(),
+                reason: revert_reason(e),
+                advice,
+            },
+        })?;
+        let receipt = pending
+            .get_receipt()
+            .await
+            .map_err(|e| chain_error(during, &self.network, e))?;
+        if !receipt.status() {
+            return Err(Error::Reverted {
+                during: during.to_owned(),
+                reason: format!("transaction {} reverted", receipt.transaction_hash),
+                advice,
+            });
+        }
+        Ok(receipt)
+    }
+
     /// The head block number.
     pub(crate) async fn head(&self) -> Result<u64, Error> {
         self.provider
             .get_block_number()
             .await
             .map_err(|e| chain_error("reading the head block", &self.network, e))
+    }
+}
+
+/// A contract's refusal, named by the error it reverted with when it is one of ours.
+fn revert_reason(e: alloy::contract::Error) -> String {
+    use alloy::sol_types::SolInterface;
+    use zgvault_contracts::AccessPass::AccessPassErrors;
+    use zgvault_contracts::FileRegistry::FileRegistryErrors;
+    let ours = e
+        .as_decoded_interface_error::<FileRegistryErrors>()
+        .and_then(|d| FileRegistryErrors::signature_by_selector(d.selector()))
+        .or_else(|| {
+            e.as_decoded_interface_error::<AccessPassErrors>()
+                .and_then(|d| AccessPassErrors::signature_by_selector(d.selector()))
+        });
+    match ours {
+        Some(signature) => format!("the contract reverted with {signature}"),
+        None => e.to_string(),
     }
 }
 

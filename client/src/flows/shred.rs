@@ -15,9 +15,7 @@ use zgvault_proto::{
 };
 
 use super::custodial::configured_vault;
-use super::custody::move_path;
-use super::lock::{StateLock, lock};
-use super::put::{pending_puts, put_lock_name};
+use super::pending::LocalState;
 use super::recover::wire_scheme;
 use super::{Session, now_secs};
 use crate::error::Error;
@@ -116,86 +114,6 @@ pub async fn shred(session: &Session, file_id: B256) -> Result<ShredReport, Erro
         local_state_removed,
         note: SHRED_NOTE,
     })
-}
-
-/// This user's unfinished `put`s and `custody` move of one file, locked so none of them
-/// runs while the file is shredded.
-struct LocalState {
-    _locks: Vec<StateLock>,
-    paths: Vec<PathBuf>,
-}
-
-impl LocalState {
-    /// Takes the move lock of `file_id` and the lock of every pending put of it; refuses
-    /// when a running process holds one.
-    fn take(session: &Session, file_id: B256) -> Result<LocalState, Error> {
-        let busy = |e: Error| match e {
-            Error::Locked { what, pid, .. } => Error::Custody {
-                file_id,
-                message: format!(
-                    "a {what} is running (pid {pid}) and could deposit the key again after \
-                     a shred: nothing was shredded; let it finish (or stop it), then run \
-                     `zgvault shred {file_id}` again"
-                ),
-            },
-            other => other,
-        };
-        let mut locks = vec![
-            lock(
-                &format!("custody-{file_id}"),
-                &format!("custody move of file {file_id}"),
-            )
-            .map_err(busy)?,
-        ];
-        let mut paths = Vec::new();
-        let moving = move_path(file_id);
-        if moving.exists() {
-            paths.push(moving);
-        }
-        let registry = session.registry_address()?;
-        for (path, put) in pending_puts() {
-            if put.file_id != file_id
-                || put.owner != session.address()
-                || put.chain_id != session.network.chain_id
-                || put.registry != registry
-            {
-                continue;
-            }
-            locks.push(
-                lock(
-                    &put_lock_name(&put.source, put.owner, put.chain_id, put.registry),
-                    &format!("put of {}", put.source.display()),
-                )
-                .map_err(busy)?,
-            );
-            paths.push(path);
-            paths.push(put.sealed.with_extension("journal"));
-            paths.push(put.sealed);
-        }
-        Ok(LocalState {
-            _locks: locks,
-            paths,
-        })
-    }
-
-    /// Deletes the state files; returns those that existed.
-    fn remove(self) -> Result<Vec<PathBuf>, Error> {
-        let mut removed = Vec::new();
-        for path in self.paths {
-            match std::fs::remove_file(&path) {
-                Ok(()) => removed.push(path),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        action: "delete",
-                        path,
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(removed)
-    }
 }
 
 /// One holder of key material for a file, as a shred addresses it.

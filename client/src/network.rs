@@ -10,6 +10,8 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, ProviderBuilder};
 use serde::{Deserialize, Serialize};
 
+use zgvault_proto::RpcUrl;
+
 use crate::error::Error;
 use crate::storage::{IndexerClient, NodeClient, ShardedNode};
 
@@ -24,7 +26,8 @@ pub struct Network {
     pub name: String,
     /// The chain id every endpoint must report.
     pub chain_id: u64,
-    pub rpc_url: String,
+    /// The JSON-RPC endpoint of the chain (shown redacted: it may hold an API key).
+    pub rpc_url: RpcUrl,
     /// A 0G indexer, used to find storage nodes when none are listed.
     pub indexer: Option<String>,
     /// Storage nodes to use directly (skips the indexer).
@@ -96,7 +99,7 @@ impl Network {
         Some(Network {
             name: name.to_owned(),
             chain_id,
-            rpc_url: rpc.to_owned(),
+            rpc_url: RpcUrl::parse(rpc).ok()?,
             indexer: Some(indexer.to_owned()),
             storage_nodes: Vec::new(),
             flow: None,
@@ -152,14 +155,8 @@ impl Network {
 
     /// Checks the chain id, finds storage nodes covering every shard and the Flow address.
     pub async fn connect(&self) -> Result<Connected, Error> {
-        let url = self.rpc_url.parse().map_err(|e| Error::Config {
-            message: format!(
-                "RPC URL {:?} of network {} is not a URL: {e}",
-                self.rpc_url, self.name
-            ),
-        })?;
         let chain_id = ProviderBuilder::new()
-            .connect_http(url)
+            .connect_http(self.rpc_url.expose().clone())
             .get_chain_id()
             .await
             .map_err(|e| Error::Chain {
@@ -168,7 +165,7 @@ impl Network {
             })?;
         if chain_id != self.chain_id {
             return Err(Error::WrongChain {
-                endpoint: self.rpc_url.clone(),
+                endpoint: self.rpc_url.to_string(),
                 expected: self.chain_id,
                 got: chain_id,
             });
@@ -252,7 +249,7 @@ pub fn select_covering(nodes: &[ShardedNode]) -> Vec<&ShardedNode> {
 /// The parts of a devnet manifest a client reads (the testnet crate writes it).
 #[derive(Debug, Deserialize)]
 struct DevnetManifest {
-    rpc_url: String,
+    rpc_url: RpcUrl,
     chain_id: u64,
     contracts: DevnetContracts,
     storage: Option<DevnetStorage>,

@@ -54,7 +54,7 @@ pub async fn deploy_all(
     let admin = deployer.address();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(deployer))
-        .connect_http(parse_url(rpc_url)?);
+        .connect_http(parse_url(rpc_url)?.expose().clone());
     let fail = |what: &str| {
         let what = what.to_owned();
         move |e: alloy::contract::Error| Error::chain(rpc_url, format!("deploying {what}"), e)

@@ -68,6 +68,12 @@ pub enum Error {
 
     #[error("invalid devnet option: {message}")]
     Config { message: String },
+
+    #[error("{source}")]
+    RpcUrl {
+        #[source]
+        source: zgvault_proto::Error,
+    },
 }
 
 impl Error {

@@ -144,7 +144,7 @@ async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
         // Show what the attack got: a K that the registered capsule commits to.
         let registry = devnet.manifest().contracts.file_registry;
         let provider = alloy::providers::ProviderBuilder::new()
-            .connect_http(devnet.manifest().rpc_url.parse().unwrap());
+            .connect_http(devnet.manifest().rpc_url.expose().clone());
         let mut real = Vec::new();
         for (file_id, key) in &learned {
             let capsule = zgvault_contracts::FileRegistry::new(registry, &provider)

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
+use zgvault_proto::RpcUrl;
+
 use crate::error::Error;
 
 /// The config file's name inside [`home_dir`].
@@ -22,7 +24,7 @@ pub struct Config {
     /// The devnet manifest; absent means the default devnet location.
     pub manifest: Option<PathBuf>,
     /// Override the chain RPC URL.
-    pub rpc: Option<String>,
+    pub rpc: Option<RpcUrl>,
     /// The encrypted JSON keystore holding the user's Ethereum key.
     pub keystore: PathBuf,
     /// zgvault's contracts on networks without built-in addresses.

@@ -31,7 +31,7 @@ pub(crate) struct SessionArgs {
     pub(crate) manifest: Option<PathBuf>,
     /// Override the chain RPC URL.
     #[arg(long)]
-    pub(crate) rpc: Option<String>,
+    pub(crate) rpc: Option<zgvault_proto::RpcUrl>,
     /// The custodial vault's HTTP URL [default: the devnet's, or `vault_url` in the config].
     #[arg(long)]
     pub(crate) vault_url: Option<String>,

@@ -370,7 +370,7 @@ mod tests {
     /// NodeRegistry behind an RPC that refuses connections when `registry` is set.
     fn vault_at(url: &str, pinned: Option<B256>, registry: bool) -> Session {
         let mut net = crate::network::Network::builtin("galileo").unwrap();
-        net.rpc_url = "http://127.0.0.1:1".into();
+        net.rpc_url = "http://127.0.0.1:1".parse().unwrap();
         net.file_registry = Some(Address::repeat_byte(2));
         net.node_registry = registry.then(|| Address::repeat_byte(3));
         net.vault = Some(crate::network::VaultEndpoint {

@@ -351,7 +351,7 @@ pub(crate) async fn scan_events<E: SolEvent>(
     let opts = ScanOptions::from_env()?;
     let head = session.head().await?;
     let provider = session.provider();
-    let rpc = session.network.rpc_url.as_str();
+    let rpc = session.network.rpc_url.to_string();
     let logs = scan(
         session.first_block(),
         head,
@@ -368,7 +368,7 @@ pub(crate) async fn scan_events<E: SolEvent>(
         progress,
     )
     .await
-    .map_err(|e| e.into_error(what, rpc))?;
+    .map_err(|e| e.into_error(what, &rpc))?;
     logs.into_iter()
         .map(|log| {
             let ev = E::decode_log(&log.inner).map_err(|e| Error::Chain {

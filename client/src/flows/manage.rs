@@ -560,7 +560,7 @@ pub async fn status(session: &Session) -> Result<StatusReport, Error> {
         .map_err(|e| chain_error("asking for the chain id", net, e))?;
     if chain_id != net.chain_id {
         return Err(Error::WrongChain {
-            endpoint: net.rpc_url.clone(),
+            endpoint: net.rpc_url.to_string(),
             expected: net.chain_id,
             got: chain_id,
         });
@@ -642,7 +642,7 @@ pub async fn status(session: &Session) -> Result<StatusReport, Error> {
     };
     Ok(StatusReport {
         network: net.name.clone(),
-        rpc_url: net.rpc_url.clone(),
+        rpc_url: net.rpc_url.to_string(),
         chain_id,
         block,
         account: session.address(),

@@ -57,12 +57,9 @@ impl Session {
         signer: PrivateKeySigner,
         manifest: Option<PathBuf>,
     ) -> Result<Session, Error> {
-        let url = network.rpc_url.parse().map_err(|e| Error::Config {
-            message: format!("RPC URL {:?} is not a URL: {e}", network.rpc_url),
-        })?;
         let provider = ProviderBuilder::new()
             .wallet(signer.clone())
-            .connect_http(url)
+            .connect_http(network.rpc_url.expose().clone())
             .erased();
         Ok(Session {
             network,

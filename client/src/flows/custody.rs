@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::primitives::{B256, Bytes};
 use serde::Serialize;
-use zgvault_contracts::FileRegistry::FileInfo;
 use zgvault_proto::FileKey;
 use zgvault_proto::request::CustodialCapsule;
 use zgvault_proto::sealbox::BoxPublicKey;
@@ -23,7 +22,7 @@ use super::pending::{self, KeyState, NewMove, PendingMove};
 use super::put::{deposit_custodial_key, trusted_vault_key};
 use super::recover::{KeyProgress, RecoveredKey, recover_file_key, wire_scheme};
 use super::shred::{ShredOutcome, shamir_holders, shred_at, vault_holder_of};
-use super::{Custody, Session};
+use super::{Custody, FileAt, Session};
 use crate::error::Error;
 use crate::keys::list_nodes;
 
@@ -68,9 +67,9 @@ pub async fn move_custody(
     to: Custody,
     progress: &(dyn Fn(&'static str) + Sync),
 ) -> Result<MoveReport, Error> {
-    let record = movable(session, file_id, to).await?;
+    let file = movable(session, file_id, to).await?;
     let _lock = pending::lock_move(file_id)?;
-    let current = custody_of(file_id, record.scheme)?;
+    let current = custody_of(file_id, file.record.scheme)?;
     // Right after `setCapsule` the new capsule is at the head, and the holders answer only
     // for a block their confirmations deep: say so once per wait.
     let waiting_until = AtomicU64::new(0);
@@ -87,26 +86,17 @@ pub async fn move_custody(
 
     let (state, key, resumed) = match pending::load_move(file_id)? {
         Some(state) => {
-            let (state, key) = resume(session, state, to, &record).await?;
+            let (state, key) = resume(session, state, to, &file).await?;
             (state, key, true)
         }
         None if current == to => return Ok(MoveReport::unchanged(file_id, to)),
         None => {
-            let (state, key) = begin(
-                session,
-                file_id,
-                &record,
-                current,
-                to,
-                &confirming,
-                progress,
-            )
-            .await?;
+            let (state, key) = begin(session, &file, current, to, &confirming, progress).await?;
             (state, key, false)
         }
     };
     let path = pending::move_path(file_id);
-    let set_capsule_tx = set_capsule(session, &state, &record, progress).await?;
+    let set_capsule_tx = set_capsule(session, &state, &file, progress).await?;
     let vault = match to {
         Custody::Custodial => {
             progress("depositing the key with the custodial vault");
@@ -116,8 +106,8 @@ pub async fn move_custody(
     };
     // Before anything of the old custody is destroyed: does the new one serve K?
     progress("checking that the new custody releases the key");
-    let now = session.record(file_id).await?;
-    let released = recover_file_key(session, file_id, &now, &confirming).await;
+    let now = session.file_at_head(file_id).await?;
+    let released = recover_file_key(session, &now, &confirming).await;
     verify_new_custody(file_id, to, &path, &key, released)?;
 
     let old_custody = shred_old_custody(session, &state, progress).await?;
@@ -136,8 +126,8 @@ pub async fn move_custody(
     })
 }
 
-/// The record of `file_id`, if this user may move it into `to` custody.
-async fn movable(session: &Session, file_id: B256, to: Custody) -> Result<FileInfo, Error> {
+/// `file_id` at the head, if this user may move it into `to` custody.
+async fn movable(session: &Session, file_id: B256, to: Custody) -> Result<FileAt, Error> {
     if to == Custody::Shamir {
         return Err(Error::Custody {
             file_id,
@@ -147,16 +137,16 @@ async fn movable(session: &Session, file_id: B256, to: Custody) -> Result<FileIn
                 .into(),
         });
     }
-    let record = session.record(file_id).await?;
-    if record.owner != session.address() {
+    let file = session.file_at_head(file_id).await?;
+    if file.record.owner != session.address() {
         return Err(Error::NotOwner {
             file_id,
-            owner: record.owner,
+            owner: file.record.owner,
             user: session.address(),
             action: "change its custody",
         });
     }
-    Ok(record)
+    Ok(file)
 }
 
 impl MoveReport {
@@ -181,8 +171,7 @@ impl MoveReport {
 /// kept in the move's state before anything is registered.
 async fn begin(
     session: &Session,
-    file_id: B256,
-    record: &FileInfo,
+    file: &FileAt,
     from: Custody,
     to: Custody,
     confirming: &(dyn Fn(KeyProgress) + Sync),
@@ -190,12 +179,13 @@ async fn begin(
 ) -> Result<(PendingMove, FileKey), Error> {
     // The vault holding K now, as registered: after `setCapsule` the chain no longer says,
     // and the old custody's shred must go there and nowhere else.
+    let file_id = file.file_id;
     let old_vault_key = match from {
-        Custody::Custodial => Some(registered_vault_key(session, file_id).await?),
+        Custody::Custodial => Some(registered_vault_key(file)?),
         Custody::Threshold | Custody::Shamir => None,
     };
     progress("recovering the key through the current custody");
-    let recovered = recover_file_key(session, file_id, record, confirming).await?;
+    let recovered = recover_file_key(session, file, confirming).await?;
     let recovered_from = match &recovered.vault {
         Some(url) => format!("custodial vault {url}"),
         None => format!("key nodes {}", list_nodes(&recovered.nodes_used)),
@@ -241,7 +231,7 @@ async fn resume(
     session: &Session,
     state: PendingMove,
     to: Custody,
-    record: &FileInfo,
+    file: &FileAt,
 ) -> Result<(PendingMove, FileKey), Error> {
     let path = pending::move_path(state.file_id);
     if !state.of(session) {
@@ -263,7 +253,7 @@ async fn resume(
         });
     }
     let key = pending::unseal(session, &path, &state)?;
-    let state = recheck(session, state, &key, record).await?;
+    let state = recheck(session, state, &key, file).await?;
     Ok((state, key))
 }
 
@@ -271,12 +261,12 @@ async fn resume(
 async fn set_capsule(
     session: &Session,
     state: &PendingMove,
-    record: &FileInfo,
+    file: &FileAt,
     progress: &(dyn Fn(&'static str) + Sync),
 ) -> Result<Option<B256>, Error> {
     let new_capsule = state.new_capsule()?;
     let scheme = state.to.scheme().as_u8();
-    if record.scheme == scheme && session.capsule(state.file_id).await? == new_capsule {
+    if file.record.scheme == scheme && file.capsule == new_capsule {
         return Ok(None);
     }
     progress("registering the new capsule (setCapsule)");
@@ -344,15 +334,10 @@ fn finish(state: &PendingMove, path: &Path, old_custody: &[ShredOutcome]) -> Str
     }
 }
 
-/// The registered custodial capsule's vault key.
-async fn registered_vault_key(session: &Session, file_id: B256) -> Result<B256, Error> {
-    Ok(B256::from(
-        *session
-            .custodial_capsule(file_id)
-            .await?
-            .vault_key
-            .as_bytes(),
-    ))
+/// The vault key of the custodial capsule registered at `file.block`.
+fn registered_vault_key(file: &FileAt) -> Result<B256, Error> {
+    let capsule = CustodialCapsule::from_bytes(&file.capsule)?;
+    Ok(B256::from(*capsule.vault_key.as_bytes()))
 }
 
 /// Whether the new custody released the same K: only then may the old one be shredded.
@@ -396,15 +381,15 @@ async fn recheck(
     session: &Session,
     mut state: PendingMove,
     key: &FileKey,
-    record: &FileInfo,
+    file: &FileAt,
 ) -> Result<PendingMove, Error> {
     let path = pending::move_path(state.file_id);
     let bad = |message: &str| PendingMove::unusable(&path, message.to_owned());
-    let file = session.file_ref(state.file_id)?;
+    let file_ref = session.file_ref(state.file_id)?;
     let capsule = state.new_capsule()?;
     if state.to == Custody::Custodial
         && !CustodialCapsule::from_bytes(&capsule)
-            .map(|c| c.matches(&file, key))
+            .map(|c| c.matches(&file_ref, key))
             .unwrap_or(false)
     {
         return Err(bad("its new capsule does not commit to the file's key"));
@@ -412,20 +397,19 @@ async fn recheck(
     if state.is_bound() {
         return Ok(state);
     }
-    let registered = record.scheme == state.to.scheme().as_u8()
-        && session.capsule(state.file_id).await? == capsule;
+    let registered = file.record.scheme == state.to.scheme().as_u8() && file.capsule == capsule;
     if state.to == Custody::Threshold && !registered {
         // Not authenticated and not checkable locally: build it again from K.
         state.new_capsule = hex::encode(new_capsule(session, state.file_id, state.to, key).await?);
     }
     if state.from == Custody::Custodial && state.old_vault_key.is_none() {
-        if record.scheme != Custody::Custodial.scheme().as_u8() {
+        if file.record.scheme != Custody::Custodial.scheme().as_u8() {
             return Err(bad(
                 "it was written by an older zgvault and does not say which vault held the key, \
                  and the registry no longer does",
             ));
         }
-        state.old_vault_key = Some(registered_vault_key(session, state.file_id).await?);
+        state.old_vault_key = Some(registered_vault_key(file)?);
     }
     state.rebind(session, key)?;
     Ok(state)

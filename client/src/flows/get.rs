@@ -65,13 +65,14 @@ pub async fn get(
             ),
         });
     }
-    let record = session.record(file_id).await?;
-    let recovered =
-        super::recover::recover_file_key(session, file_id, &record, &|step| match step {
-            KeyProgress::Confirming { head, until } => progress(GetStage::Confirming, head, until),
-            KeyProgress::Shares { done, total } => progress(GetStage::Key, done, total),
-        })
-        .await?;
+    // The record, the capsule and the head the request starts from: one block.
+    let at = session.file_at_head(file_id).await?;
+    let record = &at.record;
+    let recovered = super::recover::recover_file_key(session, &at, &|step| match step {
+        KeyProgress::Confirming { head, until } => progress(GetStage::Confirming, head, until),
+        KeyProgress::Shares { done, total } => progress(GetStage::Key, done, total),
+    })
+    .await?;
 
     let connected = session.network.connect().await?;
     let sealed = sealed_temp(out);

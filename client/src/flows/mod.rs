@@ -32,7 +32,7 @@ pub use manage::{
 };
 pub use pending::{PendingPut, pending_puts};
 pub use put::{Custody, Gate, PutOptions, PutReceipt, PutStage, put};
-pub(crate) use session::chain_error;
+pub(crate) use session::{FileAt, chain_error};
 pub use session::{KeyNetwork, Session};
 pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};
 

@@ -14,7 +14,7 @@ use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
 use super::custodial::configured_vault;
-use super::{Session, at_block::BlockChooser, now_secs};
+use super::{FileAt, Session, at_block::BlockChooser, now_secs};
 use crate::error::Error;
 use crate::keys::{
     AnyCombiner, Endpoint, FailureKind, RecoverOptions, Recovered, list_nodes, recover_key,
@@ -60,18 +60,19 @@ pub(crate) enum KeyProgress {
     Shares { done: u64, total: u64 },
 }
 
-/// Recovers the K of `file_id` (registered as `record`) for this session's user. Refusals by
-/// the gate become [`Error::AccessDenied`] with the registry's reason. Each request is
-/// signed at a block the holders accept ([`BlockChooser`]), and signed again deeper when
-/// they answer `NOT_CONFIRMED`.
+/// Recovers the K of `at.file_id` (its record and capsule as read at block `at.block`) for
+/// this session's user. Refusals by the gate become [`Error::AccessDenied`] with the
+/// registry's reason. Each request is signed at a block the holders accept
+/// ([`BlockChooser`], starting from `at.block`), and signed again deeper when they answer
+/// `NOT_CONFIRMED`.
 pub(crate) async fn recover_file_key(
     session: &Session,
-    file_id: B256,
-    record: &FileRegistry::FileInfo,
+    at: &FileAt,
     progress: &(dyn Fn(KeyProgress) + Sync),
 ) -> Result<RecoveredKey, Error> {
+    let (file_id, record) = (at.file_id, &at.record);
     let scheme = wire_scheme(file_id, record.scheme)?;
-    let capsule_bytes = session.capsule(file_id).await?;
+    let capsule_bytes = at.capsule.clone();
     let file = session.file_ref(file_id)?;
     let request_capsule = match scheme {
         Scheme::Custodial => Vec::new(),
@@ -104,6 +105,7 @@ pub(crate) async fn recover_file_key(
             &capsule_bytes,
             std::slice::from_ref(&node),
             "the custodial vault",
+            at.block,
         )
         .await?;
         let released = loop {
@@ -185,6 +187,7 @@ pub(crate) async fn recover_file_key(
             .map(|n| n.endpoint.clone())
             .collect::<Vec<_>>(),
         "the key nodes",
+        at.block,
     )
     .await?;
     let result = loop {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use alloy::eips::BlockId;
 use alloy::network::Ethereum;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
@@ -38,6 +39,17 @@ pub struct Session {
     key_network: Arc<OnceCell<KeyNetwork>>,
     /// The configured vault's key and why new file keys may be sealed to it, on first use.
     pub(super) vault_trust: Arc<OnceCell<(BoxPublicKey, KeyTrust)>>,
+}
+
+/// A registered file as the chain had it at one block.
+#[derive(Debug, Clone)]
+pub(crate) struct FileAt {
+    pub(crate) file_id: B256,
+    /// The block everything here was read at.
+    pub(crate) block: u64,
+    pub(crate) record: FileRegistry::FileInfo,
+    /// The capsule registered then.
+    pub(crate) capsule: Vec<u8>,
 }
 
 /// The share-holder network as the NodeRegistry lists it now.
@@ -237,6 +249,46 @@ impl Session {
             .call()
             .await
             .map_err(|e| chain_error("reading the file record", &self.network, e))
+    }
+
+    /// `file_id` as the chain has it at the head: its record and capsule read at that one
+    /// block, so they belong together even while the owner changes them.
+    pub(crate) async fn file_at_head(&self, file_id: B256) -> Result<FileAt, Error> {
+        let block = self.head().await?;
+        let at = BlockId::number(block);
+        let registry = self.registry()?;
+        let during = |what: &str| format!("reading the file's {what} at block {block}");
+        let exists = registry
+            .exists(file_id)
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| chain_error(&during("registration"), &self.network, e))?;
+        if !exists {
+            return Err(Error::UnknownFile {
+                file_id,
+                registry: *registry.address(),
+            });
+        }
+        let record = registry
+            .getFile(file_id)
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| chain_error(&during("record"), &self.network, e))?;
+        let capsule = registry
+            .capsuleOf(file_id)
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| chain_error(&during("capsule"), &self.network, e))?
+            .to_vec();
+        Ok(FileAt {
+            file_id,
+            block,
+            record,
+            capsule,
+        })
     }
 
     /// Whether `file_id` is registered.

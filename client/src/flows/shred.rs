@@ -68,7 +68,8 @@ pub struct ShredReport {
 
 /// Shreds the key material of `file_id` (owner only) in its current custody.
 pub async fn shred(session: &Session, file_id: B256) -> Result<ShredReport, Error> {
-    let record = session.record(file_id).await?;
+    let at = session.file_at_head(file_id).await?;
+    let record = &at.record;
     if record.owner != session.address() {
         return Err(Error::NotOwner {
             file_id,
@@ -84,7 +85,7 @@ pub async fn shred(session: &Session, file_id: B256) -> Result<ShredReport, Erro
     let holders = match scheme {
         Scheme::Shamir => shamir_holders(session).await?,
         Scheme::Custodial => {
-            let capsule = session.custodial_capsule(file_id).await?;
+            let capsule = zgvault_proto::request::CustodialCapsule::from_bytes(&at.capsule)?;
             vec![vault_holder_of(session, file_id, &capsule.vault_key).await?]
         }
         Scheme::Bls => {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{Error, io};
 
 /// The mode of files only their owner may read (state, config, keys).
 pub(crate) const PRIVATE: u32 = 0o600;
@@ -88,6 +88,16 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     temp.commit(&file)
 }
 
+/// The text of `path`; `Ok(None)` when there is no such file. `action` names the read in
+/// the error ("read the config file").
+pub(crate) fn read_if_present(path: &Path, action: &'static str) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(action, path, e)),
+    }
+}
+
 /// Creates `dir` (and parents) with mode 0700 for new folders.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
@@ -106,14 +116,6 @@ pub(crate) fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
-    }
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
     }
 }
 

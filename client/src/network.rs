@@ -119,12 +119,11 @@ impl Network {
             path: manifest.to_owned(),
             source,
         })?;
-        let m: DevnetManifest = serde_json::from_str(&text).map_err(|e| Error::Config {
-            message: format!(
-                "{} is not a devnet manifest ({e}); start the devnet with `zgvault-testnet up`",
-                manifest.display()
-            ),
-        })?;
+        let m: DevnetManifest =
+            serde_json::from_str(&text).map_err(|source| Error::DevnetManifest {
+                path: manifest.to_owned(),
+                source,
+            })?;
         let (storage_nodes, indexer) = match m.storage {
             Some(s) => (
                 s.nodes.into_iter().map(|n| n.url).collect(),
@@ -176,20 +175,20 @@ impl Network {
                 .map(|u| NodeClient::new(u.clone()))
                 .collect::<Result<Vec<_>, _>>()?
         } else {
-            let indexer = self.indexer.as_deref().ok_or_else(|| Error::Config {
-                message: format!(
-                    "network {} lists neither storage nodes nor an indexer",
-                    self.name
-                ),
-            })?;
+            let indexer = self
+                .indexer
+                .as_deref()
+                .ok_or_else(|| Error::NoStorageSource {
+                    network: self.name.clone(),
+                })?;
             let listed = IndexerClient::new(indexer)?.sharded_nodes().await?;
             select_covering(&listed.trusted)
                 .into_iter()
                 .map(|n| NodeClient::new(n.url.clone()))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let first = nodes.first().ok_or_else(|| Error::Config {
-            message: format!("network {} has no storage nodes", self.name),
+        let first = nodes.first().ok_or_else(|| Error::NoStorageNodes {
+            network: self.name.clone(),
         })?;
         let status = first.status().await?;
         if status.network_identity.chain_id != self.chain_id {

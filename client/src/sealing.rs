@@ -11,7 +11,7 @@ use std::path::Path;
 
 use zgvault_proto::{FileKey, Metadata, OpenReader, SealWriter, Suite};
 
-use crate::error::Error;
+use crate::error::{Error, io};
 use crate::files::{PUBLIC, TempFile};
 use crate::zg::{FileRoot, RootHasher, Tee};
 
@@ -125,14 +125,6 @@ pub fn media_type_of(path: &Path) -> &'static str {
         "jpg" | "jpeg" => "image/jpeg",
         "zip" => "application/zip",
         _ => "application/octet-stream",
-    }
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
     }
 }
 

@@ -66,23 +66,15 @@ impl Default for Config {
 impl Config {
     /// Reads `path`; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Config>, Error> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Io {
-                    action: "read the config file",
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+        let Some(text) = crate::files::read_if_present(path, "read the config file")? else {
+            return Ok(None);
         };
-        toml::from_str(&text).map(Some).map_err(|e| Error::Config {
-            message: format!(
-                "{} is not a valid zgvault config: {e}; fix or delete it and run `zgvault init`",
-                path.display()
-            ),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|source| Error::ConfigFile {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// Writes it to `path` (0600).

@@ -548,8 +548,14 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
             report.root_hash
         ),
         None => println!(
-            "key from nodes {:?}; ciphertext verified against rootHash {}",
-            report.key_nodes_used, report.root_hash
+            "key from nodes {}; ciphertext verified against rootHash {}",
+            report
+                .key_nodes_used
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.root_hash
         ),
     }
     for f in &report.key_node_failures {

@@ -150,8 +150,6 @@ pub(crate) struct BlockChooser<'a> {
     holders: &'static str,
     /// The last block signed at and the head then.
     last: Option<(u64, u64)>,
-    /// The head the first request starts from: the block the file was read at.
-    pinned_head: Option<u64>,
 }
 
 impl<'a> BlockChooser<'a> {
@@ -164,7 +162,6 @@ impl<'a> BlockChooser<'a> {
         capsule: &[u8],
         nodes: &[Endpoint],
         holders: &'static str,
-        head: u64,
     ) -> Result<BlockChooser<'a>, Error> {
         let window = BlockWindow::of_nodes(nodes, session.network.confirmations.unwrap_or(0)).await;
         Ok(BlockChooser {
@@ -181,7 +178,6 @@ impl<'a> BlockChooser<'a> {
             rounds: 0,
             holders,
             last: None,
-            pinned_head: Some(head),
         })
     }
 
@@ -202,10 +198,7 @@ impl<'a> BlockChooser<'a> {
     ) -> Result<u64, Error> {
         let depth = self.depth();
         let session = self.session;
-        let mut head = match self.pinned_head.take() {
-            Some(head) => head,
-            None => session.head().await?,
-        };
+        let mut head = session.head().await?;
         // Once the head is here, the block signed at is the head of now: nothing to check.
         let until = head.saturating_add(depth);
         if depth > 0 && self.relied.access.is_none() {

@@ -79,11 +79,7 @@ pub(crate) enum Standing {
 /// with a registered capsule, or check it with [`trusted_vault_key`]).
 pub(crate) async fn configured_vault(session: &Session) -> Result<(Endpoint, BoxPublicKey), Error> {
     let node = session.custodial_vault()?;
-    let url = node.http.clone().ok_or_else(|| Error::Config {
-        message: "the custodial vault has no HTTP URL to read its key from: set `vault_url` \
-                  in the config file or pass --vault-url"
-            .into(),
-    })?;
+    let url = node.http.clone().ok_or(Error::VaultWithoutHttp)?;
     let info = fetch_node_info(&url).await.map_err(|e| match e {
         Error::KeyNodeUnreachable { message, .. } => Error::VaultUnreachable {
             url: url.clone(),
@@ -94,31 +90,21 @@ pub(crate) async fn configured_vault(session: &Session) -> Result<(Endpoint, Box
     match info.mode.as_deref() {
         Some(CUSTODIAL_MODE) => {}
         Some(mode) => {
-            return Err(Error::Config {
-                message: format!(
-                    "{url} is a zgvault-node in {mode} mode, not a custodial vault: set \
-                     `vault_url` (or pass --vault-url) to the vault's URL"
-                ),
+            return Err(Error::NotAVault {
+                url,
+                mode: mode.to_owned(),
             });
         }
-        None => {
-            return Err(Error::Config {
-                message: format!(
-                    "{url} does not say in its /v1/info that it is a custodial vault (no \
-                     `mode`): it runs an older zgvault-node; ask its operator to upgrade the \
-                     vault, or set `vault_url` (--vault-url) to an upgraded one"
-                ),
-            });
-        }
+        None => return Err(Error::VaultTooOld { url }),
     }
     let registry = session.registry_address()?;
     if info.chain_id != session.network.chain_id || info.file_registry != registry {
-        return Err(Error::Config {
-            message: format!(
-                "the custodial vault {url} serves chain {} registry {}, not this network's \
-                 chain {} registry {registry}: check --vault-url / `vault_url`",
-                info.chain_id, info.file_registry, session.network.chain_id
-            ),
+        return Err(Error::VaultOtherNetwork {
+            url,
+            chain_id: info.chain_id,
+            registry: info.file_registry,
+            expected_chain_id: session.network.chain_id,
+            expected_registry: registry,
         });
     }
     Ok((node, BoxPublicKey::from_bytes(info.enc_key)))
@@ -150,7 +136,7 @@ async fn read_vault_key(session: &Session) -> Result<(BoxPublicKey, KeyTrust), E
     let key = B256::from(*reported.as_bytes());
     let pinned = session.network.vault.as_ref().and_then(|v| v.key);
     let standing = match session.network.node_registry {
-        Some(registry) => Some(standing(session, registry, key).await),
+        Some(registry) => Some((registry, standing(session, registry, key).await)),
         None => None,
     };
     let trust = decide(session, &node.to_string(), key, pinned, standing)?;
@@ -183,13 +169,14 @@ async fn standing(session: &Session, registry: Address, key: B256) -> Result<Sta
 
 /// The rule: a pin that differs is refused; a key retired in the registry is refused; then
 /// a pinned key is trusted, and an unpinned one only if the registry lists it as active.
-/// `standing` is `None` when the network has no NodeRegistry.
+/// `standing` is the NodeRegistry and what it says of the key; `None` when the network has
+/// none.
 fn decide(
     session: &Session,
     url: &str,
     key: B256,
     pinned: Option<B256>,
-    standing: Option<Result<Standing, Error>>,
+    standing: Option<(Address, Result<Standing, Error>)>,
 ) -> Result<KeyTrust, Error> {
     let untrusted = |why: String, advice: &str| Error::UntrustedVaultKey {
         url: url.to_owned(),
@@ -208,9 +195,8 @@ fn decide(
             "check that this URL is your vault, and fix `vault_url` or `vault_key`",
         ));
     }
-    let registry = session.network.node_registry.unwrap_or_default();
     match (pinned, standing) {
-        (_, Some(Ok(Standing::Retired { at }))) => Err(untrusted(
+        (_, Some((registry, Ok(Standing::Retired { at })))) => Err(untrusted(
             format!(
                 "was retired in the NodeRegistry {registry} at block {at}: it takes no new \
                  file keys (files it holds already stay readable)"
@@ -218,10 +204,12 @@ fn decide(
             "use another vault (`vault_url`, --vault-url) or another custody \
              (--custody threshold)",
         )),
-        (Some(_), Some(Ok(Standing::Active))) => Ok(KeyTrust::PinnedAndRegistered(registry)),
+        (Some(_), Some((registry, Ok(Standing::Active)))) => {
+            Ok(KeyTrust::PinnedAndRegistered(registry))
+        }
         (Some(_), _) => Ok(KeyTrust::Pinned),
-        (None, Some(Ok(Standing::Active))) => Ok(KeyTrust::Registered(registry)),
-        (None, Some(Ok(Standing::Unlisted))) => Err(untrusted(
+        (None, Some((registry, Ok(Standing::Active)))) => Ok(KeyTrust::Registered(registry)),
+        (None, Some((registry, Ok(Standing::Unlisted)))) => Err(untrusted(
             format!(
                 "is not a vault registered in the NodeRegistry {registry} of network {}, and \
                  no key is pinned",
@@ -229,7 +217,7 @@ fn decide(
             ),
             PIN_ADVICE,
         )),
-        (None, Some(Err(e))) => Err(untrusted(
+        (None, Some((registry, Err(e)))) => Err(untrusted(
             format!("could not be checked against the NodeRegistry {registry} ({e})"),
             &format!("run it again once the chain answers; or, {PIN_ADVICE}"),
         )),
@@ -461,7 +449,15 @@ mod tests {
         let session = vault_at("http://127.0.0.1:1", None, true);
         let registry = Address::repeat_byte(3);
         let key = B256::repeat_byte(0x11);
-        let decide = |pinned, standing| decide(&session, "http://v", key, pinned, standing);
+        let decide = |pinned, standing: Option<Result<Standing, Error>>| {
+            decide(
+                &session,
+                "http://v",
+                key,
+                pinned,
+                standing.map(|s| (registry, s)),
+            )
+        };
         assert_eq!(
             decide(None, Some(Ok(Standing::Active))).unwrap(),
             KeyTrust::Registered(registry)

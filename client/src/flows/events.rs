@@ -67,11 +67,10 @@ impl ScanOptions {
                     .parse::<u64>()
                     .ok()
                     .filter(|n| *n > 0)
-                    .ok_or_else(|| Error::Config {
-                        message: format!(
-                            "{CHUNK_ENV}={v:?} is not a block count: set a whole number of \
-                         blocks above 0, or unset it for the default ({DEFAULT_CHUNK_BLOCKS})"
-                        ),
+                    .ok_or_else(|| Error::ChunkSetting {
+                        name: CHUNK_ENV,
+                        value: v.to_owned(),
+                        default: DEFAULT_CHUNK_BLOCKS,
                     })?;
         }
         Ok(opts)
@@ -373,11 +372,15 @@ pub(crate) async fn scan_events<E: SolEvent>(
         .map(|log| {
             let ev = E::decode_log(&log.inner).map_err(|e| Error::Chain {
                 during: format!("decoding {what} from {rpc}"),
-                message: format!(
-                    "a log in block {:?} does not decode as {}: {e}",
-                    log.block_number,
-                    E::SIGNATURE
-                ),
+                message: match log.block_number {
+                    Some(block) => {
+                        format!(
+                            "a log in block {block} does not decode as {}: {e}",
+                            E::SIGNATURE
+                        )
+                    }
+                    None => format!("a pending log does not decode as {}: {e}", E::SIGNATURE),
+                },
             })?;
             Ok((ev.data, log))
         })

@@ -146,16 +146,18 @@ async fn confirm(
 
 /// Only the owner may change a file; say so (and who the owner is) before paying for a
 /// reverting transaction. `action` completes "only its owner can …".
-async fn require_owner(session: &Session, file_id: B256, action: &str) -> Result<FileInfo, Error> {
+async fn require_owner(
+    session: &Session,
+    file_id: B256,
+    action: &'static str,
+) -> Result<FileInfo, Error> {
     let record = session.record(file_id).await?;
     if record.owner != session.address() {
-        return Err(Error::Config {
-            message: format!(
-                "file {file_id} belongs to {}, not to you ({}): only its owner can {action}; \
-                 ask them, or sign in with their key",
-                record.owner,
-                session.address()
-            ),
+        return Err(Error::NotOwner {
+            file_id,
+            owner: record.owner,
+            user: session.address(),
+            action,
         });
     }
     Ok(record)
@@ -461,17 +463,11 @@ fn check_window(nb: u64, nb_kept: bool, na: u64, na_kept: bool) -> Result<(), Er
     if nb == 0 || na == 0 || nb < na {
         return Ok(());
     }
-    let kept = |k: bool| if k { " (its current value)" } else { "" };
-    Err(Error::Config {
-        message: format!(
-            "the access window would be empty: not-before {}{} is not earlier than \
-             not-after {}{}; give a --not-after later than --not-before, or remove a bound \
-             with `none`",
-            utc(nb),
-            kept(nb_kept),
-            utc(na),
-            kept(na_kept)
-        ),
+    Err(Error::EmptyWindow {
+        not_before: nb,
+        not_before_kept: nb_kept,
+        not_after: na,
+        not_after_kept: na_kept,
     })
 }
 
@@ -576,7 +572,13 @@ pub async fn status(session: &Session) -> Result<StatusReport, Error> {
             let mut list = Vec::new();
             for node in &c.nodes {
                 let (ok, detail) = match node.status().await {
-                    Ok(s) => (true, format!("{s:?}")),
+                    Ok(s) => (
+                        true,
+                        format!(
+                            "{} peers, log synced to block {}, next tx {}",
+                            s.connected_peers, s.log_sync_height, s.next_tx_seq
+                        ),
+                    ),
                     Err(e) => (false, e.to_string()),
                 };
                 list.push(StorageNodeStatus {
@@ -662,8 +664,8 @@ async fn health_of(url: &str) -> Result<(bool, String), Error> {
     let http = alloy::transports::http::reqwest::Client::builder()
         .timeout(HEALTH_TIMEOUT)
         .build()
-        .map_err(|e| Error::Config {
-            message: format!("cannot build an HTTP client: {e}"),
+        .map_err(|_| Error::Internal {
+            what: "HTTP client for health probes",
         })?;
     Ok(match http.get(format!("{url}/health")).send().await {
         Ok(r) => (r.status().is_success(), format!("HTTP {}", r.status())),

@@ -26,6 +26,8 @@ pub use at_block::{
 };
 pub use custody::{MoveReport, move_custody};
 pub use get::{GetReport, GetStage, get};
+pub use lock::LockHolder;
+pub(crate) use manage::utc;
 pub use manage::{
     BurnedPass, FileSummary, GrantReceipt, KeyNodeStatus, RevokeReceipt, StatusReport,
     StorageNodeStatus, grant, info, list_files, revoke, set_policy, status,

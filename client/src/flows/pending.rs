@@ -32,16 +32,8 @@ pub(crate) trait KeyState: Serialize + DeserializeOwned {
 /// Reads the state at `path`; `Ok(None)` when there is none. Unknown versions and fields
 /// are refused.
 pub(crate) fn load<T: KeyState>(path: &Path) -> Result<Option<T>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read",
-                path: path.to_owned(),
-                source,
-            });
-        }
+    let Some(text) = crate::files::read_if_present(path, "read")? else {
+        return Ok(None);
     };
     serde_json::from_str(&text)
         .map(Some)
@@ -580,7 +572,7 @@ impl LocalState {
             Error::Locked { what, pid, .. } => Error::Custody {
                 file_id,
                 message: format!(
-                    "a {what} is running (pid {pid}) and could deposit the key again after \
+                    "a {what} is running ({pid}) and could deposit the key again after \
                      a shred: nothing was shredded; let it finish (or stop it), then run \
                      `zgvault shred {file_id}` again"
                 ),

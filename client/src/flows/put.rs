@@ -24,7 +24,7 @@ use zgvault_proto::{FileKey, Suite};
 pub(crate) use super::custodial::{deposit_custodial_key, trusted_vault_key};
 use super::pending::{self, CustodyPlan, NewPut, PendingPut, ShamirPlan};
 use super::{Session, create_private_dir};
-use crate::error::Error;
+use crate::error::{Error, io};
 use crate::files::PRIVATE;
 use crate::keys::deposit_share;
 use crate::storage::{UploadOptions, UploadReceipt, upload_file};
@@ -485,14 +485,6 @@ fn hash_sealed(path: &Path) -> Result<FileRoot, Error> {
         h.update(buf.get(..n).unwrap_or_default())?;
     }
     h.finish()
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 #[cfg(test)]

@@ -42,12 +42,7 @@ pub(crate) struct RecoveredKey {
 /// The registered scheme: the registry stores the wire's codes, so this is the wire's parser
 /// with an error that names the file.
 pub(crate) fn wire_scheme(file_id: B256, scheme: u8) -> Result<Scheme, Error> {
-    Scheme::from_u8(scheme).map_err(|_| Error::Config {
-        message: format!(
-            "file {file_id} uses custody scheme {scheme}, which this zgvault does not know: \
-             upgrade zgvault"
-        ),
-    })
+    Scheme::from_u8(scheme).map_err(|_| Error::UnknownScheme { file_id, scheme })
 }
 
 /// What a key release is doing, for progress displays.
@@ -60,17 +55,18 @@ pub(crate) enum KeyProgress {
     Shares { done: u64, total: u64 },
 }
 
-/// Recovers the K of `at.file_id` (its record and capsule as read at block `at.block`) for
-/// this session's user. Refusals by the gate become [`Error::AccessDenied`] with the
-/// registry's reason. Each request is signed at a block the holders accept
-/// ([`BlockChooser`], starting from `at.block`), and signed again deeper when they answer
-/// `NOT_CONFIRMED`.
+/// Recovers the K of `at.file_id` (its record and capsule as read together at block
+/// `at.block`) for this session's user. Refusals by the gate become [`Error::AccessDenied`]
+/// with the registry's reason. Each request is signed at a block the holders accept
+/// ([`BlockChooser`]: one where the file has that same capsule), and signed again deeper
+/// when they answer `NOT_CONFIRMED`.
 pub(crate) async fn recover_file_key(
     session: &Session,
     at: &FileAt,
     progress: &(dyn Fn(KeyProgress) + Sync),
 ) -> Result<RecoveredKey, Error> {
     let (file_id, record) = (at.file_id, &at.record);
+    tracing::debug!(target: "client::keys", file = %file_id, block = at.block, "recovering the key of the file as registered at this block");
     let scheme = wire_scheme(file_id, record.scheme)?;
     let capsule_bytes = at.capsule.clone();
     let file = session.file_ref(file_id)?;
@@ -105,7 +101,6 @@ pub(crate) async fn recover_file_key(
             &capsule_bytes,
             std::slice::from_ref(&node),
             "the custodial vault",
-            at.block,
         )
         .await?;
         let released = loop {
@@ -187,7 +182,6 @@ pub(crate) async fn recover_file_key(
             .map(|n| n.endpoint.clone())
             .collect::<Vec<_>>(),
         "the key nodes",
-        at.block,
     )
     .await?;
     let result = loop {
@@ -370,14 +364,11 @@ async fn vault_named_by(
         return Ok(node);
     }
     match configured_vault(session).await {
-        Ok((url, key)) if key != capsule.vault_key => Err(Error::Config {
-            message: format!(
-                "file {file_id} is held by the custodial vault with key 0x{}, but the \
-                 configured vault {url} has key 0x{}: nothing was sent to it; set `vault_url` \
-                 (or pass --vault-url) to the vault that holds it",
-                hex::encode(capsule.vault_key.as_bytes()),
-                hex::encode(key.as_bytes())
-            ),
+        Ok((url, key)) if key != capsule.vault_key => Err(Error::WrongVault {
+            file_id,
+            holds: B256::from(*capsule.vault_key.as_bytes()),
+            url: url.to_string(),
+            configured: B256::from(*key.as_bytes()),
         }),
         Ok((node, _)) => Ok(node),
         Err(Error::VaultUnreachable { .. }) => Ok(node),
@@ -397,14 +388,13 @@ async fn denied(
             .accessCheck(file_id, session.address())
             .call()
             .await
-            .map(|r| r.reason)
-            .unwrap_or(0),
-        Err(_) => 0,
+            .ok()
+            .map(|r| r.reason),
+        Err(_) => None,
     };
-    let why = if reason == 0 {
-        "the registry could not be asked why"
-    } else {
-        zgvault_contracts::reason_text(reason)
+    let why = match reason {
+        Some(reason) if reason != 0 => zgvault_contracts::reason_text(reason),
+        _ => "the registry could not be asked why",
     };
     Error::AccessDenied {
         file_id,

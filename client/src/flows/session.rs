@@ -162,12 +162,9 @@ impl Session {
             .await
             .map_err(|e| chain_error("reading the NodeRegistry state", &self.network, e))?;
         if state.members_.is_empty() || state.threshold_ == 0 {
-            return Err(Error::Config {
-                message: format!(
-                    "the NodeRegistry {addr} has no key network yet (epoch {}); \
-                     wait for the operators to register one",
-                    state.epoch_
-                ),
+            return Err(Error::NoKeyNetwork {
+                registry: addr,
+                epoch: state.epoch_,
             });
         }
         let key_set = BlsKeySet::from_bytes(&state.publicKeySet_)?;
@@ -178,8 +175,9 @@ impl Session {
             .unwrap_or_default();
         let mut nodes = Vec::with_capacity(state.members_.len());
         for (i, member) in state.members_.iter().enumerate() {
-            let index = u32::try_from(i).map_err(|_| Error::Config {
-                message: "the NodeRegistry lists too many members".into(),
+            let index = u32::try_from(i).map_err(|_| Error::KeyNodeCount {
+                count: state.members_.len(),
+                max: crate::keys::MAX_KEY_NODES,
             })?;
             let peer = PeerId::from_bytes(&member.peerId).ok();
             let addr = member
@@ -208,13 +206,8 @@ impl Session {
 
     /// Where the custodial vault of this network answers.
     pub fn custodial_vault(&self) -> Result<Endpoint, Error> {
-        let endpoint = self.network.vault.as_ref().ok_or_else(|| Error::Config {
-            message: format!(
-                "network {} has no custodial vault configured: set `vault_url` in the config \
-                 file or pass --vault-url (the devnet starts one unless `zgvault-testnet up \
-                 --no-vault`)",
-                self.network.name
-            ),
+        let endpoint = self.network.vault.as_ref().ok_or_else(|| Error::NoVault {
+            network: self.network.name.clone(),
         })?;
         let peer = endpoint
             .peer_id
@@ -400,13 +393,10 @@ struct ManifestKeyNode {
     http: String,
 }
 
-fn missing(net: &Network, what: &str) -> Error {
-    Error::Config {
-        message: format!(
-            "network {} has no {what} address: zgvault's contracts are not deployed there \
-             yet; set it in the config file",
-            net.name
-        ),
+fn missing(net: &Network, contract: &'static str) -> Error {
+    Error::ContractMissing {
+        network: net.name.clone(),
+        contract,
     }
 }
 

@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::rpc::{IndexerClient, NodeClient};
 use super::types::ShardConfig;
 use super::verify::{decode_segment_data, verify_segment};
-use crate::error::Error;
+use crate::error::{Error, io};
 use crate::files::{PUBLIC, TempFile};
 use crate::zg::{FileLayout, SEGMENT_CHUNKS};
 
@@ -195,12 +195,4 @@ async fn fetch(
     })?;
     verify_segment(layout, root, &seg, &data)?;
     Ok(data)
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }

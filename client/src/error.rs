@@ -621,8 +621,9 @@ pub enum Error {
     /// A node or the vault limits this signer's requests and asked for a wait longer than
     /// the client waits out on its own.
     #[error(
-        "{who} is rate-limiting you: retry in {retry_after_secs} s (it said {message:?}); \
-         each node limits requests per signer (by default a burst of 30, then 120 a minute)"
+        "{who} is rate-limiting you: retry in {retry_after_secs} s (it said {}); \
+         each node limits requests per signer (by default a burst of 30, then 120 a minute)",
+        quoted(message)
     )]
     RateLimited {
         /// `node N`, `key nodes 0, 1, 2` or `the custodial vault URL`.
@@ -635,8 +636,9 @@ pub enum Error {
 
     /// The custodial vault answered with an error reply.
     #[error(
-        "the custodial vault {url} refused with {}, saying {message:?}; {}",
+        "the custodial vault {url} refused with {}, saying {}; {}",
         code.as_str_name(),
+        quoted(message),
         crate::keys::code_advice(*code)
     )]
     VaultRefused {
@@ -852,5 +854,21 @@ pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::
         action,
         path: path.to_owned(),
         source,
+    }
+}
+
+/// `text` in double quotes, with quotes, backslashes and control characters escaped: how
+/// messages show text that came from a node, a file or the command line.
+pub fn quoted(text: &str) -> Quoted<'_> {
+    Quoted(text)
+}
+
+/// See [`quoted`].
+#[derive(Debug, Clone, Copy)]
+pub struct Quoted<'a>(&'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_debug())
     }
 }

@@ -96,8 +96,8 @@ pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<Pat
     } else {
         let net = Network::builtin(&config.network).with_context(|| {
             format!(
-                "unknown network {:?}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
-                config.network
+                "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
+                zgvault_client::quoted(&config.network)
             )
         })?;
         (net, None)
@@ -349,8 +349,9 @@ fn parse_bound(s: &str, end_of_day: bool) -> Result<u64, String> {
     };
     parsed.map_err(|_| {
         format!(
-            "{s:?} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
-             unix seconds, or `none`"
+            "{} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
+             unix seconds, or `none`",
+            zgvault_client::quoted(s)
         )
     })
 }
@@ -361,7 +362,10 @@ pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
         return Ok(n);
     }
     parse_rfc3339(s).ok_or_else(|| {
-        format!("{s:?} is neither unix seconds nor an RFC 3339 time (2027-01-31T00:00:00Z)")
+        format!(
+            "{} is neither unix seconds nor an RFC 3339 time (2027-01-31T00:00:00Z)",
+            zgvault_client::quoted(s)
+        )
     })
 }
 
@@ -536,10 +540,10 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
         return print_json(&serde_json::to_value(&report)?);
     }
     println!(
-        "wrote {} ({} bytes, originally {:?}) from file {}",
+        "wrote {} ({} bytes, originally {}) from file {}",
         report.output.display(),
         report.size,
-        report.name,
+        zgvault_client::quoted(&report.name),
         report.file_id
     );
     match &report.vault {

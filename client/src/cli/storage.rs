@@ -69,8 +69,8 @@ impl NetArgs {
         } else {
             Network::builtin(&self.network).with_context(|| {
                 format!(
-                    "unknown network {:?}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
-                    self.network
+                    "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
+                    zgvault_client::quoted(&self.network)
                 )
             })?
         };

@@ -75,7 +75,7 @@ pub async fn get(
     .await?;
 
     let connected = session.network.connect().await?;
-    let sealed = sealed_temp(out);
+    let sealed = sealed_temp(out)?;
     let _ = std::fs::remove_file(&sealed);
     let report = download_file(
         &connected.nodes,
@@ -107,10 +107,13 @@ pub async fn get(
 }
 
 /// Where the ciphertext is downloaded before it is opened: beside `out`, hidden.
-fn sealed_temp(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".into());
-    out.with_file_name(format!(".{name}.zgvault-sealed"))
+fn sealed_temp(out: &Path) -> Result<PathBuf, Error> {
+    let name = out.file_name().ok_or_else(|| {
+        crate::error::io(
+            "write to",
+            out,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "it names no file"),
+        )
+    })?;
+    Ok(out.with_file_name(format!(".{}.zgvault-sealed", name.to_string_lossy())))
 }

@@ -24,7 +24,7 @@ use zgvault_proto::{FileKey, Suite};
 pub(crate) use super::custodial::{deposit_custodial_key, trusted_vault_key};
 use super::pending::{self, CustodyPlan, NewPut, PendingPut, ShamirPlan};
 use super::{Session, create_private_dir};
-use crate::error::{Error, io};
+use crate::error::{Error, io, quoted};
 use crate::files::PRIVATE;
 use crate::keys::deposit_share;
 use crate::storage::{UploadOptions, UploadReceipt, upload_file};
@@ -58,9 +58,9 @@ impl FromStr for Gate {
         let parts: Vec<&str> = s.split(':').collect();
         let addr = |t: &str| {
             t.parse::<Address>()
-                .map_err(|_| format!("{t:?} is not an address (0x + 40 hex digits)"))
+                .map_err(|_| format!("{} is not an address (0x + 40 hex digits)", quoted(t)))
         };
-        let num = |t: &str| U256::from_str(t).map_err(|_| format!("{t:?} is not a number"));
+        let num = |t: &str| U256::from_str(t).map_err(|_| format!("{} is not a number", quoted(t)));
         match parts.as_slice() {
             ["pass"] => Ok(Gate::Pass),
             ["public"] => Ok(Gate::Public),
@@ -88,8 +88,9 @@ impl FromStr for Gate {
                 .collect::<Result<Vec<_>, _>>()
                 .map(Gate::Allow),
             _ => Err(format!(
-                "unknown gate {s:?}: use pass, public, erc20:ADDR:MIN, erc721:ADDR[:ID], \
-                 erc1155:ADDR:ID:MIN or allow:ADDR,..."
+                "unknown gate {}: use pass, public, erc20:ADDR:MIN, erc721:ADDR[:ID], \
+                 erc1155:ADDR:ID:MIN or allow:ADDR,...",
+                quoted(s)
             )),
         }
     }
@@ -184,7 +185,8 @@ impl FromStr for Custody {
             "shamir" => Ok(Custody::Shamir),
             "custodial" | "vault" => Ok(Custody::Custodial),
             other => Err(format!(
-                "{other:?} is not a custody mode: use threshold, shamir or custodial"
+                "{} is not a custody mode: use threshold, shamir or custodial",
+                quoted(other)
             )),
         }
     }

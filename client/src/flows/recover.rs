@@ -15,7 +15,7 @@ use zgvault_proto::wire::ErrorCode;
 
 use super::custodial::configured_vault;
 use super::{FileAt, Session, at_block::BlockChooser, now_secs};
-use crate::error::Error;
+use crate::error::{Error, quoted};
 use crate::keys::{
     AnyCombiner, Endpoint, FailureKind, RecoverOptions, Recovered, list_nodes, recover_key,
     request_vault_key,
@@ -140,15 +140,16 @@ pub(crate) async fn recover_file_key(
                 return Err(if code == ErrorCode::Shredded {
                     Error::Shredded {
                         file_id,
-                        detail: format!("the custodial vault {url} says: {message:?}"),
+                        detail: format!("the custodial vault {url} says: {}", quoted(&message)),
                     }
                 } else {
                     Error::Custody {
                         file_id,
                         message: format!(
-                            "the custodial vault {url} holds no key for it ({message:?}): the \
+                            "the custodial vault {url} holds no key for it ({}): the \
                              owner's `zgvault put` did not finish depositing it; the owner runs \
-                             the same `zgvault put` again to resume"
+                             the same `zgvault put` again to resume",
+                            quoted(&message)
                         ),
                     }
                 });

@@ -266,18 +266,18 @@ pub enum Error {
     /// The configured vault is not the one the file's capsule names.
     #[error(
         "file {file_id} is held by the custodial vault with key {holds}, but the configured \
-         vault {url} has key {configured}: nothing was sent to it; set `vault_url` (or pass \
-         --vault-url) to the vault that holds it"
+         vault {} has key {}: nothing was sent to it; set `vault_url` (or pass --vault-url) \
+         to the vault that holds it",
+        configured.url,
+        configured.key
     )]
     WrongVault {
         /// The file.
         file_id: B256,
         /// The vault key its capsule names.
         holds: B256,
-        /// The configured vault.
-        url: String,
-        /// The key it reports.
-        configured: B256,
+        /// The configured vault and the key it reports (boxed: errors stay small).
+        configured: Box<VaultIdentity>,
     },
 
     /// The access window a policy change asks for is empty.
@@ -855,6 +855,15 @@ pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::
         path: path.to_owned(),
         source,
     }
+}
+
+/// A custodial vault: where it is and the encryption key it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultIdentity {
+    /// Its address (HTTP URL, or libp2p address).
+    pub url: String,
+    /// Its X25519 encryption key.
+    pub key: B256,
 }
 
 /// `text` in double quotes, with quotes, backslashes and control characters escaped: how

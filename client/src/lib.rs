@@ -10,5 +10,5 @@ mod sealing;
 pub mod storage;
 pub mod zg;
 
-pub use error::{Error, ProofError, Quoted, SubmissionRule, quoted};
+pub use error::{Error, ProofError, Quoted, SubmissionRule, VaultIdentity, quoted};
 pub use sealing::{SealedFile, media_type_of, open_file, seal_file, sealed_metadata};

@@ -5,9 +5,10 @@
 //! shreds the old custody (Shamir shares, the vault's copy).
 //!
 //! Crash safety, as in `put`: once K is recovered it is kept sealed under the owner's key
-//! in `<state>/moves/<fileId>.json` (0600, `pending.rs`) until the new custody holds it and the old one
-//! is shredded; running the same move again resumes. Moving *into* Shamir is refused:
-//! that scheme generates K itself, so the file would have to be sealed and uploaded again.
+//! in `<state>/moves/<fileId>.json` (0600, `pending.rs`) until the new custody holds it and
+//! the old one is shredded; running the same move again resumes. Moving *into* Shamir is
+//! refused: that scheme generates K itself, so the file would have to be sealed and
+//! uploaded again.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

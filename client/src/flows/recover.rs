@@ -368,8 +368,10 @@ async fn vault_named_by(
         Ok((url, key)) if key != capsule.vault_key => Err(Error::WrongVault {
             file_id,
             holds: B256::from(*capsule.vault_key.as_bytes()),
-            url: url.to_string(),
-            configured: B256::from(*key.as_bytes()),
+            configured: Box::new(crate::error::VaultIdentity {
+                url: url.to_string(),
+                key: B256::from(*key.as_bytes()),
+            }),
         }),
         Ok((node, _)) => Ok(node),
         Err(Error::VaultUnreachable { .. }) => Ok(node),

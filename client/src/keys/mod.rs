@@ -7,6 +7,12 @@
 //! before it counts; as soon as enough good answers are in, the requests still in flight are
 //! cancelled. When recovery fails, the error names every node and what went wrong with it,
 //! and refusals (`ACCESS_DENIED`, ...) are reported once with what the nodes said.
+//!
+//! Every exchange with a node goes through the one [`Channel`]: it picks HTTP or libp2p from
+//! the node's [`Endpoint`] (the NodeRegistry lists libp2p addresses; HTTP URLs come from
+//! the devnet manifest or the config), bounds each attempt, waits out a short
+//! `RATE_LIMITED` once and decodes the answer. Recovery, the vault's release and deposit
+//! (`custodial.rs`), Shamir deposits and shreds (`holders.rs`) all use it.
 
 mod channel;
 mod combiner;

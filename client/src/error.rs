@@ -109,11 +109,195 @@ pub enum Error {
     #[error(transparent)]
     Seal(#[from] zgvault_proto::Error),
 
-    /// A configuration value is missing or wrong.
-    #[error("configuration: {message}")]
-    Config {
-        /// What is wrong and how to fix it.
-        message: String,
+    /// The config file does not parse.
+    #[error(
+        "{} is not a valid zgvault config: {source}; fix or delete it and run `zgvault init`",
+        path.display()
+    )]
+    ConfigFile {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: toml::de::Error,
+    },
+
+    /// The devnet manifest does not parse.
+    #[error(
+        "{} is not a devnet manifest ({source}); start the devnet with `zgvault-testnet up`",
+        path.display()
+    )]
+    DevnetManifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The event-scan chunk setting is not a block count.
+    #[error(
+        "{name}=\"{value}\" is not a block count: set a whole number of blocks above 0, or \
+         unset it for the default ({default})"
+    )]
+    ChunkSetting {
+        /// The environment variable.
+        name: &'static str,
+        /// What it says.
+        value: String,
+        /// The block count used when it is unset.
+        default: u64,
+    },
+
+    /// The network has no address for one of zgvault's contracts.
+    #[error(
+        "network {network} has no {contract} address: zgvault's contracts are not deployed \
+         there yet; set it in the config file"
+    )]
+    ContractMissing {
+        /// The network.
+        network: String,
+        /// The contract ("FileRegistry").
+        contract: &'static str,
+    },
+
+    /// The network lists neither storage nodes nor an indexer to find them.
+    #[error(
+        "network {network} lists neither storage nodes nor an indexer: give storage nodes \
+         (--node) or use a network profile with an indexer"
+    )]
+    NoStorageSource {
+        /// The network.
+        network: String,
+    },
+
+    /// No storage node serves the network.
+    #[error(
+        "network {network} has no storage nodes: the indexer lists none; retry later or give \
+         storage nodes (--node)"
+    )]
+    NoStorageNodes {
+        /// The network.
+        network: String,
+    },
+
+    /// The NodeRegistry has no key network yet.
+    #[error(
+        "the NodeRegistry {registry} has no key network yet (epoch {epoch}); wait for the \
+         operators to register one"
+    )]
+    NoKeyNetwork {
+        /// The NodeRegistry.
+        registry: alloy::primitives::Address,
+        /// Its current epoch.
+        epoch: u64,
+    },
+
+    /// A file registered under a custody scheme this client does not know.
+    #[error(
+        "file {file_id} uses custody scheme {scheme}, which this zgvault does not know: upgrade zgvault"
+    )]
+    UnknownScheme {
+        /// The file.
+        file_id: B256,
+        /// The registry's scheme code.
+        scheme: u8,
+    },
+
+    /// No custodial vault is configured on this network.
+    #[error(
+        "network {network} has no custodial vault configured: set `vault_url` in the config \
+         file or pass --vault-url (the devnet starts one unless `zgvault-testnet up --no-vault`)"
+    )]
+    NoVault {
+        /// The network.
+        network: String,
+    },
+
+    /// The configured vault is known by libp2p only, so its key cannot be read.
+    #[error(
+        "the custodial vault has no HTTP URL to read its key from: set `vault_url` in the \
+         config file or pass --vault-url"
+    )]
+    VaultWithoutHttp,
+
+    /// The configured vault URL is a node in another mode.
+    #[error(
+        "{url} is a zgvault-node in {mode} mode, not a custodial vault: set `vault_url` (or \
+         pass --vault-url) to the vault's URL"
+    )]
+    NotAVault {
+        /// The URL.
+        url: String,
+        /// The mode its `/v1/info` reports.
+        mode: String,
+    },
+
+    /// The configured vault does not say its mode: an older node.
+    #[error(
+        "{url} does not say in its /v1/info that it is a custodial vault (no `mode`): it runs \
+         an older zgvault-node; ask its operator to upgrade the vault, or set `vault_url` \
+         (--vault-url) to an upgraded one"
+    )]
+    VaultTooOld {
+        /// The URL.
+        url: String,
+    },
+
+    /// The configured vault serves another chain or registry.
+    #[error(
+        "the custodial vault {url} serves chain {chain_id} registry {registry}, not this \
+         network's chain {expected_chain_id} registry {expected_registry}: check --vault-url \
+         / `vault_url`"
+    )]
+    VaultOtherNetwork {
+        /// The vault.
+        url: String,
+        /// The chain it serves.
+        chain_id: u64,
+        /// The FileRegistry it serves.
+        registry: alloy::primitives::Address,
+        /// This network's chain.
+        expected_chain_id: u64,
+        /// This network's FileRegistry.
+        expected_registry: alloy::primitives::Address,
+    },
+
+    /// The configured vault is not the one the file's capsule names.
+    #[error(
+        "file {file_id} is held by the custodial vault with key {holds}, but the configured \
+         vault {} has key {}: nothing was sent to it; set `vault_url` (or pass --vault-url) \
+         to the vault that holds it",
+        configured.url,
+        configured.key
+    )]
+    WrongVault {
+        /// The file.
+        file_id: B256,
+        /// The vault key its capsule names.
+        holds: B256,
+        /// The configured vault and the key it reports (boxed: errors stay small).
+        configured: Box<VaultIdentity>,
+    },
+
+    /// The access window a policy change asks for is empty.
+    #[error(
+        "the access window would be empty: not-before {}{} is not earlier than not-after \
+         {}{}; give a --not-after later than --not-before, or remove a bound with `none`",
+        crate::flows::utc(*not_before),
+        if *not_before_kept { " (its current value)" } else { "" },
+        crate::flows::utc(*not_after),
+        if *not_after_kept { " (its current value)" } else { "" }
+    )]
+    EmptyWindow {
+        /// The window's start (Unix seconds).
+        not_before: u64,
+        /// The start is the file's current one, not a new one.
+        not_before_kept: bool,
+        /// The window's end (Unix seconds).
+        not_after: u64,
+        /// The end is the file's current one, not a new one.
+        not_after_kept: bool,
     },
 
     /// An endpoint belongs to another chain than the network profile says.
@@ -174,8 +358,9 @@ pub enum Error {
 
     /// The chosen storage nodes leave some shard without a node.
     #[error(
-        "the storage nodes do not cover every shard (missing {missing:?} of {num_shard}); \
-         add nodes for those shards or use the indexer to pick them"
+        "the storage nodes do not cover every shard (missing {} of {num_shard}); \
+         add nodes for those shards or use the indexer to pick them",
+        missing.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
     )]
     ShardsNotCovered {
         /// Shard ids with no node.
@@ -436,8 +621,9 @@ pub enum Error {
     /// A node or the vault limits this signer's requests and asked for a wait longer than
     /// the client waits out on its own.
     #[error(
-        "{who} is rate-limiting you: retry in {retry_after_secs} s (it said {message:?}); \
-         each node limits requests per signer (by default a burst of 30, then 120 a minute)"
+        "{who} is rate-limiting you: retry in {retry_after_secs} s (it said {}); \
+         each node limits requests per signer (by default a burst of 30, then 120 a minute)",
+        quoted(message)
     )]
     RateLimited {
         /// `node N`, `key nodes 0, 1, 2` or `the custodial vault URL`.
@@ -450,8 +636,9 @@ pub enum Error {
 
     /// The custodial vault answered with an error reply.
     #[error(
-        "the custodial vault {url} refused with {}, saying {message:?}; {}",
+        "the custodial vault {url} refused with {}, saying {}; {}",
         code.as_str_name(),
+        quoted(message),
         crate::keys::code_advice(*code)
     )]
     VaultRefused {
@@ -505,8 +692,8 @@ pub enum Error {
 
     /// Only the file's owner may do this.
     #[error(
-        "only the owner of file {file_id} ({owner}) can {action}; you are {user}: switch to \
-         the owner's account (ZGVAULT_HOME) or ask them"
+        "file {file_id}: only its owner, {owner}, can {action}, not you ({user}); only the \
+         owner's key can sign that: switch ZGVAULT_HOME to their account, or ask them"
     )]
     NotOwner {
         /// The file.
@@ -521,15 +708,15 @@ pub enum Error {
 
     /// Another process is doing the same thing right now.
     #[error(
-        "another {what} is running (pid {pid}); wait for it to finish, then run this again \
+        "another {what} is running ({pid}); wait for it to finish, then run this again \
          (it resumes). The lock ({path}) is released when that process exits: do not delete \
          the file"
     )]
     Locked {
         /// What is running ("put of this file").
         what: String,
-        /// The other process, as written in the lock file ("unknown" if unreadable).
-        pid: String,
+        /// The other process, as its lock file says.
+        pid: crate::flows::LockHolder,
         /// The lock file.
         path: PathBuf,
     },
@@ -658,5 +845,39 @@ impl From<Error> for std::io::Error {
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, err)
+    }
+}
+
+/// An I/O error on `path` while doing `action` ("read", "create", ...).
+pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
+    Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A custodial vault: where it is and the encryption key it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultIdentity {
+    /// Its address (HTTP URL, or libp2p address).
+    pub url: String,
+    /// Its X25519 encryption key.
+    pub key: B256,
+}
+
+/// `text` in double quotes, with quotes, backslashes and control characters escaped: how
+/// messages show text that came from a node, a file or the command line.
+pub fn quoted(text: &str) -> Quoted<'_> {
+    Quoted(text)
+}
+
+/// See [`quoted`].
+#[derive(Debug, Clone, Copy)]
+pub struct Quoted<'a>(&'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_debug())
     }
 }

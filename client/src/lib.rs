@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+pub mod account;
 mod error;
+mod files;
+pub mod flows;
 pub mod keys;
 pub mod network;
 mod sealing;
 pub mod storage;
-pub mod vault;
 pub mod zg;
 
-pub use error::{Error, ProofError, SubmissionRule};
+pub use error::{Error, ProofError, Quoted, SubmissionRule, VaultIdentity, quoted};
 pub use sealing::{SealedFile, media_type_of, open_file, seal_file, sealed_metadata};

@@ -18,11 +18,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create or import your Ethereum key (encrypted keystore) and pick a network.
-    Init(cli::vault::InitArgs),
+    Init(cli::session::InitArgs),
     /// Seal a file, upload it to 0G, hand its key to the key network or the vault, register it.
-    Put(cli::vault::PutArgs),
+    Put(cli::session::PutArgs),
     /// Recover a file's key (key network or vault), download, verify and open it.
-    Get(cli::vault::GetArgs),
+    Get(cli::session::GetArgs),
     /// Let someone read a file: mint them an AccessPass, or add them to the allow-list.
     Grant(cli::manage::GrantArgs),
     /// Stop future key releases to someone (burn their passes, allow-list, --deny).
@@ -59,9 +59,9 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Init(args) => cli::vault::run_init(args),
-        Command::Put(args) => cli::vault::run_put(args),
-        Command::Get(args) => cli::vault::run_get(args),
+        Command::Init(args) => cli::session::run_init(args),
+        Command::Put(args) => cli::session::run_put(args),
+        Command::Get(args) => cli::session::run_get(args),
         Command::Grant(args) => cli::manage::run_grant(args),
         Command::Revoke(args) => cli::manage::run_revoke(args),
         Command::Ls(args) => cli::manage::run_ls(args),

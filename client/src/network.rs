@@ -10,6 +10,8 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, ProviderBuilder};
 use serde::{Deserialize, Serialize};
 
+use zgvault_proto::RpcUrl;
+
 use crate::error::Error;
 use crate::storage::{IndexerClient, NodeClient, ShardedNode};
 
@@ -24,7 +26,8 @@ pub struct Network {
     pub name: String,
     /// The chain id every endpoint must report.
     pub chain_id: u64,
-    pub rpc_url: String,
+    /// The JSON-RPC endpoint of the chain (shown redacted: it may hold an API key).
+    pub rpc_url: RpcUrl,
     /// A 0G indexer, used to find storage nodes when none are listed.
     pub indexer: Option<String>,
     /// Storage nodes to use directly (skips the indexer).
@@ -96,7 +99,7 @@ impl Network {
         Some(Network {
             name: name.to_owned(),
             chain_id,
-            rpc_url: rpc.to_owned(),
+            rpc_url: RpcUrl::parse(rpc).ok()?,
             indexer: Some(indexer.to_owned()),
             storage_nodes: Vec::new(),
             flow: None,
@@ -116,12 +119,11 @@ impl Network {
             path: manifest.to_owned(),
             source,
         })?;
-        let m: DevnetManifest = serde_json::from_str(&text).map_err(|e| Error::Config {
-            message: format!(
-                "{} is not a devnet manifest ({e}); start the devnet with `zgvault-testnet up`",
-                manifest.display()
-            ),
-        })?;
+        let m: DevnetManifest =
+            serde_json::from_str(&text).map_err(|source| Error::DevnetManifest {
+                path: manifest.to_owned(),
+                source,
+            })?;
         let (storage_nodes, indexer) = match m.storage {
             Some(s) => (
                 s.nodes.into_iter().map(|n| n.url).collect(),
@@ -152,14 +154,8 @@ impl Network {
 
     /// Checks the chain id, finds storage nodes covering every shard and the Flow address.
     pub async fn connect(&self) -> Result<Connected, Error> {
-        let url = self.rpc_url.parse().map_err(|e| Error::Config {
-            message: format!(
-                "RPC URL {:?} of network {} is not a URL: {e}",
-                self.rpc_url, self.name
-            ),
-        })?;
         let chain_id = ProviderBuilder::new()
-            .connect_http(url)
+            .connect_http(self.rpc_url.expose().clone())
             .get_chain_id()
             .await
             .map_err(|e| Error::Chain {
@@ -168,7 +164,7 @@ impl Network {
             })?;
         if chain_id != self.chain_id {
             return Err(Error::WrongChain {
-                endpoint: self.rpc_url.clone(),
+                endpoint: self.rpc_url.to_string(),
                 expected: self.chain_id,
                 got: chain_id,
             });
@@ -179,20 +175,20 @@ impl Network {
                 .map(|u| NodeClient::new(u.clone()))
                 .collect::<Result<Vec<_>, _>>()?
         } else {
-            let indexer = self.indexer.as_deref().ok_or_else(|| Error::Config {
-                message: format!(
-                    "network {} lists neither storage nodes nor an indexer",
-                    self.name
-                ),
-            })?;
+            let indexer = self
+                .indexer
+                .as_deref()
+                .ok_or_else(|| Error::NoStorageSource {
+                    network: self.name.clone(),
+                })?;
             let listed = IndexerClient::new(indexer)?.sharded_nodes().await?;
             select_covering(&listed.trusted)
                 .into_iter()
                 .map(|n| NodeClient::new(n.url.clone()))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let first = nodes.first().ok_or_else(|| Error::Config {
-            message: format!("network {} has no storage nodes", self.name),
+        let first = nodes.first().ok_or_else(|| Error::NoStorageNodes {
+            network: self.name.clone(),
         })?;
         let status = first.status().await?;
         if status.network_identity.chain_id != self.chain_id {
@@ -252,7 +248,7 @@ pub fn select_covering(nodes: &[ShardedNode]) -> Vec<&ShardedNode> {
 /// The parts of a devnet manifest a client reads (the testnet crate writes it).
 #[derive(Debug, Deserialize)]
 struct DevnetManifest {
-    rpc_url: String,
+    rpc_url: RpcUrl,
     chain_id: u64,
     contracts: DevnetContracts,
     storage: Option<DevnetStorage>,

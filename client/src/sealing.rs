@@ -5,13 +5,14 @@
 //! directions write to a temporary file beside the destination and rename it into place
 //! only when everything succeeded, so a failure never leaves a partial file behind.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zgvault_proto::{FileKey, Metadata, OpenReader, SealWriter, Suite};
 
-use crate::error::Error;
+use crate::error::{Error, io};
+use crate::files::{PUBLIC, TempFile};
 use crate::zg::{FileRoot, RootHasher, Tee};
 
 /// Bytes read from the plaintext per call.
@@ -36,6 +37,18 @@ pub fn seal_file(
     suite: Suite,
     progress: &dyn Fn(u64),
 ) -> Result<SealedFile, Error> {
+    seal_file_with_mode(input, output, key, suite, PUBLIC, progress)
+}
+
+/// [`seal_file`], the output created with `mode`.
+pub(crate) fn seal_file_with_mode(
+    input: &Path,
+    output: &Path,
+    key: &FileKey,
+    suite: Suite,
+    mode: u32,
+    progress: &dyn Fn(u64),
+) -> Result<SealedFile, Error> {
     let mut src = File::open(input).map_err(|e| io("open", input, e))?;
     let size = src.metadata().map_err(|e| io("read", input, e))?.len();
     if size == 0 {
@@ -46,8 +59,8 @@ pub fn seal_file(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let metadata = Metadata::new(&name, media_type_of(input), size);
-    let tmp = TempOutput::new(output)?;
-    let sink = Tee::new(BufWriter::new(tmp.file()?), RootHasher::new());
+    let (tmp, file) = TempFile::create(output, mode)?;
+    let sink = Tee::new(BufWriter::new(file), RootHasher::new());
     let mut writer = SealWriter::with_suite(sink, key, suite, &metadata)?;
     let mut buf = vec![0u8; READ_BUF];
     loop {
@@ -67,9 +80,8 @@ pub fn seal_file(
     let file = file
         .into_inner()
         .map_err(|e| io("write", tmp.path(), e.into_error()))?;
-    file.sync_all().map_err(|e| io("write", tmp.path(), e))?;
     let root = hasher.finish()?;
-    tmp.commit()?;
+    tmp.commit(&file)?;
     Ok(SealedFile {
         root,
         metadata,
@@ -116,61 +128,10 @@ pub fn media_type_of(path: &Path) -> &'static str {
     }
 }
 
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// A temporary file beside the destination, removed unless committed.
-#[derive(Debug)]
-struct TempOutput {
-    tmp: PathBuf,
-    dest: PathBuf,
-    committed: bool,
-}
-
-impl TempOutput {
-    fn new(dest: &Path) -> Result<Self, Error> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| io("write", dest, std::io::ErrorKind::InvalidInput.into()))?;
-        let tmp = dest.with_file_name(format!(".{name}.zgvault-partial"));
-        Ok(TempOutput {
-            tmp,
-            dest: dest.to_owned(),
-            committed: false,
-        })
-    }
-
-    fn path(&self) -> &Path {
-        &self.tmp
-    }
-
-    fn file(&self) -> Result<File, Error> {
-        File::create(&self.tmp).map_err(|e| io("create", &self.tmp, e))
-    }
-
-    fn commit(mut self) -> Result<(), Error> {
-        fs::rename(&self.tmp, &self.dest).map_err(|e| io("rename into", &self.dest, e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempOutput {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -255,7 +255,7 @@ async fn node_info_is_read_and_checked() {
     assert_eq!(info.enc_key, [0xab; 32]);
     assert_eq!(info.chain_id, 31337);
     let node = info.key_node(&url).unwrap();
-    assert_eq!(node.p2p.as_ref().map(|(p, _)| *p), Some(peer));
+    assert_eq!(node.endpoint.p2p.as_ref().map(|(p, _)| *p), Some(peer));
 
     let url = keys_common::serve_json(bad).await;
     let err = zgvault_client::keys::fetch_node_info(&url)

@@ -29,8 +29,10 @@ async fn p2p_nodes(fx: &Fixture, behaviours: Vec<Behave>) -> Vec<KeyNode> {
         let (peer, addr) = start_p2p_node(fx, index, behave).await;
         nodes.push(KeyNode {
             index,
-            http: None,
-            p2p: Some((peer, addr)),
+            endpoint: zgvault_client::keys::Endpoint {
+                http: None,
+                p2p: Some((peer, addr)),
+            },
             enc_key: [0; 32],
         });
     }
@@ -75,11 +77,13 @@ async fn libp2p_refusals_and_unreachable_nodes_are_named() {
     drop(closed);
     nodes.push(KeyNode {
         index: 2,
-        http: None,
-        p2p: Some((
-            libp2p::PeerId::random(),
-            format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
-        )),
+        endpoint: zgvault_client::keys::Endpoint {
+            http: None,
+            p2p: Some((
+                libp2p::PeerId::random(),
+                format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
+            )),
+        },
         enc_key: [0; 32],
     });
     let err = tokio::time::timeout(

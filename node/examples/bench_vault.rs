@@ -185,7 +185,7 @@ async fn bench(
             std::fs::rename(dir.path().join(name), config.data_dir.join(name)).unwrap();
         }
     }
-    config.chain.rpc_url = rpc.to_owned();
+    config.chain.rpc_url = rpc.parse().unwrap();
     config.chain.file_registry = registry.address();
     config.p2p.enabled = false;
     config.limits.rate_per_sec = 1_000_000;

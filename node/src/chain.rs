@@ -9,11 +9,11 @@ use std::{fmt, time::Duration};
 use alloy::{
     eips::BlockId,
     providers::{DynProvider, Provider, ProviderBuilder},
-    transports::http::reqwest::Url,
 };
 use alloy_primitives::{Address, B256};
 use futures::future::BoxFuture;
 use zgvault_contracts::FileRegistry;
+use zgvault_proto::RpcUrl;
 
 use crate::error::{Error, Result};
 
@@ -63,7 +63,7 @@ pub trait Chain: Send + Sync + fmt::Debug + 'static {
 /// [`Chain`] over a JSON-RPC endpoint with alloy.
 #[derive(Clone)]
 pub struct AlloyChain {
-    rpc_url: String,
+    rpc_url: RpcUrl,
     provider: DynProvider,
     registry: FileRegistry::FileRegistryInstance<DynProvider>,
 }
@@ -80,16 +80,13 @@ impl fmt::Debug for AlloyChain {
 impl AlloyChain {
     /// A client of `rpc_url` reading the FileRegistry at `file_registry`. Does not connect
     /// yet (HTTP is connectionless); the first call does.
-    pub fn new(rpc_url: &str, file_registry: Address) -> Result<Self> {
-        let url: Url = rpc_url.parse().map_err(|e| Error::ConfigValue {
-            key: "chain.rpc_url".into(),
-            value: format!("{rpc_url} ({e})"),
-            reason: "must be an http:// or https:// URL",
-        })?;
-        let provider = ProviderBuilder::new().connect_http(url).erased();
+    pub fn new(rpc_url: &RpcUrl, file_registry: Address) -> Result<Self> {
+        let provider = ProviderBuilder::new()
+            .connect_http(rpc_url.expose().clone())
+            .erased();
         let registry = FileRegistry::new(file_registry, provider.clone());
         Ok(Self {
-            rpc_url: rpc_url.to_owned(),
+            rpc_url: rpc_url.clone(),
             provider,
             registry,
         })

@@ -13,6 +13,7 @@ use std::{
 
 use alloy_primitives::Address;
 use serde::{Deserialize, Serialize};
+use zgvault_proto::RpcUrl;
 use zgvault_proto::wire::MAX_MESSAGE_BYTES;
 
 use crate::error::{Error, Result};
@@ -137,8 +138,9 @@ pub struct P2pConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChainConfig {
-    /// The node's own JSON-RPC endpoint (http or https).
-    pub rpc_url: String,
+    /// The node's own JSON-RPC endpoint (http or https; shown redacted: it may hold an API
+    /// key).
+    pub rpc_url: RpcUrl,
     /// Expected `eth_chainId`; the node refuses to start on a different chain.
     pub chain_id: u64,
     /// FileRegistry address: the gate, and the EIP-712 verifying contract.
@@ -226,7 +228,7 @@ impl Default for P2pConfig {
 impl Default for ChainConfig {
     fn default() -> Self {
         Self {
-            rpc_url: DEFAULT_RPC_URL.to_owned(),
+            rpc_url: RpcUrl::parse(DEFAULT_RPC_URL).expect("the default RPC URL parses"),
             chain_id: DEFAULT_CHAIN_ID,
             file_registry: Address::ZERO,
             node_registry: Address::ZERO,
@@ -390,7 +392,16 @@ impl NodeConfig {
             "p2p.enabled" => self.p2p.enabled = parse(key, v, "true or false")?,
             "p2p.listen" => self.p2p.listen = list(v),
             "p2p.bootstrap" => self.p2p.bootstrap = list(v),
-            "chain.rpc_url" => self.chain.rpc_url = v.to_owned(),
+            "chain.rpc_url" => {
+                // The value is not repeated in the error: it may hold an API key.
+                self.chain.rpc_url =
+                    v.parse()
+                        .map_err(|e: zgvault_proto::Error| Error::ConfigValue {
+                            key: key.to_owned(),
+                            value: e.to_string(),
+                            reason: "must be an http:// or https:// URL",
+                        })?;
+            }
             "chain.chain_id" => self.chain.chain_id = parse(key, v, "a chain id (u64)")?,
             "chain.file_registry" => {
                 self.chain.file_registry = parse(key, v, "a 0x-prefixed 20-byte address")?;
@@ -466,15 +477,6 @@ impl NodeConfig {
                 reason,
             })
         };
-        if !(self.chain.rpc_url.starts_with("http://")
-            || self.chain.rpc_url.starts_with("https://"))
-        {
-            return bad(
-                "chain.rpc_url",
-                self.chain.rpc_url.clone(),
-                "must be an http:// or https:// URL",
-            );
-        }
         if self.chain.freshness_blocks == 0 {
             return bad("chain.freshness_blocks", "0".into(), "must be at least 1");
         }

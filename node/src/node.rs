@@ -384,7 +384,7 @@ async fn check_chain_id(chain: &AlloyChain, config: &NodeConfig) -> Result<()> {
     };
     if got != config.chain.chain_id {
         return Err(Error::WrongChain {
-            rpc_url: config.chain.rpc_url.clone(),
+            rpc_url: config.chain.rpc_url.to_string(),
             expected: config.chain.chain_id,
             got,
         });

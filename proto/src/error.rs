@@ -513,6 +513,21 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    // ----- endpoints ---------------------------------------------------------------------------
+    /// An RPC URL that does not parse. The URL itself is not repeated: it may hold an API key.
+    #[error("the RPC URL does not parse ({source}): give it as http(s)://host[:port][/path]")]
+    RpcUrl {
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// An RPC URL that is not HTTP(S).
+    #[error("the RPC URL uses {scheme}://, but only http:// and https:// are supported")]
+    RpcUrlScheme {
+        /// The scheme it has.
+        scheme: String,
+    },
 }
 
 impl Error {

@@ -60,8 +60,10 @@ async fn setup(n: usize, t: usize) -> anyhow::Result<Setup> {
         .iter()
         .map(|k| KeyNode {
             index: k.index,
-            http: Some(k.http.clone()),
-            p2p: None,
+            endpoint: zgvault_client::keys::Endpoint {
+                http: Some(k.http.clone()),
+                p2p: None,
+            },
             enc_key: k.encryption_key.0,
         })
         .collect();
@@ -154,7 +156,10 @@ async fn throughput(
     total: usize,
     concurrency: usize,
 ) -> anyhow::Result<(f64, f64, usize)> {
-    let url = format!("{}/v1/keys", s.nodes[0].http.clone().unwrap_or_default());
+    let url = format!(
+        "{}/v1/keys",
+        s.nodes[0].endpoint.http.clone().unwrap_or_default()
+    );
     let at_block = ProviderBuilder::new()
         .connect_http(s.devnet.rpc_url().parse()?)
         .get_block_number()

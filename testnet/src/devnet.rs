@@ -175,8 +175,9 @@ impl Devnet {
         &self.manifest
     }
 
+    /// The chain's RPC URL, in full (a local anvil: it holds no credentials).
     pub fn rpc_url(&self) -> &str {
-        &self.manifest.rpc_url
+        self.manifest.rpc_url.expose().as_str()
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -354,7 +355,7 @@ impl Devnet {
         storage::start_node(
             &zgs_dev,
             &self.state_dir,
-            &self.manifest.rpc_url,
+            self.manifest.rpc_url.expose().as_str(),
             self.manifest.contracts.flow,
             self.manifest.deploy_block,
             opts,
@@ -512,7 +513,7 @@ pub async fn status(state_dir: &Path) -> Result<Status> {
         .iter()
         .map(|p| (p.clone(), process::is_alive(p.pid, &p.tool)))
         .collect();
-    let provider = ProviderBuilder::new().connect_http(parse_url(&manifest.rpc_url)?);
+    let provider = ProviderBuilder::new().connect_http(manifest.rpc_url.expose().clone());
     let chain = provider
         .get_block_number()
         .await
@@ -625,7 +626,7 @@ async fn launch(config: &DevnetConfig, detached: bool) -> Result<Devnet> {
         version: MANIFEST_VERSION,
         warning: "devnet only: these private keys are for local testing and are not secret"
             .to_owned(),
-        rpc_url,
+        rpc_url: parse_url(&rpc_url)?,
         chain_id: config.chain_id,
         deploy_block: deployed.first_block,
         contracts: deployed.contracts,
@@ -717,7 +718,7 @@ fn start_storage(
 }
 
 async fn fund(rpc_url: &str, accounts: &[(String, PrivateKeySigner)]) -> Result<()> {
-    let provider = ProviderBuilder::new().connect_http(parse_url(rpc_url)?);
+    let provider = ProviderBuilder::new().connect_http(parse_url(rpc_url)?.expose().clone());
     let chain_id = provider
         .get_chain_id()
         .await
@@ -733,8 +734,8 @@ async fn fund(rpc_url: &str, accounts: &[(String, PrivateKeySigner)]) -> Result<
     Ok(())
 }
 
-pub(crate) fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
-    Ok(zgvault_devsupport::parse_url(url)?)
+pub(crate) fn parse_url(url: &str) -> Result<zgvault_proto::RpcUrl> {
+    url.parse().map_err(|source| Error::RpcUrl { source })
 }
 
 fn all_alive(manifest: &Manifest) -> bool {
@@ -745,11 +746,8 @@ fn all_alive(manifest: &Manifest) -> bool {
 }
 
 async fn chain_answers(manifest: &Manifest) -> bool {
-    let Ok(url) = parse_url(&manifest.rpc_url) else {
-        return false;
-    };
     ProviderBuilder::new()
-        .connect_http(url)
+        .connect_http(manifest.rpc_url.expose().clone())
         .get_chain_id()
         .await
         .is_ok_and(|id| id == manifest.chain_id)

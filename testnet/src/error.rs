@@ -54,6 +54,12 @@ pub enum Error {
     #[error("invalid devnet option: {message}")]
     Config { message: String },
 
+    #[error("{source}")]
+    RpcUrl {
+        #[source]
+        source: zgvault_proto::Error,
+    },
+
     /// A tool is missing or did not start, or a URL is bad (`zgvault-devsupport`).
     #[error(transparent)]
     DevSupport(zgvault_devsupport::Error),

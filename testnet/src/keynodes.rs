@@ -118,7 +118,7 @@ pub(crate) async fn start_key_network(
             genesis_share: Some(genesis),
             ..NodeConfig::default()
         };
-        config.chain.rpc_url = setup.rpc_url.to_owned();
+        config.chain.rpc_url = crate::devnet::parse_url(setup.rpc_url)?;
         config.chain.chain_id = setup.chain_id;
         config.chain.file_registry = setup.file_registry;
         config.chain.node_registry = setup.node_registry;
@@ -154,7 +154,7 @@ pub(crate) async fn start_key_network(
 
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(setup.admin))
-        .connect_http(crate::devnet::parse_url(setup.rpc_url)?);
+        .connect_http(crate::devnet::parse_url(setup.rpc_url)?.expose().clone());
     let registry = NodeRegistry::new(setup.node_registry, &provider);
     let members = nodes
         .iter()

@@ -154,7 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if cli.json {
                 let out = serde_json::json!({
                     "healthy": status.healthy(),
-                    "rpc_url": status.manifest.rpc_url,
+                    "rpc_url": status.manifest.rpc_url.to_string(),
                     "chain_id": status.manifest.chain_id,
                     "block": status.chain.as_ref().ok(),
                     "chain_error": status.chain.as_ref().err(),

@@ -23,7 +23,8 @@ pub struct Manifest {
     pub version: u32,
     /// A reminder for anyone who finds this file: these keys are public test keys.
     pub warning: String,
-    pub rpc_url: String,
+    /// The chain (shown redacted: a URL may hold an API key).
+    pub rpc_url: zgvault_proto::RpcUrl,
     pub chain_id: u64,
     /// Block at which the contracts were deployed: where log scans start.
     pub deploy_block: u64,
@@ -149,7 +150,7 @@ mod tests {
         Manifest {
             version: MANIFEST_VERSION,
             warning: "devnet".into(),
-            rpc_url: "http://127.0.0.1:1".into(),
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
             chain_id: 31337,
             deploy_block: 1,
             contracts: Contracts {

@@ -125,7 +125,7 @@ pub(crate) async fn start_vault(
         ..NodeConfig::default()
     }
     .custodial(VaultConfig::new(kek));
-    config.chain.rpc_url = setup.rpc_url.to_owned();
+    config.chain.rpc_url = crate::devnet::parse_url(setup.rpc_url)?;
     config.chain.chain_id = setup.chain_id;
     config.chain.file_registry = setup.file_registry;
     config.chain.node_registry = setup.node_registry;
@@ -169,7 +169,7 @@ async fn register_vault(
 ) -> Result<()> {
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(admin))
-        .connect_http(crate::devnet::parse_url(rpc_url)?);
+        .connect_http(crate::devnet::parse_url(rpc_url)?.expose().clone());
     let receipt = NodeRegistry::new(node_registry, &provider)
         .registerVault(encryption_key, url.to_owned())
         .send()

@@ -431,13 +431,14 @@ async fn custodial_custody_shred_and_moves_with_the_cli() {
     }
     .sign(&owner)
     .unwrap();
-    let over_p2p = zgvault_client::keys::KeyNode {
-        index: 0,
+    let over_p2p = zgvault_client::keys::Endpoint {
         http: Some("http://127.0.0.1:1".into()),
         p2p: Some((info.peer_id.parse().unwrap(), info.p2p[0].parse().unwrap())),
-        enc_key: [0; 32],
     };
-    let ack = zgvault_client::keys::send_shred(&over_p2p, shred)
+    let channel =
+        zgvault_client::keys::Channel::new(zgvault_client::keys::ChannelOptions::SINGLE_NODE)
+            .unwrap();
+    let ack = zgvault_client::keys::send_shred(&channel, &over_p2p, shred)
         .await
         .unwrap();
     assert!(!ack.held, "the move already shredded the vault's copy");

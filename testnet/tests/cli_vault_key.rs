@@ -105,8 +105,10 @@ fn unpinned_config(user: &User, vault_url: &str) {
         .expect("the devnet manifest pins the vault key");
     let copy = user.home.join("manifest-without-pin.json");
     std::fs::write(&copy, manifest.to_string()).unwrap();
-    let path = user.home.join(zgvault_client::vault::CONFIG_FILE);
-    let mut config = zgvault_client::vault::Config::load(&path).unwrap().unwrap();
+    let path = user.home.join(zgvault_client::account::CONFIG_FILE);
+    let mut config = zgvault_client::account::Config::load(&path)
+        .unwrap()
+        .unwrap();
     config.manifest = Some(copy);
     config.vault_url = Some(vault_url.to_owned());
     config.vault_key = None;
@@ -142,7 +144,7 @@ async fn fail_vault_key_swap_by_a_proxy_is_refused_and_k_never_reaches_it() {
         // Show what the attack got: a K that the registered capsule commits to.
         let registry = devnet.manifest().contracts.file_registry;
         let provider = alloy::providers::ProviderBuilder::new()
-            .connect_http(devnet.manifest().rpc_url.parse().unwrap());
+            .connect_http(devnet.manifest().rpc_url.expose().clone());
         let mut real = Vec::new();
         for (file_id, key) in &learned {
             let capsule = zgvault_contracts::FileRegistry::new(registry, &provider)

@@ -36,7 +36,7 @@ async fn in_process_devnet_has_contracts_and_funded_accounts() {
     config.nodes = 3;
     let devnet = Devnet::start(&config).await.unwrap();
     let m = devnet.manifest().clone();
-    let provider = ProviderBuilder::new().connect_http(m.rpc_url.parse().unwrap());
+    let provider = ProviderBuilder::new().connect_http(m.rpc_url.expose().clone());
 
     assert_eq!(provider.get_chain_id().await.unwrap(), m.chain_id);
     for (name, addr) in m.contracts.named() {
@@ -67,7 +67,7 @@ async fn in_process_devnet_has_contracts_and_funded_accounts() {
     // Dropping the devnet stops the chain.
     let url = m.rpc_url.clone();
     devnet.stop().unwrap();
-    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let provider = ProviderBuilder::new().connect_http(url.expose().clone());
     assert!(
         provider.get_chain_id().await.is_err(),
         "chain still answers after stop"

@@ -55,11 +55,13 @@ impl World {
             .iter()
             .map(|n| KeyNode {
                 index: n.index,
-                http: Some(n.http.clone()),
-                p2p: n
-                    .p2p
-                    .first()
-                    .map(|a| (n.peer_id.parse().unwrap(), a.parse().unwrap())),
+                endpoint: zgvault_client::keys::Endpoint {
+                    http: Some(n.http.clone()),
+                    p2p: n
+                        .p2p
+                        .first()
+                        .map(|a| (n.peer_id.parse().unwrap(), a.parse().unwrap())),
+                },
                 enc_key: n.encryption_key.0,
             })
             .collect();
@@ -370,8 +372,8 @@ async fn threshold_holds_under_dead_and_lying_nodes() {
     let liar = garbage_server().await;
     let mut lying = w.nodes.clone();
     for n in lying.iter_mut().take(N - T) {
-        n.http = Some(liar.clone());
-        n.p2p = None;
+        n.endpoint.http = Some(liar.clone());
+        n.endpoint.p2p = None;
     }
     let (req, s) = w.request("alice", &file, Scheme::Bls, &cap).await;
     let got = w
@@ -442,15 +444,15 @@ async fn shamir_deposits_survive_a_node_restart() {
             .sign(&owner)
             .unwrap();
         let body = wire::encode_request(&KeyRequest::Deposit(deposit));
-        let resp = post(&http, node.http.as_deref().unwrap(), body).await;
+        let resp = post(&http, node.endpoint.http.as_deref().unwrap(), body).await;
         assert!(matches!(resp, KeyResponse::DepositAck(_)), "{resp:?}");
     }
 
     // Node 1 is killed and restarted: the share it acknowledged is still there.
     w.devnet.kill_process("keynode-1").unwrap();
     let url = w.devnet.restart_process("keynode-1").unwrap();
-    w.nodes[0].http = Some(url);
-    w.nodes[0].p2p = None;
+    w.nodes[0].endpoint.http = Some(url);
+    w.nodes[0].endpoint.p2p = None;
 
     w.grant("alice", &file, "bob").await;
     let cap = commitments.to_bytes();
@@ -483,7 +485,7 @@ async fn shamir_deposits_survive_a_node_restart() {
     .unwrap();
     let resp = post(
         &http,
-        w.nodes[1].http.as_deref().unwrap(),
+        w.nodes[1].endpoint.http.as_deref().unwrap(),
         wire::encode_request(&KeyRequest::Deposit(deposit)),
     )
     .await;
@@ -497,7 +499,7 @@ async fn shamir_deposits_survive_a_node_restart() {
 async fn malformed_and_oversized_messages_get_errors_and_the_node_keeps_serving() {
     let w = World::new().await;
     let http = alloy::transports::http::reqwest::Client::new();
-    let url = w.nodes[0].http.clone().unwrap();
+    let url = w.nodes[0].endpoint.http.clone().unwrap();
     let garbage = post(&http, &url, vec![0xff; 100]).await;
     assert!(
         matches!(garbage, KeyResponse::Error(ref e) if e.code == ErrorCode::Malformed),
@@ -575,11 +577,14 @@ async fn recovery_over_libp2p_with_the_real_nodes() {
         .nodes
         .iter()
         .map(|n| KeyNode {
-            http: None,
+            endpoint: zgvault_client::keys::Endpoint {
+                http: None,
+                ..n.endpoint.clone()
+            },
             ..n.clone()
         })
         .collect();
-    assert!(p2p_only.iter().all(|n| n.p2p.is_some()));
+    assert!(p2p_only.iter().all(|n| n.endpoint.p2p.is_some()));
     let combiner = w.key_set.combiner(&file, &capsule, N);
     let opts = RecoverOptions {
         prefer: zgvault_client::keys::Transport::P2p,
@@ -627,7 +632,7 @@ async fn transplant_of_a_registered_capsule_recovers_nothing_from_real_nodes() {
         let body = wire::encode_request(&KeyRequest::Access(req.clone()));
         let mut answers = Vec::new();
         for node in &w.nodes {
-            match post(&http, node.http.as_deref().unwrap(), body.clone()).await {
+            match post(&http, node.endpoint.http.as_deref().unwrap(), body.clone()).await {
                 KeyResponse::Partial(sealed) => {
                     let share = sealed.open(&secret, &req.hash()).unwrap();
                     answers.push((sealed.node_index, share.to_vec()));
@@ -695,7 +700,7 @@ async fn retired_capsule_format_is_refused_by_the_nodes_with_a_clear_message() {
     let body = wire::encode_request(&KeyRequest::Access(req));
     let http = alloy::transports::http::reqwest::Client::new();
     for node in &w.nodes {
-        match post(&http, node.http.as_deref().unwrap(), body.clone()).await {
+        match post(&http, node.endpoint.http.as_deref().unwrap(), body.clone()).await {
             KeyResponse::Error(reply) => {
                 assert_eq!(reply.code, ErrorCode::CapsuleMismatch, "{reply:?}");
                 assert!(

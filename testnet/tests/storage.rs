@@ -136,7 +136,7 @@ async fn sdk_uploads_we_download(layout: StorageLayout, sizes: &[usize]) {
         let up = sdk(&[
             "upload",
             "--rpc",
-            &m.rpc_url,
+            m.rpc_url.expose().as_str(),
             "--key",
             &key,
             "--indexer",

@@ -2,9 +2,9 @@
 
 use alloy::primitives::B256;
 use anyhow::bail;
-use zgvault_client::vault::{self, Custody};
+use zgvault_client::flows::{self, Custody};
 
-use super::vault::{VaultArgs, print_json, runtime};
+use super::session::{SessionArgs, print_json, runtime};
 
 /// The custody commands, flattened into the top-level command list.
 #[derive(Debug, clap::Subcommand)]
@@ -29,12 +29,12 @@ pub(crate) struct ShredArgs {
     /// The file id.
     file_id: B256,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 fn run_shred(args: ShredArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
-    let report = runtime()?.block_on(vault::shred(&vault, args.file_id))?;
+    let session = args.net.open()?;
+    let report = runtime()?.block_on(flows::shred(&session, args.file_id))?;
     if args.net.json {
         print_json(&serde_json::to_value(&report)?)?;
     } else {
@@ -96,19 +96,19 @@ pub(crate) struct MoveArgs {
     #[arg(long)]
     to: Target,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 fn run_move(args: MoveArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
+    let session = args.net.open()?;
     let json = args.net.json;
     let progress = |step: &'static str| {
         if !json {
             eprintln!("{step}...");
         }
     };
-    let report = runtime()?.block_on(vault::move_custody(
-        &vault,
+    let report = runtime()?.block_on(flows::move_custody(
+        &session,
         args.file_id,
         args.to.0,
         &progress,

@@ -6,9 +6,9 @@ use alloy::primitives::{Address, B256};
 use anyhow::bail;
 use indicatif::ProgressBar;
 use serde_json::json;
-use zgvault_client::vault::{self, Gate};
+use zgvault_client::flows::{self, Gate};
 
-use super::vault::{VaultArgs, bar, parse_not_after, parse_not_before, print_json, runtime};
+use super::session::{SessionArgs, bar, parse_not_after, parse_not_before, print_json, runtime};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GrantArgs {
@@ -21,12 +21,12 @@ pub(crate) struct GrantArgs {
     #[arg(long)]
     allow: bool,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 pub(crate) fn run_grant(args: GrantArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
-    let r = runtime()?.block_on(vault::grant(&vault, args.file_id, args.to, args.allow))?;
+    let session = args.net.open()?;
+    let r = runtime()?.block_on(flows::grant(&session, args.file_id, args.to, args.allow))?;
     if args.net.json {
         return print_json(&serde_json::to_value(&r)?);
     }
@@ -70,7 +70,7 @@ pub(crate) struct RevokeArgs {
     #[arg(long, hide = true, conflicts_with = "no_deny")]
     deny: bool,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 /// What every revocation must say: keys are not data.
@@ -83,10 +83,10 @@ const TAKES_EFFECT: &str = "the key nodes and the vault refuse from the moment t
      seconds on most chains)";
 
 pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
+    let session = args.net.open()?;
     let scan = ScanBar::new(args.net.json);
-    let r = runtime()?.block_on(vault::revoke(
-        &vault,
+    let r = runtime()?.block_on(flows::revoke(
+        &session,
         args.file_id,
         args.from,
         !args.no_deny,
@@ -138,31 +138,33 @@ pub(crate) fn run_revoke(args: RevokeArgs) -> anyhow::Result<()> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct LsArgs {
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 pub(crate) fn run_ls(args: LsArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
+    let session = args.net.open()?;
     let scan = ScanBar::new(args.net.json);
-    let files = runtime()?.block_on(vault::list_files(&vault, &|d, t| scan.update(d, t)));
+    let files = runtime()?.block_on(flows::list_files(&session, &|d, t| scan.update(d, t)));
     scan.finish();
     let files = files?;
-    let pending = vault::pending_puts();
+    let pending = flows::pending_puts();
     if args.net.json {
         let pending: Vec<_> = pending
             .iter()
             .map(|(_, p)| json!({"fileId": p.file_id, "source": p.source, "rootHash": p.root_hash}))
             .collect();
-        return print_json(&json!({"owner": vault.address(), "files": files, "pending": pending}));
+        return print_json(
+            &json!({"owner": session.address(), "files": files, "pending": pending}),
+        );
     }
     if files.is_empty() {
         println!(
             "no files registered by {} yet (`zgvault put FILE`)",
-            vault.address()
+            session.address()
         );
     }
     for f in &files {
-        let note = if f.owner == vault.address() {
+        let note = if f.owner == session.address() {
             String::new()
         } else {
             format!(" (now owned by {})", f.owner)
@@ -187,12 +189,12 @@ pub(crate) struct InfoArgs {
     /// The file id.
     file_id: B256,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 pub(crate) fn run_info(args: InfoArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
-    let v = runtime()?.block_on(vault::info(&vault, args.file_id))?;
+    let session = args.net.open()?;
+    let v = runtime()?.block_on(flows::info(&session, args.file_id))?;
     if args.net.json {
         return print_json(&v);
     }
@@ -251,16 +253,17 @@ pub(crate) struct PolicyArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_not_after)]
     not_after: Option<u64>,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
+    let session = args.net.open()?;
     let rt = runtime()?;
     // The window first: it is checked (owner, not empty) before anything is sent.
     let mut window_tx = None;
     if args.not_before.is_some() || args.not_after.is_some() {
-        window_tx = rt.block_on(vault.set_window(args.file_id, args.not_before, args.not_after))?;
+        window_tx =
+            rt.block_on(session.set_window(args.file_id, args.not_before, args.not_after))?;
         if !args.net.json {
             match window_tx {
                 Some(tx) => println!("access window of {} set (tx {tx})", args.file_id),
@@ -273,18 +276,18 @@ pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
     }
     let mut policy_tx = None;
     if !args.set.is_empty() || args.owner_only {
-        let Some(pass) = vault.network.access_pass else {
+        let Some(pass) = session.network.access_pass else {
             bail!(
                 "network {} has no AccessPass address: set it in the config file",
-                vault.network.name
+                session.network.name
             );
         };
         let (clauses, allow) = Gate::compile(&args.set, pass);
-        let tx = rt.block_on(vault::set_policy(&vault, args.file_id, clauses))?;
+        let tx = rt.block_on(flows::set_policy(&session, args.file_id, clauses))?;
         policy_tx = Some(tx);
         let mut allowed = Vec::new();
         for a in allow {
-            rt.block_on(vault::grant(&vault, args.file_id, a, true))?;
+            rt.block_on(flows::grant(&session, args.file_id, a, true))?;
             allowed.push(a);
         }
         if !args.net.json {
@@ -294,7 +297,7 @@ pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let v = rt.block_on(vault::info(&vault, args.file_id))?;
+    let v = rt.block_on(flows::info(&session, args.file_id))?;
     if args.net.json {
         return print_json(&json!({
             "fileId": args.file_id,
@@ -318,12 +321,12 @@ pub(crate) fn run_policy(args: PolicyArgs) -> anyhow::Result<()> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 pub(crate) fn run_status(args: StatusArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
-    let s = runtime()?.block_on(vault::status(&vault))?;
+    let session = args.net.open()?;
+    let s = runtime()?.block_on(flows::status(&session))?;
     if args.net.json {
         return print_json(&serde_json::to_value(&s)?);
     }

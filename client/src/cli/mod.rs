@@ -4,8 +4,8 @@ pub(crate) mod custody;
 pub(crate) mod manage;
 pub(crate) mod root;
 pub(crate) mod seal;
+pub(crate) mod session;
 pub(crate) mod storage;
-pub(crate) mod vault;
 
 use std::process::ExitCode;
 

@@ -149,11 +149,11 @@ pub(crate) fn run_open(args: OpenArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "opened    {} -> {} ({} bytes, originally {:?}, {})",
+            "opened    {} -> {} ({} bytes, originally {}, {})",
             args.input.display(),
             args.output.display(),
             meta.size,
-            meta.name,
+            zgvault_client::quoted(&meta.name),
             meta.media_type
         );
     }
@@ -163,7 +163,11 @@ pub(crate) fn run_open(args: OpenArgs) -> anyhow::Result<()> {
 fn parse_suite(s: &str) -> Result<Suite, String> {
     Suite::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
-        format!("unknown suite {s:?}; use one of {}", names.join(", "))
+        format!(
+            "unknown suite {}; use one of {}",
+            zgvault_client::quoted(s),
+            names.join(", ")
+        )
     })
 }
 

@@ -52,7 +52,7 @@ pub(crate) struct NetArgs {
     manifest: Option<PathBuf>,
     /// Override the chain RPC URL.
     #[arg(long)]
-    rpc: Option<String>,
+    rpc: Option<zgvault_proto::RpcUrl>,
     /// Use these storage nodes instead of asking the indexer (repeat).
     #[arg(long = "node")]
     nodes: Vec<String>,
@@ -69,8 +69,8 @@ impl NetArgs {
         } else {
             Network::builtin(&self.network).with_context(|| {
                 format!(
-                    "unknown network {:?}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
-                    self.network
+                    "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
+                    zgvault_client::quoted(&self.network)
                 )
             })?
         };
@@ -154,7 +154,7 @@ async fn upload(file: PathBuf, net: NetArgs, journal: Option<PathBuf>) -> anyhow
     bar.set_message("uploading segments");
     let provider = ProviderBuilder::new()
         .wallet(signer)
-        .connect_http(connected.network.rpc_url.parse()?);
+        .connect_http(connected.network.rpc_url.expose().clone());
     let opts = UploadOptions {
         journal,
         ..UploadOptions::default()

@@ -5,6 +5,7 @@ use std::{fmt, time::Duration};
 use zgvault_proto::{threshold::CulpritReason, wire::ErrorCode};
 
 use super::Transport;
+use crate::error::quoted;
 
 /// A node whose answer was not used, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +53,16 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The transport did not reach the node (nothing was answered): another transport may.
+    pub(crate) fn is_unreached(&self) -> bool {
+        matches!(
+            self,
+            FailureKind::Unreachable { .. }
+                | FailureKind::HttpStatus { .. }
+                | FailureKind::TimedOut { .. }
+        )
+    }
+
     /// The culprit reason reported to the combiner for this failure.
     pub(crate) fn culprit_reason(&self) -> CulpritReason {
         match self {
@@ -75,8 +86,9 @@ impl fmt::Display for FailureKind {
             {
                 write!(
                     f,
-                    "is rate-limiting you: retry in {} s ({:?})",
-                    refusal.retry_after_secs, refusal.message
+                    "is rate-limiting you: retry in {} s ({})",
+                    refusal.retry_after_secs,
+                    quoted(&refusal.message)
                 )
             }
             FailureKind::Refused(refusal) => write!(f, "refused: {refusal}"),
@@ -113,7 +125,7 @@ impl Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({:?})", self.code.as_str_name(), self.message)
+        write!(f, "{} ({})", self.code.as_str_name(), quoted(&self.message))
     }
 }
 
@@ -257,7 +269,7 @@ pub(crate) fn list_nodes(nodes: &[u32]) -> String {
 pub(crate) fn quote_messages(messages: &[String]) -> String {
     messages
         .iter()
-        .map(|m| format!("{m:?}"))
+        .map(|m| quoted(m).to_string())
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -8,7 +8,7 @@ use libp2p::{Multiaddr, PeerId};
 use serde::Deserialize;
 use zgvault_proto::wire::MAX_MESSAGE_BYTES;
 
-use super::{FailureKind, KeyNode};
+use super::{Endpoint, FailureKind, KeyNode};
 use crate::error::Error;
 
 /// Largest `/v1/info` document read from a node.
@@ -54,11 +54,13 @@ impl NodeInfo {
     pub fn key_node(&self, http_url: &str) -> Option<KeyNode> {
         Some(KeyNode {
             index: self.index?,
-            http: Some(http_url.to_owned()),
-            p2p: self
-                .listen_addrs
-                .first()
-                .map(|addr| (self.peer_id, addr.clone())),
+            endpoint: Endpoint {
+                http: Some(http_url.to_owned()),
+                p2p: self
+                    .listen_addrs
+                    .first()
+                    .map(|addr| (self.peer_id, addr.clone())),
+            },
             enc_key: self.enc_key,
         })
     }
@@ -221,27 +223,6 @@ async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// The longest `retry_after_secs` of a `RATE_LIMITED` reply that is waited out (once);
-/// longer ones are reported to the user.
-pub const MAX_RATE_LIMIT_WAIT_SECS: u32 = 5;
-
-/// How long to wait before asking again, when `answer` is a `RATE_LIMITED` reply asking
-/// for a short wait (1..=[`MAX_RATE_LIMIT_WAIT_SECS`] s); `None` for every other answer.
-pub(crate) fn rate_limit_wait(answer: &[u8]) -> Option<std::time::Duration> {
-    use zgvault_proto::wire::{ErrorCode, KeyResponse, decode_response};
-    match decode_response(answer) {
-        Ok(KeyResponse::Error(reply))
-            if reply.code == ErrorCode::RateLimited
-                && (1..=MAX_RATE_LIMIT_WAIT_SECS).contains(&reply.retry_after_secs) =>
-        {
-            Some(std::time::Duration::from_secs(
-                reply.retry_after_secs.into(),
-            ))
-        }
-        _ => None,
-    }
 }
 
 /// reqwest's top-level messages ("error sending request") hide the cause; print the chain.

@@ -7,27 +7,31 @@
 //! before it counts; as soon as enough good answers are in, the requests still in flight are
 //! cancelled. When recovery fails, the error names every node and what went wrong with it,
 //! and refusals (`ACCESS_DENIED`, ...) are reported once with what the nodes said.
+//!
+//! Every exchange with a node goes through the one [`Channel`]: it picks HTTP or libp2p from
+//! the node's [`Endpoint`] (the NodeRegistry lists libp2p addresses; HTTP URLs come from
+//! the devnet manifest or the config), bounds each attempt, waits out a short
+//! `RATE_LIMITED` once and decodes the answer. Recovery, the vault's release and deposit
+//! (`custodial.rs`), Shamir deposits and shreds (`holders.rs`) all use it.
 
+mod channel;
 mod combiner;
 mod custodial;
-mod deposit;
 mod failure;
+mod holders;
 mod http;
 mod p2p;
 mod recover;
 
 use std::time::Duration;
 
+pub use channel::{Channel, ChannelOptions, MAX_RATE_LIMIT_WAIT_SECS, Peer};
 pub use combiner::{AnyCombiner, Combiner};
-pub use custodial::{
-    SINGLE_NODE_TIMEOUT, deposit_key, node_address, request_vault_key, send_shred,
-};
-pub use deposit::deposit_share;
+pub use custodial::{deposit_key, request_vault_key};
 pub use failure::{FailureKind, NodeFailure, NodeFailures, Refusal};
 pub(crate) use failure::{code_advice, list_nodes, quote_messages};
-pub use http::{
-    MAX_INFO_BYTES, MAX_RATE_LIMIT_WAIT_SECS, NodeInfo, fetch_node_info, fetch_node_info_within,
-};
+pub use holders::{deposit_share, send_shred};
+pub use http::{MAX_INFO_BYTES, NodeInfo, fetch_node_info, fetch_node_info_within};
 use libp2p::{Multiaddr, PeerId};
 pub use p2p::{KEYS_PROTOCOL, KeysCodec, P2P_COMMAND_QUEUE, P2pRequester};
 pub use recover::{Recovered, recover_key};
@@ -44,22 +48,46 @@ pub const MAX_KEY_NODES: usize = zgvault_proto::threshold::MAX_NODES;
 pub struct KeyNode {
     /// The node's 0-based index in the key set.
     pub index: u32,
-    /// Base URL of its HTTP API (`http://127.0.0.1:7000`), if it serves one.
-    pub http: Option<String>,
-    /// Its libp2p peer id and one address to dial, if it is reachable over libp2p.
-    pub p2p: Option<(PeerId, Multiaddr)>,
+    /// Where it answers.
+    pub endpoint: Endpoint,
     /// Its long-term X25519 encryption key (Shamir deposits are sealed to it).
     pub enc_key: [u8; 32],
 }
 
-impl KeyNode {
+/// Where a node (or the custodial vault) answers: its HTTP API, its libp2p address, or both.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Base URL of its HTTP API (`http://127.0.0.1:7000`), if it serves one.
+    pub http: Option<String>,
+    /// Its libp2p peer id and one address to dial, if it is reachable over libp2p.
+    pub p2p: Option<(PeerId, Multiaddr)>,
+}
+
+impl Endpoint {
     /// The transport used for this node: the preferred one if the node has it, else the other.
     pub fn transport(&self, prefer: Transport) -> Option<Transport> {
-        let has = |t: Transport| match t {
+        [prefer, prefer.other()]
+            .into_iter()
+            .find(|t| self.offers(*t))
+    }
+
+    /// Whether the node can be reached over `transport`.
+    pub fn offers(&self, transport: Transport) -> bool {
+        match transport {
             Transport::Http => self.http.is_some(),
             Transport::P2p => self.p2p.is_some(),
-        };
-        [prefer, prefer.other()].into_iter().find(|t| has(*t))
+        }
+    }
+}
+
+/// Where the node is, for messages: its HTTP URL, else its libp2p address.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.http, &self.p2p) {
+            (Some(url), _) => f.write_str(url),
+            (None, Some((peer, addr))) => write!(f, "{addr}/p2p/{peer}"),
+            (None, None) => f.write_str("(no address)"),
+        }
     }
 }
 
@@ -74,7 +102,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    const fn other(self) -> Self {
+    pub(crate) const fn other(self) -> Self {
         match self {
             Transport::Http => Transport::P2p,
             Transport::P2p => Transport::Http,

@@ -1,7 +1,6 @@
 //! The fan-out: one request to every node at once, answers verified as they arrive, the
 //! rest cancelled once enough are good.
 
-use libp2p::{Multiaddr, PeerId};
 use tokio::{task::JoinSet, time::Instant};
 use zeroize::Zeroizing;
 use zgvault_proto::{
@@ -9,12 +8,12 @@ use zgvault_proto::{
     request::SignedAccessRequest,
     sealbox::BoxSecretKey,
     threshold::CulpritReason,
-    wire::{self, KeyRequest, KeyResponse},
+    wire::{KeyRequest, KeyResponse},
 };
 
 use super::{
-    Combiner, FailureKind, KeyNode, MAX_KEY_NODES, NodeFailure, NodeFailures, P2pRequester,
-    RecoverOptions, Refusal, Transport, http,
+    Channel, Combiner, FailureKind, KeyNode, MAX_KEY_NODES, NodeFailure, NodeFailures,
+    RecoverOptions,
 };
 use crate::error::Error;
 
@@ -51,16 +50,16 @@ pub async fn recover_key<C: Combiner>(
             max: MAX_KEY_NODES,
         });
     }
-    let body = wire::encode_request(&KeyRequest::Access(request.clone()));
+    let asked = KeyRequest::Access(request.clone());
     let request_hash = request.hash();
-    let routes = Routes::for_nodes(nodes, opts)?;
+    let channel = Channel::new(opts.into())?;
 
     let mut combiner = combiner;
     let mut failures = Vec::new();
     let mut in_flight = JoinSet::new();
     let mut waiting = Vec::new();
     for node in nodes {
-        let Some(route) = routes.route(node, opts.prefer) else {
+        let Some(via) = node.endpoint.transport(opts.prefer) else {
             combiner.report(node.index, CulpritReason::Unreachable);
             failures.push(NodeFailure {
                 node_index: node.index,
@@ -69,24 +68,12 @@ pub async fn recover_key<C: Combiner>(
             });
             continue;
         };
-        waiting.push((node.index, route.transport()));
-        let (index, body, timeout) = (node.index, body.clone(), opts.per_node_timeout);
+        waiting.push((node.index, via));
+        let (index, endpoint) = (node.index, node.endpoint.clone());
+        let (channel, asked) = (channel.clone(), asked.clone());
         in_flight.spawn(async move {
-            let via = route.transport();
-            let mut answer = match tokio::time::timeout(timeout, route.send(body.clone())).await {
-                Ok(answer) => answer,
-                Err(_) => Err(FailureKind::TimedOut { after: timeout }),
-            };
-            // Rate-limited with a short wait: wait it out and ask once more (the overall
-            // timeout still bounds the recovery).
-            if let Some(wait) = answer.as_deref().ok().and_then(http::rate_limit_wait) {
-                tokio::time::sleep(wait).await;
-                answer = match tokio::time::timeout(timeout, route.send(body)).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(FailureKind::TimedOut { after: timeout }),
-                };
-            }
-            (index, via, answer)
+            let (answered_via, answer) = channel.ask(&endpoint, &asked).await;
+            (index, answered_via.unwrap_or(via), answer)
         });
     }
 
@@ -114,7 +101,7 @@ pub async fn recover_key<C: Combiner>(
         })?;
         waiting.retain(|(i, _)| *i != index);
         let outcome = match answer
-            .and_then(|bytes| open_answer(&bytes, index, response_secret, &request_hash))
+            .and_then(|response| open_answer(response, index, response_secret, &request_hash))
         {
             Ok(share) => {
                 let (back, added) = verify(combiner, index, share).await?;
@@ -138,7 +125,7 @@ pub async fn recover_key<C: Combiner>(
     // Cancel the slower nodes: their answers are not needed (or can no longer help).
     in_flight.abort_all();
     drop(in_flight);
-    drop(routes);
+    drop(channel);
 
     if combiner.is_ready() {
         let recovered = tokio::task::spawn_blocking(move || combiner.finish())
@@ -191,26 +178,19 @@ pub async fn recover_key<C: Combiner>(
     })
 }
 
-/// Decodes a node's answer and opens the share sealed in it.
+/// Opens the share sealed in a node's answer.
 fn open_answer(
-    bytes: &[u8],
+    response: KeyResponse,
     node_index: u32,
     response_secret: &BoxSecretKey,
     request_hash: &alloy::primitives::B256,
 ) -> Result<Zeroizing<Vec<u8>>, FailureKind> {
-    let response = wire::decode_response(bytes).map_err(|e| FailureKind::Malformed {
-        message: e.to_string(),
-    })?;
     let sealed = match response {
         KeyResponse::Partial(sealed) | KeyResponse::Share(sealed) => sealed,
-        KeyResponse::Error(reply) => {
-            return Err(FailureKind::Refused(Refusal {
-                code: reply.code,
-                message: reply.message,
-                retry_after_secs: reply.retry_after_secs,
-            }));
-        }
-        KeyResponse::DepositAck(_) | KeyResponse::Key(_) | KeyResponse::ShredAck(_) => {
+        KeyResponse::Error(_)
+        | KeyResponse::DepositAck(_)
+        | KeyResponse::Key(_)
+        | KeyResponse::ShredAck(_) => {
             return Err(FailureKind::Malformed {
                 message: "an answer of another kind instead of a share".into(),
             });
@@ -240,76 +220,4 @@ async fn verify<C: Combiner>(
     .map_err(|_| Error::Internal {
         what: "share verification task",
     })
-}
-
-/// The transports one recovery uses, set up only if some node needs them.
-struct Routes {
-    http: Option<alloy::transports::http::reqwest::Client>,
-    p2p: Option<P2pRequester>,
-}
-
-impl Routes {
-    fn for_nodes(nodes: &[KeyNode], opts: RecoverOptions) -> Result<Self, Error> {
-        let uses = |t| nodes.iter().any(|n| n.transport(opts.prefer) == Some(t));
-        Ok(Self {
-            http: match uses(Transport::Http) {
-                true => Some(http::http_client(opts.per_node_timeout)?),
-                false => None,
-            },
-            p2p: match uses(Transport::P2p) {
-                true => Some(P2pRequester::start(opts.per_node_timeout)?),
-                false => None,
-            },
-        })
-    }
-
-    fn route(&self, node: &KeyNode, prefer: Transport) -> Option<Route> {
-        match node.transport(prefer)? {
-            Transport::Http => Some(Route::Http {
-                client: self.http.clone()?,
-                base: node.http.clone()?,
-            }),
-            Transport::P2p => {
-                let (peer, addr) = node.p2p.clone()?;
-                Some(Route::P2p {
-                    requester: self.p2p.clone()?,
-                    peer,
-                    addr,
-                })
-            }
-        }
-    }
-}
-
-/// How one node is asked.
-enum Route {
-    Http {
-        client: alloy::transports::http::reqwest::Client,
-        base: String,
-    },
-    P2p {
-        requester: P2pRequester,
-        peer: PeerId,
-        addr: Multiaddr,
-    },
-}
-
-impl Route {
-    const fn transport(&self) -> Transport {
-        match self {
-            Route::Http { .. } => Transport::Http,
-            Route::P2p { .. } => Transport::P2p,
-        }
-    }
-
-    async fn send(&self, body: Vec<u8>) -> Result<Vec<u8>, FailureKind> {
-        match self {
-            Route::Http { client, base } => http::post_request(client, base, body).await,
-            Route::P2p {
-                requester,
-                peer,
-                addr,
-            } => requester.request(*peer, addr.clone(), body).await,
-        }
-    }
 }

@@ -2,9 +2,8 @@
 //! against the root before a byte of it is written; a node that is down or sends a bad
 //! segment is skipped for another one holding the same shard.
 
-use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use alloy::primitives::B256;
@@ -13,7 +12,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::rpc::{IndexerClient, NodeClient};
 use super::types::ShardConfig;
 use super::verify::{decode_segment_data, verify_segment};
-use crate::error::Error;
+use crate::error::{Error, io};
+use crate::files::{PUBLIC, TempFile};
 use crate::zg::{FileLayout, SEGMENT_CHUNKS};
 
 /// Segments fetched at once.
@@ -103,9 +103,8 @@ pub async fn download_file(
     let first_global = tx.start_entry_index / SEGMENT_CHUNKS as u64;
     let total = layout.segments_uploaded();
 
-    let tmp = temp_path(out);
-    let file = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
-    let guard = RemoveOnDrop(Some(tmp.clone()));
+    let (temp, file) = TempFile::create(out, PUBLIC)?;
+    let tmp = temp.path().to_owned();
     file.set_len(layout.size())
         .map_err(|e| io("write", &tmp, e))?;
     let file = Arc::new(file);
@@ -150,9 +149,7 @@ pub async fn download_file(
         .try_collect()
         .await?;
 
-    file.sync_all().map_err(|e| io("write", &tmp, e))?;
-    fs::rename(&tmp, out).map_err(|e| io("rename into", out, e))?;
-    std::mem::forget(guard);
+    temp.commit(&file)?;
     for (url, reason) in failures.into_iter().flatten() {
         if !bad_nodes.iter().any(|(u, _)| *u == url) {
             bad_nodes.push((url, reason));
@@ -198,31 +195,4 @@ async fn fetch(
     })?;
     verify_segment(layout, root, &seg, &data)?;
     Ok(data)
-}
-
-fn temp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".to_owned());
-    out.with_file_name(format!(".{name}.zgvault-partial"))
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Removes a partial download unless the download completed.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
 }

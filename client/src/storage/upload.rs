@@ -23,7 +23,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::rpc::NodeClient;
 use super::types::{SegmentWithProof, ShardConfig};
-use crate::error::Error;
+use crate::error::{Error, io};
 use crate::zg::{FileRoot, SEGMENT_CHUNKS, SegmentTree, abi};
 
 /// Segments per upload call (the Go client's batch).
@@ -373,14 +373,6 @@ async fn send_with_retry(
             }
             Err(e) => return Err(e),
         }
-    }
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
     }
 }
 

@@ -202,8 +202,10 @@ impl Nodes {
             }
             key_nodes.push(KeyNode {
                 index,
-                http: Some(url),
-                p2p: None,
+                endpoint: zgvault_client::keys::Endpoint {
+                    http: Some(url),
+                    p2p: None,
+                },
                 enc_key: [0; 32],
             });
         }

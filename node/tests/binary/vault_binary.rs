@@ -68,7 +68,7 @@ fn config(dir: &Path, rpc: &str, registry: Address, vault: VaultConfig) -> NodeC
         ..NodeConfig::default()
     }
     .custodial(vault);
-    config.chain.rpc_url = rpc.to_owned();
+    config.chain.rpc_url = rpc.parse().unwrap();
     config.chain.file_registry = registry;
     config.p2p.enabled = false;
     config.limits.rate_per_sec = 100_000;

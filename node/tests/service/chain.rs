@@ -72,7 +72,7 @@ async fn alloy_chain_and_gate_against_a_real_registry() {
         .unwrap();
 
     // The chain reads, at a block.
-    let chain = AlloyChain::new(&rpc, *registry.address()).unwrap();
+    let chain = AlloyChain::new(&rpc.parse().unwrap(), *registry.address()).unwrap();
     assert_eq!(chain.chain_id().await.unwrap(), 31337);
     let head = chain.head().await.unwrap();
     let record = chain.file(id, Some(head)).await.unwrap().unwrap();
@@ -96,12 +96,13 @@ async fn alloy_chain_and_gate_against_a_real_registry() {
         (false, REASON_NO_POLICY)
     );
     // No contract at the address: a failure, never "unknown file".
-    let wrong = AlloyChain::new(&rpc, Address::repeat_byte(0x77)).unwrap();
+    let wrong = AlloyChain::new(&rpc.parse().unwrap(), Address::repeat_byte(0x77)).unwrap();
     assert!(matches!(
         wrong.file(id, None).await,
         Err(Error::Chain { .. })
     ));
-    let down = AlloyChain::new("http://127.0.0.1:1", *registry.address()).unwrap();
+    let down =
+        AlloyChain::new(&"http://127.0.0.1:1".parse().unwrap(), *registry.address()).unwrap();
     assert!(matches!(down.head().await, Err(Error::Chain { .. })));
 
     // The whole gate with the real chain: the owner gets a partial, a stranger is refused.

@@ -79,13 +79,13 @@ async fn threshold_node(edit: impl FnOnce(&mut NodeConfig)) -> Node {
     registry.allow(&file, address_of(&registry.reader)).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::default_config(dir.path());
-    config.chain.rpc_url.clone_from(&rpc);
+    config.chain.rpc_url = rpc.parse().unwrap();
     config.chain.file_registry = registry.address();
     edit(&mut config);
     let keys = NodeKeys::load_or_create(dir.path()).unwrap();
     let store = ShareStore::open(dir.path(), &keys.store).unwrap();
     store.put_bls_share(&shares[0]).unwrap();
-    let chain = AlloyChain::new(&rpc, registry.address()).unwrap();
+    let chain = AlloyChain::new(&rpc.parse().unwrap(), registry.address()).unwrap();
     let service = KeyService::new(&config, keys, store, Arc::new(chain)).unwrap();
     let head = registry.head().await;
     Node {
@@ -326,14 +326,14 @@ async fn replay_flood_on_the_vault_then_a_reader_gets_k_and_refusals_do_not_each
     let registry = Registry::deploy(&rpc).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::vault_config(dir.path());
-    config.chain.rpc_url.clone_from(&rpc);
+    config.chain.rpc_url = rpc.parse().unwrap();
     config.chain.file_registry = registry.address();
     let keys = NodeKeys::load_or_create(dir.path()).unwrap();
     let store = ShareStore::open(dir.path(), &keys.store).unwrap();
     // The refusal-line bucket starts full here.
     let opened = Instant::now();
     let vault = Arc::new(Vault::open(&config).unwrap());
-    let chain = AlloyChain::new(&rpc, registry.address()).unwrap();
+    let chain = AlloyChain::new(&rpc.parse().unwrap(), registry.address()).unwrap();
     let service =
         KeyService::custodial(&config, keys, store, Arc::new(chain), Arc::clone(&vault)).unwrap();
     let vault_key = BoxPublicKey::from_bytes(service.info().encryption_key.0);

@@ -101,7 +101,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let m = zgvault_testnet::Manifest::load(dir)?.ok_or_else(|| {
                         anyhow::anyhow!("no devnet manifest at {}", path.display())
                     })?;
-                    (m.rpc_url, m.contracts.flow, m.deploy_block)
+                    (
+                        m.rpc_url.expose().to_string(),
+                        m.contracts.flow,
+                        m.deploy_block,
+                    )
                 }
                 None => (
                     rpc_url.unwrap_or_default(),

@@ -68,7 +68,7 @@ pub async fn run(
         .shard
         .validate()
         .map_err(|message| Error::Config { message })?;
-    let url = crate::devnet::parse_url(&config.rpc_url)?;
+    let url = crate::devnet::parse_url(&config.rpc_url)?.expose().clone();
     let chain_id = ProviderBuilder::new()
         .connect_http(url.clone())
         .get_chain_id()

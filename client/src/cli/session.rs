@@ -10,19 +10,18 @@ use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use serde_json::json;
 use zeroize::Zeroizing;
+use zgvault_client::account::{self, Config, Passphrase, config_path};
+use zgvault_client::flows::{self, Gate, GetStage, PutOptions, PutStage, Session};
 use zgvault_client::network::Network;
-use zgvault_client::vault::{
-    self, Config, Gate, GetStage, Passphrase, PutOptions, PutStage, Vault, config_path,
-};
 
 use super::storage::default_manifest;
 
 /// Environment variable holding the keystore passphrase (else it is prompted for).
 pub(crate) const PASSPHRASE_ENV: &str = "ZGVAULT_PASSPHRASE";
 
-/// Network and output flags of every vault command; they override the config file.
+/// Network and output flags of every command that uses the account; they override the config file.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct VaultArgs {
+pub(crate) struct SessionArgs {
     /// devnet (from its manifest), galileo or mainnet [default: from `zgvault init`].
     #[arg(long)]
     pub(crate) network: Option<String>,
@@ -32,7 +31,7 @@ pub(crate) struct VaultArgs {
     pub(crate) manifest: Option<PathBuf>,
     /// Override the chain RPC URL.
     #[arg(long)]
-    pub(crate) rpc: Option<String>,
+    pub(crate) rpc: Option<zgvault_proto::RpcUrl>,
     /// The custodial vault's HTTP URL [default: the devnet's, or `vault_url` in the config].
     #[arg(long)]
     pub(crate) vault_url: Option<String>,
@@ -45,7 +44,7 @@ pub(crate) struct VaultArgs {
     pub(crate) json: bool,
 }
 
-impl VaultArgs {
+impl SessionArgs {
     /// The config file with these flags applied.
     fn config(&self) -> anyhow::Result<Config> {
         let path = config_path();
@@ -80,12 +79,12 @@ impl VaultArgs {
         }
     }
 
-    /// Unlocks the keystore and opens the vault on the configured network.
-    pub(crate) fn open(&self) -> anyhow::Result<Vault> {
+    /// Unlocks the keystore and opens a session on the configured network.
+    pub(crate) fn open(&self) -> anyhow::Result<Session> {
         let config = self.config()?;
         let (network, manifest) = network_of(&config)?;
-        let signer = vault::load_keystore(&config.keystore, &passphrase(false)?)?;
-        Ok(Vault::new(network, signer, manifest)?)
+        let signer = account::load_keystore(&config.keystore, &passphrase(false)?)?;
+        Ok(Session::new(network, signer, manifest)?)
     }
 }
 
@@ -97,8 +96,8 @@ pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<Pat
     } else {
         let net = Network::builtin(&config.network).with_context(|| {
             format!(
-                "unknown network {:?}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
-                config.network
+                "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
+                zgvault_client::quoted(&config.network)
             )
         })?;
         (net, None)
@@ -206,7 +205,7 @@ pub(crate) struct InitArgs {
     #[arg(long)]
     keystore: Option<PathBuf>,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 /// Creates or imports the key, writes the config.
@@ -221,7 +220,7 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
         (Some(ks), _) => {
             config.keystore = absolute(ks)?;
             (
-                vault::load_keystore(&config.keystore, &passphrase(false)?)?,
+                account::load_keystore(&config.keystore, &passphrase(false)?)?,
                 false,
             )
         }
@@ -230,7 +229,7 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
             if config.keystore.is_file() {
                 // Importing the key the keystore already holds is a no-op, so `init`
                 // can be run again; any other key must not replace it silently.
-                let signer = vault::load_keystore(&config.keystore, &passphrase(false)?)?;
+                let signer = account::load_keystore(&config.keystore, &passphrase(false)?)?;
                 let wanted: alloy::signers::local::PrivateKeySigner = key
                     .trim()
                     .parse()
@@ -247,18 +246,21 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
             } else {
                 let pass = passphrase(true)?;
                 (
-                    vault::create_keystore(&config.keystore, &pass, Some(key))?,
+                    account::create_keystore(&config.keystore, &pass, Some(key))?,
                     true,
                 )
             }
         }
         (None, None) if config.keystore.is_file() => (
-            vault::load_keystore(&config.keystore, &passphrase(false)?)?,
+            account::load_keystore(&config.keystore, &passphrase(false)?)?,
             false,
         ),
         (None, None) => {
             let pass = passphrase(true)?;
-            (vault::create_keystore(&config.keystore, &pass, None)?, true)
+            (
+                account::create_keystore(&config.keystore, &pass, None)?,
+                true,
+            )
         }
     };
     config.store(&path)?;
@@ -309,9 +311,9 @@ pub(crate) struct PutArgs {
     /// (K split, one share deposited with each node) or custodial (K held by the vault
     /// under its HSM key).
     #[arg(long, default_value = "threshold")]
-    custody: vault::Custody,
+    custody: flows::Custody,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 /// A `--not-before` value: unix seconds (0 = no bound).
@@ -347,8 +349,9 @@ fn parse_bound(s: &str, end_of_day: bool) -> Result<u64, String> {
     };
     parsed.map_err(|_| {
         format!(
-            "{s:?} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
-             unix seconds, or `none`"
+            "{} is not a time: give RFC 3339 (2026-12-31T23:59:59Z), a date (2026-12-31), \
+             unix seconds, or `none`",
+            zgvault_client::quoted(s)
         )
     })
 }
@@ -359,7 +362,10 @@ pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
         return Ok(n);
     }
     parse_rfc3339(s).ok_or_else(|| {
-        format!("{s:?} is neither unix seconds nor an RFC 3339 time (2027-01-31T00:00:00Z)")
+        format!(
+            "{} is neither unix seconds nor an RFC 3339 time (2027-01-31T00:00:00Z)",
+            zgvault_client::quoted(s)
+        )
     })
 }
 
@@ -417,7 +423,7 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
 }
 
 pub(crate) fn run_put(args: PutArgs) -> anyhow::Result<()> {
-    let vault = args.net.open()?;
+    let session = args.net.open()?;
     let meta = std::fs::metadata(&args.file).with_context(|| {
         format!(
             "cannot read {}: check that the file exists",
@@ -448,7 +454,7 @@ pub(crate) fn run_put(args: PutArgs) -> anyhow::Result<()> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let receipt = runtime()?.block_on(vault::put(&vault, &args.file, &opts, &progress));
+    let receipt = runtime()?.block_on(flows::put(&session, &args.file, &opts, &progress));
     bar.finish_and_clear();
     let receipt = receipt?;
     if args.net.json {
@@ -495,14 +501,14 @@ pub(crate) struct GetArgs {
     #[arg(short, long)]
     output: PathBuf,
     #[command(flatten)]
-    net: VaultArgs,
+    net: SessionArgs,
 }
 
 pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
     if args.output.exists() {
         bail!("{} exists: pick another --output", args.output.display());
     }
-    let vault = args.net.open()?;
+    let session = args.net.open()?;
     let bar: ProgressBar = bar(0, "asking for the key", args.net.json);
     let waiting_until = AtomicU64::new(0);
     let progress = |stage: GetStage, done: u64, total: u64| {
@@ -527,17 +533,17 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
             });
         }
     };
-    let report = runtime()?.block_on(vault::get(&vault, args.file_id, &args.output, &progress));
+    let report = runtime()?.block_on(flows::get(&session, args.file_id, &args.output, &progress));
     bar.finish_and_clear();
     let report = report?;
     if args.net.json {
         return print_json(&serde_json::to_value(&report)?);
     }
     println!(
-        "wrote {} ({} bytes, originally {:?}) from file {}",
+        "wrote {} ({} bytes, originally {}) from file {}",
         report.output.display(),
         report.size,
-        report.name,
+        zgvault_client::quoted(&report.name),
         report.file_id
     );
     match &report.vault {
@@ -546,8 +552,14 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
             report.root_hash
         ),
         None => println!(
-            "key from nodes {:?}; ciphertext verified against rootHash {}",
-            report.key_nodes_used, report.root_hash
+            "key from nodes {}; ciphertext verified against rootHash {}",
+            report
+                .key_nodes_used
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.root_hash
         ),
     }
     for f in &report.key_node_failures {

@@ -67,7 +67,7 @@ pub fn create_keystore(
         None => OsRng.fill_bytes(secret.as_mut_slice()),
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    super::create_private_dir(dir)?;
+    crate::files::create_private_dir(dir)?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -6,7 +6,6 @@ use std::time::Duration;
 use alloy::network::Ethereum;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{PendingTransactionBuilder, Provider};
-use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -14,7 +13,7 @@ use zgvault_contracts::FileRegistry::{Condition, FileInfo};
 use zgvault_contracts::{AccessPass, reason_is_ok, reason_text};
 
 use super::events::scan_events;
-use super::{Vault, chain_error, now_secs};
+use super::{Session, chain_error, now_secs};
 use crate::error::Error;
 
 /// How long a `/health` probe of a key node may take.
@@ -131,88 +130,34 @@ pub struct VaultStatus {
     pub key_trusted: bool,
 }
 
+/// What to check when an owner's transaction fails.
+const OWNER_ADVICE: &str = "check the file id and that you are its owner (`zgvault info`)";
+
 async fn confirm(
-    vault: &Vault,
+    session: &Session,
     during: &str,
     sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
 ) -> Result<B256, Error> {
-    Ok(confirm_receipt(vault, during, sent).await?.transaction_hash)
-}
-
-/// Waits for a sent transaction; a failed send or a revert becomes an error saying what
-/// to check.
-async fn confirm_receipt(
-    vault: &Vault,
-    during: &str,
-    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
-) -> Result<TransactionReceipt, Error> {
-    let pending = sent.map_err(|e| {
-        send_error(
-            vault,
-            during,
-            e,
-            "check the file id and that you are its owner (`zgvault info`)",
-        )
-    })?;
-    let receipt = pending
-        .get_receipt()
-        .await
-        .map_err(|e| chain_error(during, &vault.network, e))?;
-    use alloy::network::ReceiptResponse;
-    if !receipt.status() {
-        return Err(Error::Reverted {
-            during: during.to_owned(),
-            reason: format!("transaction {} reverted", receipt.transaction_hash()),
-            advice: "check the file id and that you are its owner (`zgvault info`)",
-        });
-    }
-    Ok(receipt)
-}
-
-/// A failed send: the chain unreachable, or the contract refusing (with `advice`).
-pub(crate) fn send_error(
-    vault: &Vault,
-    during: &str,
-    e: alloy::contract::Error,
-    advice: &'static str,
-) -> Error {
-    match e {
-        alloy::contract::Error::TransportError(t) if t.as_error_resp().is_none() => {
-            chain_error(during, &vault.network, t)
-        }
-        e => Error::Reverted {
-            during: during.to_owned(),
-            reason: decode(e),
-            advice,
-        },
-    }
-}
-
-/// A contract error with the custom revert decoded when it is one of ours.
-pub(crate) fn decode(e: alloy::contract::Error) -> String {
-    use zgvault_contracts::AccessPass::AccessPassErrors;
-    use zgvault_contracts::FileRegistry::FileRegistryErrors;
-    if let Some(d) = e.as_decoded_interface_error::<FileRegistryErrors>() {
-        return format!("{d:?}");
-    }
-    if let Some(d) = e.as_decoded_interface_error::<AccessPassErrors>() {
-        return format!("{d:?}");
-    }
-    e.to_string()
+    Ok(session
+        .confirm(during, sent, OWNER_ADVICE)
+        .await?
+        .transaction_hash)
 }
 
 /// Only the owner may change a file; say so (and who the owner is) before paying for a
 /// reverting transaction. `action` completes "only its owner can …".
-async fn require_owner(vault: &Vault, file_id: B256, action: &str) -> Result<FileInfo, Error> {
-    let record = vault.record(file_id).await?;
-    if record.owner != vault.address() {
-        return Err(Error::Config {
-            message: format!(
-                "file {file_id} belongs to {}, not to you ({}): only its owner can {action}; \
-                 ask them, or sign in with their key",
-                record.owner,
-                vault.address()
-            ),
+async fn require_owner(
+    session: &Session,
+    file_id: B256,
+    action: &'static str,
+) -> Result<FileInfo, Error> {
+    let record = session.record(file_id).await?;
+    if record.owner != session.address() {
+        return Err(Error::NotOwner {
+            file_id,
+            owner: record.owner,
+            user: session.address(),
+            action,
         });
     }
     Ok(record)
@@ -222,22 +167,22 @@ async fn require_owner(vault: &Vault, file_id: B256, action: &str) -> Result<Fil
 const CHANGE_ACCESS: &str = "change who may read it";
 
 pub(crate) async fn send_allow(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     account: Address,
     allow: bool,
 ) -> Result<B256, Error> {
-    let registry = vault.registry()?;
+    let registry = session.registry()?;
     if allow {
         confirm(
-            vault,
+            session,
             "adding to the allow-list",
             registry.allow(file_id, account).send().await,
         )
         .await
     } else {
         confirm(
-            vault,
+            session,
             "removing from the allow-list",
             registry.disallow(file_id, account).send().await,
         )
@@ -248,22 +193,22 @@ pub(crate) async fn send_allow(
 /// Lets `to` read `file_id`: takes them off the deny list if a revoke put them there, then
 /// mints an AccessPass, or (`allow_list`) adds them to the allow-list.
 pub async fn grant(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     to: Address,
     allow_list: bool,
 ) -> Result<GrantReceipt, Error> {
-    require_owner(vault, file_id, CHANGE_ACCESS).await?;
-    let registry = vault.registry()?;
+    require_owner(session, file_id, CHANGE_ACCESS).await?;
+    let registry = session.registry()?;
     let denied = registry
         .isDenied(file_id, to)
         .call()
         .await
-        .map_err(|e| chain_error("reading the deny list", &vault.network, e))?;
+        .map_err(|e| chain_error("reading the deny list", &session.network, e))?;
     let undenied = if denied {
         Some(
             confirm(
-                vault,
+                session,
                 "removing from the deny list",
                 registry.undeny(file_id, to).send().await,
             )
@@ -273,7 +218,7 @@ pub async fn grant(
         None
     };
     if allow_list {
-        let tx = send_allow(vault, file_id, to, true).await?;
+        let tx = send_allow(session, file_id, to, true).await?;
         return Ok(GrantReceipt {
             file_id,
             to,
@@ -283,14 +228,15 @@ pub async fn grant(
             undenied,
         });
     }
-    let pass_address = vault.access_pass_address()?;
-    let pass = AccessPass::new(pass_address, vault.provider());
-    let receipt = confirm_receipt(
-        vault,
-        "minting an AccessPass",
-        pass.mint(file_id, to).send().await,
-    )
-    .await?;
+    let pass_address = session.access_pass_address()?;
+    let pass = AccessPass::new(pass_address, session.provider());
+    let receipt = session
+        .confirm(
+            "minting an AccessPass",
+            pass.mint(file_id, to).send().await,
+            OWNER_ADVICE,
+        )
+        .await?;
     // The token id is in the mint's own receipt: no event scan needed.
     let token_id = receipt
         .inner
@@ -316,17 +262,17 @@ pub async fn grant(
 /// to the deny list (the CLI's default).
 /// `progress(done, total)` counts the blocks scanned for passes on long scans.
 pub async fn revoke(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     from: Address,
     deny: bool,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<RevokeReceipt, Error> {
-    require_owner(vault, file_id, CHANGE_ACCESS).await?;
-    let registry = vault.registry()?;
-    let pass = AccessPass::new(vault.access_pass_address()?, vault.provider());
+    require_owner(session, file_id, CHANGE_ACCESS).await?;
+    let registry = session.registry()?;
+    let pass = AccessPass::new(session.access_pass_address()?, session.provider());
     let minted: Vec<(AccessPass::PassMinted, _)> = scan_events(
-        vault,
+        session,
         pass.PassMinted_filter().topic1(file_id).filter,
         "PassMinted events",
         progress,
@@ -344,7 +290,7 @@ pub async fn revoke(
             continue;
         };
         let tx = confirm(
-            vault,
+            session,
             "burning an AccessPass",
             pass.burn(ev.tokenId).send().await,
         )
@@ -359,14 +305,14 @@ pub async fn revoke(
         .isAllowed(file_id, from)
         .call()
         .await
-        .map_err(|e| chain_error("reading the allow-list", &vault.network, e))?;
+        .map_err(|e| chain_error("reading the allow-list", &session.network, e))?;
     if allowed {
-        txs.push(send_allow(vault, file_id, from, false).await?);
+        txs.push(send_allow(session, file_id, from, false).await?);
     }
     if deny {
         txs.push(
             confirm(
-                vault,
+                session,
                 "adding to the deny list",
                 registry.deny(file_id, from).send().await,
             )
@@ -377,7 +323,7 @@ pub async fn revoke(
         .accessCheck(file_id, from)
         .call()
         .await
-        .map_err(|e| chain_error("checking access", &vault.network, e))?;
+        .map_err(|e| chain_error("checking access", &session.network, e))?;
     Ok(RevokeReceipt {
         file_id,
         from,
@@ -393,15 +339,15 @@ pub async fn revoke(
 /// Files registered by this account (from `FileRegistered` events). `progress(done,
 /// total)` counts the blocks scanned on long scans.
 pub async fn list_files(
-    vault: &Vault,
+    session: &Session,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<FileSummary>, Error> {
-    let registry = vault.registry()?;
+    let registry = session.registry()?;
     let events: Vec<(zgvault_contracts::FileRegistry::FileRegistered, _)> = scan_events(
-        vault,
+        session,
         registry
             .FileRegistered_filter()
-            .topic2(vault.address().into_word())
+            .topic2(session.address().into_word())
             .filter,
         "FileRegistered events",
         progress,
@@ -414,7 +360,7 @@ pub async fn list_files(
             .getFile(ev.fileId)
             .call()
             .await
-            .map_err(|e| chain_error("reading a file record", &vault.network, e))?;
+            .map_err(|e| chain_error("reading a file record", &session.network, e))?;
         out.push(FileSummary {
             file_id: ev.fileId,
             root_hash: ev.rootHash,
@@ -429,19 +375,19 @@ pub async fn list_files(
 }
 
 /// Everything the registry knows about `file_id`, and whether this account may read it.
-pub async fn info(vault: &Vault, file_id: B256) -> Result<Value, Error> {
-    let record = vault.record(file_id).await?;
-    let registry = vault.registry()?;
+pub async fn info(session: &Session, file_id: B256) -> Result<Value, Error> {
+    let record = session.record(file_id).await?;
+    let registry = session.registry()?;
     let policy = registry
         .policyOf(file_id)
         .call()
         .await
-        .map_err(|e| chain_error("reading the policy", &vault.network, e))?;
+        .map_err(|e| chain_error("reading the policy", &session.network, e))?;
     let check = registry
-        .accessCheck(file_id, vault.address())
+        .accessCheck(file_id, session.address())
         .call()
         .await
-        .map_err(|e| chain_error("checking access", &vault.network, e))?;
+        .map_err(|e| chain_error("checking access", &session.network, e))?;
     Ok(json!({
         "fileId": file_id,
         "owner": record.owner,
@@ -459,7 +405,7 @@ pub async fn info(vault: &Vault, file_id: B256) -> Result<Value, Error> {
         "registeredAt": record.registeredAt,
         "policy": describe_policy(&policy),
         "you": {
-            "address": vault.address(),
+            "address": session.address(),
             "canRead": reason_is_ok(check.reason),
             "reason": reason_text(check.reason),
         },
@@ -468,21 +414,21 @@ pub async fn info(vault: &Vault, file_id: B256) -> Result<Value, Error> {
 
 /// Replaces the policy of `file_id` (owner only).
 pub async fn set_policy(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     policy: Vec<Vec<Condition>>,
 ) -> Result<B256, Error> {
-    require_owner(vault, file_id, CHANGE_ACCESS).await?;
-    let registry = vault.registry()?;
+    require_owner(session, file_id, CHANGE_ACCESS).await?;
+    let registry = session.registry()?;
     confirm(
-        vault,
+        session,
         "setting the policy",
         registry.setPolicy(file_id, policy).send().await,
     )
     .await
 }
 
-impl Vault {
+impl Session {
     /// Sets the access window of `file_id` (owner only): other readers get the key only
     /// from `not_before` through `not_after` (Unix seconds, by block time). `None` keeps
     /// that bound as it is, `Some(0)` removes it. Returns the transaction, or `None` when
@@ -517,17 +463,11 @@ fn check_window(nb: u64, nb_kept: bool, na: u64, na_kept: bool) -> Result<(), Er
     if nb == 0 || na == 0 || nb < na {
         return Ok(());
     }
-    let kept = |k: bool| if k { " (its current value)" } else { "" };
-    Err(Error::Config {
-        message: format!(
-            "the access window would be empty: not-before {}{} is not earlier than \
-             not-after {}{}; give a --not-after later than --not-before, or remove a bound \
-             with `none`",
-            utc(nb),
-            kept(nb_kept),
-            utc(na),
-            kept(na_kept)
-        ),
+    Err(Error::EmptyWindow {
+        not_before: nb,
+        not_before_kept: nb_kept,
+        not_after: na,
+        not_after_kept: na_kept,
     })
 }
 
@@ -607,23 +547,23 @@ pub(crate) fn describe_policy(policy: &[Vec<Condition>]) -> Value {
 }
 
 /// The chain, the storage nodes, and the key network.
-pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
-    let net = &vault.network;
-    let provider = vault.provider();
+pub async fn status(session: &Session) -> Result<StatusReport, Error> {
+    let net = &session.network;
+    let provider = session.provider();
     let chain_id = provider
         .get_chain_id()
         .await
         .map_err(|e| chain_error("asking for the chain id", net, e))?;
     if chain_id != net.chain_id {
         return Err(Error::WrongChain {
-            endpoint: net.rpc_url.clone(),
+            endpoint: net.rpc_url.to_string(),
             expected: net.chain_id,
             got: chain_id,
         });
     }
-    let block = vault.head().await?;
+    let block = session.head().await?;
     let balance = provider
-        .get_balance(vault.address())
+        .get_balance(session.address())
         .await
         .map_err(|e| chain_error("reading the balance", net, e))?;
 
@@ -632,7 +572,13 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
             let mut list = Vec::new();
             for node in &c.nodes {
                 let (ok, detail) = match node.status().await {
-                    Ok(s) => (true, format!("{s:?}")),
+                    Ok(s) => (
+                        true,
+                        format!(
+                            "{} peers, log synced to block {}, next tx {}",
+                            s.connected_peers, s.log_sync_height, s.next_tx_seq
+                        ),
+                    ),
                     Err(e) => (false, e.to_string()),
                 };
                 list.push(StorageNodeStatus {
@@ -646,18 +592,22 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
 
-    let (epoch, threshold, key_nodes, key_network_error) = match vault.key_network().await {
+    let (epoch, threshold, key_nodes, key_network_error) = match session.key_network().await {
         Ok(k) => {
             let mut list = Vec::new();
             for node in &k.nodes {
-                let (healthy, detail) = match &node.http {
+                let (healthy, detail) = match &node.endpoint.http {
                     Some(url) => health_of(url).await?,
                     None => (false, "no HTTP URL known (libp2p only)".to_owned()),
                 };
                 list.push(KeyNodeStatus {
                     index: node.index,
-                    http: node.http.clone(),
-                    p2p: node.p2p.as_ref().map(|(p, a)| format!("{a}/p2p/{p}")),
+                    http: node.endpoint.http.clone(),
+                    p2p: node
+                        .endpoint
+                        .p2p
+                        .as_ref()
+                        .map(|(p, a)| format!("{a}/p2p/{p}")),
                     healthy,
                     detail,
                 });
@@ -671,7 +621,7 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
         Some(endpoint) => Some(match &endpoint.http {
             Some(url) => {
                 let (healthy, detail) = health_of(url).await?;
-                let (key, key_trusted) = match super::custodial::vault_key_trust(vault).await {
+                let (key, key_trusted) = match super::custodial::vault_key_trust(session).await {
                     Ok(trust) => (trust.to_string(), true),
                     Err(e) => (e.to_string(), false),
                 };
@@ -694,10 +644,10 @@ pub async fn status(vault: &Vault) -> Result<StatusReport, Error> {
     };
     Ok(StatusReport {
         network: net.name.clone(),
-        rpc_url: net.rpc_url.clone(),
+        rpc_url: net.rpc_url.to_string(),
         chain_id,
         block,
-        account: vault.address(),
+        account: session.address(),
         balance_wei: balance.to_string(),
         storage_nodes,
         storage_error,
@@ -714,8 +664,8 @@ async fn health_of(url: &str) -> Result<(bool, String), Error> {
     let http = alloy::transports::http::reqwest::Client::builder()
         .timeout(HEALTH_TIMEOUT)
         .build()
-        .map_err(|e| Error::Config {
-            message: format!("cannot build an HTTP client: {e}"),
+        .map_err(|_| Error::Internal {
+            what: "HTTP client for health probes",
         })?;
     Ok(match http.get(format!("{url}/health")).send().await {
         Ok(r) => (r.status().is_success(), format!("HTTP {}", r.status())),

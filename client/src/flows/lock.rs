@@ -10,6 +10,19 @@ use std::path::PathBuf;
 use super::{create_private_dir, state_dir};
 use crate::error::Error;
 
+/// The process holding a lock, as far as its lock file says: its pid, if readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockHolder(pub Option<u32>);
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(pid) => write!(f, "pid {pid}"),
+            None => f.write_str("its lock file does not say which process"),
+        }
+    }
+}
+
 /// A held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub(crate) struct StateLock {
@@ -44,14 +57,9 @@ fn lock_in(dir: &std::path::Path, name: &str, what: &str) -> Result<StateLock, E
         Err(TryLockError::WouldBlock) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
-            let pid = text.trim();
             return Err(Error::Locked {
                 what: what.to_owned(),
-                pid: if pid.is_empty() {
-                    "unknown".into()
-                } else {
-                    pid.to_owned()
-                },
+                pid: LockHolder(text.trim().parse().ok()),
                 path,
             });
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
 
-use super::Vault;
+use super::Session;
 use super::recover::KeyProgress;
 use crate::error::Error;
 use crate::storage::{DownloadOptions, download_file};
@@ -50,7 +50,7 @@ pub enum GetStage {
 /// Fetches file `file_id` into `out` (which must not exist). `progress(stage, done,
 /// total)`: the key (after waiting for confirmations, if needed), then segments.
 pub async fn get(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     out: &Path,
     progress: &(dyn Fn(GetStage, u64, u64) + Sync),
@@ -65,15 +65,17 @@ pub async fn get(
             ),
         });
     }
-    let record = vault.record(file_id).await?;
-    let recovered = super::recover::recover_file_key(vault, file_id, &record, &|step| match step {
+    // The record, the capsule and the head the request starts from: one block.
+    let at = session.file_at_head(file_id).await?;
+    let record = &at.record;
+    let recovered = super::recover::recover_file_key(session, &at, &|step| match step {
         KeyProgress::Confirming { head, until } => progress(GetStage::Confirming, head, until),
         KeyProgress::Shares { done, total } => progress(GetStage::Key, done, total),
     })
     .await?;
 
-    let connected = vault.network.connect().await?;
-    let sealed = sealed_temp(out);
+    let connected = session.network.connect().await?;
+    let sealed = sealed_temp(out)?;
     let _ = std::fs::remove_file(&sealed);
     let report = download_file(
         &connected.nodes,
@@ -105,10 +107,13 @@ pub async fn get(
 }
 
 /// Where the ciphertext is downloaded before it is opened: beside `out`, hidden.
-fn sealed_temp(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".into());
-    out.with_file_name(format!(".{name}.zgvault-sealed"))
+fn sealed_temp(out: &Path) -> Result<PathBuf, Error> {
+    let name = out.file_name().ok_or_else(|| {
+        crate::error::io(
+            "write to",
+            out,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "it names no file"),
+        )
+    })?;
+    Ok(out.with_file_name(format!(".{}.zgvault-sealed", name.to_string_lossy())))
 }

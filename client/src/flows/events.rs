@@ -16,7 +16,7 @@ use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
 use alloy::transports::{RpcError, TransportErrorKind};
 
-use super::Vault;
+use super::Session;
 use crate::error::Error;
 
 /// Blocks asked for in one `eth_getLogs` before any refusal (public 0G endpoints and
@@ -67,11 +67,10 @@ impl ScanOptions {
                     .parse::<u64>()
                     .ok()
                     .filter(|n| *n > 0)
-                    .ok_or_else(|| Error::Config {
-                        message: format!(
-                            "{CHUNK_ENV}={v:?} is not a block count: set a whole number of \
-                         blocks above 0, or unset it for the default ({DEFAULT_CHUNK_BLOCKS})"
-                        ),
+                    .ok_or_else(|| Error::ChunkSetting {
+                        name: CHUNK_ENV,
+                        value: v.to_owned(),
+                        default: DEFAULT_CHUNK_BLOCKS,
                     })?;
         }
         Ok(opts)
@@ -343,17 +342,17 @@ where
 /// Every `E` log matching `filter` from the vault's first block to the head, decoded, in
 /// chain order. `what` names the event in errors ("FileRegistered events").
 pub(crate) async fn scan_events<E: SolEvent>(
-    vault: &Vault,
+    session: &Session,
     filter: Filter,
     what: &str,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<(E, Log)>, Error> {
     let opts = ScanOptions::from_env()?;
-    let head = vault.head().await?;
-    let provider = vault.provider();
-    let rpc = vault.network.rpc_url.as_str();
+    let head = session.head().await?;
+    let provider = session.provider();
+    let rpc = session.network.rpc_url.to_string();
     let logs = scan(
-        vault.first_block(),
+        session.first_block(),
         head,
         &opts,
         |from, to| {
@@ -368,16 +367,20 @@ pub(crate) async fn scan_events<E: SolEvent>(
         progress,
     )
     .await
-    .map_err(|e| e.into_error(what, rpc))?;
+    .map_err(|e| e.into_error(what, &rpc))?;
     logs.into_iter()
         .map(|log| {
             let ev = E::decode_log(&log.inner).map_err(|e| Error::Chain {
                 during: format!("decoding {what} from {rpc}"),
-                message: format!(
-                    "a log in block {:?} does not decode as {}: {e}",
-                    log.block_number,
-                    E::SIGNATURE
-                ),
+                message: match log.block_number {
+                    Some(block) => {
+                        format!(
+                            "a log in block {block} does not decode as {}: {e}",
+                            E::SIGNATURE
+                        )
+                    }
+                    None => format!("a pending log does not decode as {}: {e}", E::SIGNATURE),
+                },
             })?;
             Ok((ev.data, log))
         })

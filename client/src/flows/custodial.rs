@@ -20,9 +20,9 @@ use zgvault_proto::request::KeyDeposit;
 use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::wire::ErrorCode;
 
-use super::{Vault, chain_error};
+use super::{Session, chain_error};
 use crate::error::Error;
-use crate::keys::{KeyNode, deposit_key, fetch_node_info};
+use crate::keys::{Endpoint, deposit_key, fetch_node_info};
 
 /// Deposits re-signed after a `SHREDDED` refusal (a shred signed in the same second).
 const SHREDDED_RETRIES: u32 = 2;
@@ -76,15 +76,10 @@ pub(crate) enum Standing {
 
 /// The configured custodial vault, checked to be a node in custodial mode serving this
 /// network, with the encryption key its `/v1/info` reports (unauthenticated: compare it
-/// with a registered capsule, or check it with [`trusted_vault_key`]). The node's `enc_key`
-/// is that key.
-pub(crate) async fn configured_vault(vault: &Vault) -> Result<(KeyNode, String), Error> {
-    let mut node = vault.custodial_vault()?;
-    let url = node.http.clone().ok_or_else(|| Error::Config {
-        message: "the custodial vault has no HTTP URL to read its key from: set `vault_url` \
-                  in the config file or pass --vault-url"
-            .into(),
-    })?;
+/// with a registered capsule, or check it with [`trusted_vault_key`]).
+pub(crate) async fn configured_vault(session: &Session) -> Result<(Endpoint, BoxPublicKey), Error> {
+    let node = session.custodial_vault()?;
+    let url = node.http.clone().ok_or(Error::VaultWithoutHttp)?;
     let info = fetch_node_info(&url).await.map_err(|e| match e {
         Error::KeyNodeUnreachable { message, .. } => Error::VaultUnreachable {
             url: url.clone(),
@@ -95,71 +90,69 @@ pub(crate) async fn configured_vault(vault: &Vault) -> Result<(KeyNode, String),
     match info.mode.as_deref() {
         Some(CUSTODIAL_MODE) => {}
         Some(mode) => {
-            return Err(Error::Config {
-                message: format!(
-                    "{url} is a zgvault-node in {mode} mode, not a custodial vault: set \
-                     `vault_url` (or pass --vault-url) to the vault's URL"
-                ),
+            return Err(Error::NotAVault {
+                url,
+                mode: mode.to_owned(),
             });
         }
-        None => {
-            return Err(Error::Config {
-                message: format!(
-                    "{url} does not say in its /v1/info that it is a custodial vault (no \
-                     `mode`): it runs an older zgvault-node; ask its operator to upgrade the \
-                     vault, or set `vault_url` (--vault-url) to an upgraded one"
-                ),
-            });
-        }
+        None => return Err(Error::VaultTooOld { url }),
     }
-    let registry = vault.registry_address()?;
-    if info.chain_id != vault.network.chain_id || info.file_registry != registry {
-        return Err(Error::Config {
-            message: format!(
-                "the custodial vault {url} serves chain {} registry {}, not this network's \
-                 chain {} registry {registry}: check --vault-url / `vault_url`",
-                info.chain_id, info.file_registry, vault.network.chain_id
-            ),
+    let registry = session.registry_address()?;
+    if info.chain_id != session.network.chain_id || info.file_registry != registry {
+        return Err(Error::VaultOtherNetwork {
+            url,
+            chain_id: info.chain_id,
+            registry: info.file_registry,
+            expected_chain_id: session.network.chain_id,
+            expected_registry: registry,
         });
     }
-    node.enc_key = info.enc_key;
-    Ok((node, url))
+    Ok((node, BoxPublicKey::from_bytes(info.enc_key)))
 }
 
 /// The configured vault's encryption key, if new file keys may be sealed to it: it must be
 /// registered and active in the network's NodeRegistry, or equal the pinned key (and not be
 /// retired there). Checked before K is sealed or anything is paid.
-pub(crate) async fn trusted_vault_key(vault: &Vault) -> Result<BoxPublicKey, Error> {
-    Ok(check_vault_key(vault).await?.0)
+pub(crate) async fn trusted_vault_key(session: &Session) -> Result<BoxPublicKey, Error> {
+    Ok(check_vault_key(session).await?.0)
 }
 
 /// Why the configured vault's key may receive new file keys (for `status`).
-pub(crate) async fn vault_key_trust(vault: &Vault) -> Result<KeyTrust, Error> {
-    Ok(check_vault_key(vault).await?.1)
+pub(crate) async fn vault_key_trust(session: &Session) -> Result<KeyTrust, Error> {
+    Ok(check_vault_key(session).await?.1)
 }
 
-async fn check_vault_key(vault: &Vault) -> Result<(BoxPublicKey, KeyTrust), Error> {
-    let (node, url) = configured_vault(vault).await?;
-    let key = B256::from(node.enc_key);
-    let pinned = vault.network.vault.as_ref().and_then(|v| v.key);
-    let standing = match vault.network.node_registry {
-        Some(registry) => Some(standing(vault, registry, key).await),
+/// The configured vault's key and its trust, checked once per session.
+async fn check_vault_key(session: &Session) -> Result<(BoxPublicKey, KeyTrust), Error> {
+    session
+        .vault_trust
+        .get_or_try_init(|| read_vault_key(session))
+        .await
+        .copied()
+}
+
+async fn read_vault_key(session: &Session) -> Result<(BoxPublicKey, KeyTrust), Error> {
+    let (node, reported) = configured_vault(session).await?;
+    let key = B256::from(*reported.as_bytes());
+    let pinned = session.network.vault.as_ref().and_then(|v| v.key);
+    let standing = match session.network.node_registry {
+        Some(registry) => Some((registry, standing(session, registry, key).await)),
         None => None,
     };
-    let trust = decide(vault, &url, key, pinned, standing)?;
-    Ok((BoxPublicKey::from_bytes(node.enc_key), trust))
+    let trust = decide(session, &node.to_string(), key, pinned, standing)?;
+    Ok((reported, trust))
 }
 
 /// `NodeRegistry.vault(key)` at the head block.
-async fn standing(vault: &Vault, registry: Address, key: B256) -> Result<Standing, Error> {
-    let entry = NodeRegistry::new(registry, vault.provider())
+async fn standing(session: &Session, registry: Address, key: B256) -> Result<Standing, Error> {
+    let entry = NodeRegistry::new(registry, session.provider())
         .vault(key)
         .call()
         .await
         .map_err(|e| {
             chain_error(
                 "reading the vault list of the NodeRegistry",
-                &vault.network,
+                &session.network,
                 e,
             )
         })?;
@@ -176,13 +169,14 @@ async fn standing(vault: &Vault, registry: Address, key: B256) -> Result<Standin
 
 /// The rule: a pin that differs is refused; a key retired in the registry is refused; then
 /// a pinned key is trusted, and an unpinned one only if the registry lists it as active.
-/// `standing` is `None` when the network has no NodeRegistry.
+/// `standing` is the NodeRegistry and what it says of the key; `None` when the network has
+/// none.
 fn decide(
-    vault: &Vault,
+    session: &Session,
     url: &str,
     key: B256,
     pinned: Option<B256>,
-    standing: Option<Result<Standing, Error>>,
+    standing: Option<(Address, Result<Standing, Error>)>,
 ) -> Result<KeyTrust, Error> {
     let untrusted = |why: String, advice: &str| Error::UntrustedVaultKey {
         url: url.to_owned(),
@@ -201,9 +195,8 @@ fn decide(
             "check that this URL is your vault, and fix `vault_url` or `vault_key`",
         ));
     }
-    let registry = vault.network.node_registry.unwrap_or_default();
     match (pinned, standing) {
-        (_, Some(Ok(Standing::Retired { at }))) => Err(untrusted(
+        (_, Some((registry, Ok(Standing::Retired { at })))) => Err(untrusted(
             format!(
                 "was retired in the NodeRegistry {registry} at block {at}: it takes no new \
                  file keys (files it holds already stay readable)"
@@ -211,18 +204,20 @@ fn decide(
             "use another vault (`vault_url`, --vault-url) or another custody \
              (--custody threshold)",
         )),
-        (Some(_), Some(Ok(Standing::Active))) => Ok(KeyTrust::PinnedAndRegistered(registry)),
+        (Some(_), Some((registry, Ok(Standing::Active)))) => {
+            Ok(KeyTrust::PinnedAndRegistered(registry))
+        }
         (Some(_), _) => Ok(KeyTrust::Pinned),
-        (None, Some(Ok(Standing::Active))) => Ok(KeyTrust::Registered(registry)),
-        (None, Some(Ok(Standing::Unlisted))) => Err(untrusted(
+        (None, Some((registry, Ok(Standing::Active)))) => Ok(KeyTrust::Registered(registry)),
+        (None, Some((registry, Ok(Standing::Unlisted)))) => Err(untrusted(
             format!(
                 "is not a vault registered in the NodeRegistry {registry} of network {}, and \
                  no key is pinned",
-                vault.network.name
+                session.network.name
             ),
             PIN_ADVICE,
         )),
-        (None, Some(Err(e))) => Err(untrusted(
+        (None, Some((registry, Err(e)))) => Err(untrusted(
             format!("could not be checked against the NodeRegistry {registry} ({e})"),
             &format!("run it again once the chain answers; or, {PIN_ADVICE}"),
         )),
@@ -230,7 +225,7 @@ fn decide(
             format!(
                 "cannot be checked: network {} has no NodeRegistry address (`node_registry` \
                  in the config), and no key is pinned",
-                vault.network.name
+                session.network.name
             ),
             PIN_ADVICE,
         )),
@@ -240,13 +235,13 @@ fn decide(
 /// Deposits K with the vault the registered capsule names; returns the vault's address.
 /// The file must be registered as custodial with a capsule committing to `key`.
 pub(crate) async fn deposit_custodial_key(
-    vault: &Vault,
+    session: &Session,
     state_path: &Path,
     file_id: B256,
     key: &FileKey,
 ) -> Result<String, Error> {
-    let file = vault.file_ref(file_id)?;
-    let capsule = vault.custodial_capsule(file_id).await?;
+    let file = session.file_ref(file_id)?;
+    let capsule = session.custodial_capsule(file_id).await?;
     if !capsule.matches(&file, key) {
         return Err(Error::Custody {
             file_id,
@@ -261,9 +256,9 @@ pub(crate) async fn deposit_custodial_key(
     // K goes only to a key the owner may trust now (the capsule may have been registered by
     // an earlier run, before the vault was retired), and only to the vault the capsule names.
     let keep = |e| kept(e, file_id, state_path);
-    let trusted = trusted_vault_key(vault).await.map_err(keep)?;
-    let node = vault.custodial_vault()?;
-    let url = crate::keys::node_address(&node);
+    let trusted = trusted_vault_key(session).await.map_err(keep)?;
+    let node = session.custodial_vault()?;
+    let url = node.to_string();
     if trusted != capsule.vault_key {
         return Err(Error::Custody {
             file_id,
@@ -281,8 +276,8 @@ pub(crate) async fn deposit_custodial_key(
     let mut attempt = 0;
     let result = loop {
         let deposit = KeyDeposit::new(file, key, &capsule.vault_key, super::now_secs())?
-            .sign(vault.signer().credential())?;
-        match deposit_key(&node, deposit).await {
+            .sign(session.signer().credential())?;
+        match deposit_key(session.channel(), &node, deposit).await {
             // A shred signed this very second (a move out and back in) refuses a deposit
             // signed in the same second: sign again once the clock has moved on.
             Err(Error::VaultRefused {
@@ -361,9 +356,9 @@ mod tests {
 
     /// A user of a network whose vault is at `url`, with the key `pinned`, and a
     /// NodeRegistry behind an RPC that refuses connections when `registry` is set.
-    fn vault_at(url: &str, pinned: Option<B256>, registry: bool) -> Vault {
+    fn vault_at(url: &str, pinned: Option<B256>, registry: bool) -> Session {
         let mut net = crate::network::Network::builtin("galileo").unwrap();
-        net.rpc_url = "http://127.0.0.1:1".into();
+        net.rpc_url = "http://127.0.0.1:1".parse().unwrap();
         net.file_registry = Some(Address::repeat_byte(2));
         net.node_registry = registry.then(|| Address::repeat_byte(3));
         net.vault = Some(crate::network::VaultEndpoint {
@@ -372,17 +367,17 @@ mod tests {
             ..Default::default()
         });
         let signer = alloy::signers::local::PrivateKeySigner::random();
-        Vault::new(net, signer, None).unwrap()
+        Session::new(net, signer, None).unwrap()
     }
 
     #[tokio::test]
     async fn fail_only_a_custodial_node_serving_this_network_is_used_as_the_vault() {
         let good = info_server(Some("custodial")).await;
-        let (node, url) = configured_vault(&vault_at(&good, None, false))
+        let (node, key) = configured_vault(&vault_at(&good, None, false))
             .await
             .unwrap();
-        assert_eq!(node.enc_key, [0x11; 32]);
-        assert_eq!(url, good);
+        assert_eq!(key.as_bytes(), &[0x11; 32]);
+        assert_eq!(node.to_string(), good);
 
         let threshold = info_server(Some("threshold")).await;
         let text = configured_vault(&vault_at(&threshold, None, false))
@@ -432,10 +427,10 @@ mod tests {
         // The pinned key: trusted with or without a registry entry.
         let pinned = Some(B256::repeat_byte(0x11));
         for registry in [false, true] {
-            let vault = vault_at(&good, pinned, registry);
-            let key = trusted_vault_key(&vault).await.unwrap();
+            let session = vault_at(&good, pinned, registry);
+            let key = trusted_vault_key(&session).await.unwrap();
             assert_eq!(key.as_bytes(), &[0x11; 32]);
-            assert_eq!(vault_key_trust(&vault).await.unwrap(), KeyTrust::Pinned);
+            assert_eq!(vault_key_trust(&session).await.unwrap(), KeyTrust::Pinned);
         }
         // Another pinned key: refused, naming both.
         let wrong = B256::repeat_byte(0x22);
@@ -451,10 +446,18 @@ mod tests {
 
     #[test]
     fn fail_the_registry_decides_for_unpinned_keys_and_retirement_binds_pins_too() {
-        let vault = vault_at("http://127.0.0.1:1", None, true);
+        let session = vault_at("http://127.0.0.1:1", None, true);
         let registry = Address::repeat_byte(3);
         let key = B256::repeat_byte(0x11);
-        let decide = |pinned, standing| decide(&vault, "http://v", key, pinned, standing);
+        let decide = |pinned, standing: Option<Result<Standing, Error>>| {
+            decide(
+                &session,
+                "http://v",
+                key,
+                pinned,
+                standing.map(|s| (registry, s)),
+            )
+        };
         assert_eq!(
             decide(None, Some(Ok(Standing::Active))).unwrap(),
             KeyTrust::Registered(registry)

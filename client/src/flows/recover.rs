@@ -14,11 +14,11 @@ use zgvault_proto::threshold::{BlsCapsule, ShamirCommitments};
 use zgvault_proto::wire::ErrorCode;
 
 use super::custodial::configured_vault;
-use super::{Vault, at_block::BlockChooser, now_secs};
-use crate::error::Error;
+use super::{FileAt, Session, at_block::BlockChooser, now_secs};
+use crate::error::{Error, quoted};
 use crate::keys::{
-    AnyCombiner, FailureKind, KeyNode, RecoverOptions, Recovered, list_nodes, node_address,
-    recover_key, request_vault_key,
+    AnyCombiner, Endpoint, FailureKind, RecoverOptions, Recovered, list_nodes, recover_key,
+    request_vault_key,
 };
 
 /// How long an access request stays valid (nodes accept at most 300 s).
@@ -42,12 +42,7 @@ pub(crate) struct RecoveredKey {
 /// The registered scheme: the registry stores the wire's codes, so this is the wire's parser
 /// with an error that names the file.
 pub(crate) fn wire_scheme(file_id: B256, scheme: u8) -> Result<Scheme, Error> {
-    Scheme::from_u8(scheme).map_err(|_| Error::Config {
-        message: format!(
-            "file {file_id} uses custody scheme {scheme}, which this zgvault does not know: \
-             upgrade zgvault"
-        ),
-    })
+    Scheme::from_u8(scheme).map_err(|_| Error::UnknownScheme { file_id, scheme })
 }
 
 /// What a key release is doing, for progress displays.
@@ -60,19 +55,21 @@ pub(crate) enum KeyProgress {
     Shares { done: u64, total: u64 },
 }
 
-/// Recovers the K of `file_id` (registered as `record`) for this vault's user. Refusals by
-/// the gate become [`Error::AccessDenied`] with the registry's reason. Each request is
-/// signed at a block the holders accept ([`BlockChooser`]), and signed again deeper when
-/// they answer `NOT_CONFIRMED`.
+/// Recovers the K of `at.file_id` (its record and capsule as read together at block
+/// `at.block`) for this session's user. Refusals by the gate become [`Error::AccessDenied`]
+/// with the registry's reason. Each request is signed at a block the holders accept
+/// ([`BlockChooser`]: one where the file has that same capsule), and signed again deeper
+/// when they answer `NOT_CONFIRMED`.
 pub(crate) async fn recover_file_key(
-    vault: &Vault,
-    file_id: B256,
-    record: &FileRegistry::FileInfo,
+    session: &Session,
+    at: &FileAt,
     progress: &(dyn Fn(KeyProgress) + Sync),
 ) -> Result<RecoveredKey, Error> {
+    let (file_id, record) = (at.file_id, &at.record);
+    tracing::debug!(target: "client::keys", file = %file_id, block = at.block, "recovering the key of the file as registered at this block");
     let scheme = wire_scheme(file_id, record.scheme)?;
-    let capsule_bytes = vault.capsule(file_id).await?;
-    let file = vault.file_ref(file_id)?;
+    let capsule_bytes = at.capsule.clone();
+    let file = session.file_ref(file_id)?;
     let request_capsule = match scheme {
         Scheme::Custodial => Vec::new(),
         _ => capsule_bytes.clone(),
@@ -89,16 +86,16 @@ pub(crate) async fn recover_file_key(
             REQUEST_LIFETIME_SECS,
             at_block,
         )?;
-        let signed = request.sign(vault.signer().credential(), request_capsule.clone())?;
+        let signed = request.sign(session.signer().credential(), request_capsule.clone())?;
         Ok((signed, secret))
     };
 
     if scheme == Scheme::Custodial {
         let capsule = CustodialCapsule::from_bytes(&capsule_bytes)?;
-        let node = vault_named_by(vault, file_id, &capsule).await?;
-        let url = node_address(&node);
+        let node = vault_named_by(session, file_id, &capsule).await?;
+        let url = node.to_string();
         let mut blocks = BlockChooser::new(
-            vault,
+            session,
             file_id,
             record.scheme,
             &capsule_bytes,
@@ -110,7 +107,7 @@ pub(crate) async fn recover_file_key(
             let at_block = blocks.choose(&waiting).await?;
             let (signed, secret) = sign(at_block)?;
             progress(KeyProgress::Shares { done: 0, total: 1 });
-            match request_vault_key(&node, &signed, &secret).await {
+            match request_vault_key(session.channel(), &node, &signed, &secret).await {
                 Err(Error::VaultRefused {
                     code: ErrorCode::NotConfirmed,
                     message,
@@ -132,7 +129,9 @@ pub(crate) async fn recover_file_key(
             Err(Error::VaultRefused {
                 code: ErrorCode::AccessDenied,
                 ..
-            }) => return Err(denied(vault, file_id, record, "the custodial vault refused").await),
+            }) => {
+                return Err(denied(session, file_id, record, "the custodial vault refused").await);
+            }
             Err(Error::VaultRefused {
                 code: code @ (ErrorCode::Shredded | ErrorCode::UnknownFile),
                 message,
@@ -141,15 +140,16 @@ pub(crate) async fn recover_file_key(
                 return Err(if code == ErrorCode::Shredded {
                     Error::Shredded {
                         file_id,
-                        detail: format!("the custodial vault {url} says: {message:?}"),
+                        detail: format!("the custodial vault {url} says: {}", quoted(&message)),
                     }
                 } else {
                     Error::Custody {
                         file_id,
                         message: format!(
-                            "the custodial vault {url} holds no key for it ({message:?}): the \
+                            "the custodial vault {url} holds no key for it ({}): the \
                              owner's `zgvault put` did not finish depositing it; the owner runs \
-                             the same `zgvault put` again to resume"
+                             the same `zgvault put` again to resume",
+                            quoted(&message)
                         ),
                     }
                 });
@@ -171,13 +171,17 @@ pub(crate) async fn recover_file_key(
         });
     }
 
-    let keys = vault.key_network().await?;
+    let keys = session.key_network().await?;
     let mut blocks = BlockChooser::new(
-        vault,
+        session,
         file_id,
         record.scheme,
         &capsule_bytes,
-        &keys.nodes,
+        &keys
+            .nodes
+            .iter()
+            .map(|n| n.endpoint.clone())
+            .collect::<Vec<_>>(),
         "the key nodes",
     )
     .await?;
@@ -257,7 +261,7 @@ pub(crate) async fn recover_file_key(
     };
     match refused {
         Some((ErrorCode::AccessDenied, what)) => {
-            return Err(denied(vault, file_id, record, &what).await);
+            return Err(denied(session, file_id, record, &what).await);
         }
         Some((ErrorCode::Shredded, what)) => {
             return Err(Error::Shredded {
@@ -352,23 +356,22 @@ fn blocked_by_not_confirmed(
 /// it carries no secret (the answer is sealed to a fresh response key) and the K released is
 /// checked against the capsule's commitment.
 async fn vault_named_by(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     capsule: &CustodialCapsule,
-) -> Result<KeyNode, Error> {
-    let node = vault.custodial_vault()?;
+) -> Result<Endpoint, Error> {
+    let node = session.custodial_vault()?;
     if node.http.is_none() {
         return Ok(node);
     }
-    match configured_vault(vault).await {
-        Ok((node, url)) if node.enc_key != *capsule.vault_key.as_bytes() => Err(Error::Config {
-            message: format!(
-                "file {file_id} is held by the custodial vault with key 0x{}, but the \
-                 configured vault {url} has key 0x{}: nothing was sent to it; set `vault_url` \
-                 (or pass --vault-url) to the vault that holds it",
-                hex::encode(capsule.vault_key.as_bytes()),
-                hex::encode(node.enc_key)
-            ),
+    match configured_vault(session).await {
+        Ok((url, key)) if key != capsule.vault_key => Err(Error::WrongVault {
+            file_id,
+            holds: B256::from(*capsule.vault_key.as_bytes()),
+            configured: Box::new(crate::error::VaultIdentity {
+                url: url.to_string(),
+                key: B256::from(*key.as_bytes()),
+            }),
         }),
         Ok((node, _)) => Ok(node),
         Err(Error::VaultUnreachable { .. }) => Ok(node),
@@ -378,28 +381,27 @@ async fn vault_named_by(
 
 /// [`Error::AccessDenied`] with the registry's own reason.
 async fn denied(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     record: &FileRegistry::FileInfo,
     what: &str,
 ) -> Error {
-    let reason = match vault.registry() {
+    let reason = match session.registry() {
         Ok(registry) => registry
-            .accessCheck(file_id, vault.address())
+            .accessCheck(file_id, session.address())
             .call()
             .await
-            .map(|r| r.reason)
-            .unwrap_or(0),
-        Err(_) => 0,
+            .ok()
+            .map(|r| r.reason),
+        Err(_) => None,
     };
-    let why = if reason == 0 {
-        "the registry could not be asked why"
-    } else {
-        zgvault_contracts::reason_text(reason)
+    let why = match reason {
+        Some(reason) if reason != 0 => zgvault_contracts::reason_text(reason),
+        _ => "the registry could not be asked why",
     };
     Error::AccessDenied {
         file_id,
-        user: vault.address(),
+        user: session.address(),
         owner: record.owner,
         reason: format!("{what}; the registry says: {why}"),
     }
@@ -408,8 +410,8 @@ async fn denied(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flows::MAX_SIGNING_ROUNDS;
     use crate::keys::{NodeFailure, NodeFailures, Refusal, Transport};
-    use crate::vault::MAX_SIGNING_ROUNDS;
 
     fn refused(node_index: u32, code: ErrorCode, retry_after_secs: u32) -> NodeFailure {
         NodeFailure {

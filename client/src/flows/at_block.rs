@@ -18,9 +18,9 @@ use alloy::primitives::{Address, B256, keccak256};
 use alloy::providers::Provider;
 use tokio::time::Instant;
 
-use super::{Vault, chain_error};
+use super::{Session, chain_error};
 use crate::error::Error;
-use crate::keys::{KeyNode, fetch_node_info_within};
+use crate::keys::{Endpoint, fetch_node_info_within};
 
 /// `freshness_blocks` assumed for a holder that does not report it (the node's default).
 pub const ASSUMED_FRESHNESS_BLOCKS: u64 = 256;
@@ -54,7 +54,7 @@ impl BlockWindow {
     /// The window of `nodes`, from their `/v1/info` (asked at once); a node without an HTTP
     /// URL, not answering, or not saying counts as `assumed` confirmations and
     /// [`ASSUMED_FRESHNESS_BLOCKS`].
-    pub(crate) async fn of_nodes(nodes: &[KeyNode], assumed: u64) -> BlockWindow {
+    pub(crate) async fn of_nodes(nodes: &[Endpoint], assumed: u64) -> BlockWindow {
         let infos = futures::future::join_all(nodes.iter().map(|node| async move {
             match &node.http {
                 Some(url) => fetch_node_info_within(url, WINDOW_INFO_TIMEOUT).await.ok(),
@@ -139,7 +139,7 @@ impl Missing {
 /// Picks the block each signed request of one key release is signed at.
 #[derive(Debug)]
 pub(crate) struct BlockChooser<'a> {
-    vault: &'a Vault,
+    session: &'a Session,
     relied: Relied,
     window: BlockWindow,
     /// Blocks signed below `head - confirmations` after `NOT_CONFIRMED` answers.
@@ -156,21 +156,21 @@ impl<'a> BlockChooser<'a> {
     /// A chooser for requests about `file_id` (its registered `scheme`, the `capsule` the
     /// request carries) sent to `nodes`, named `holders` in messages.
     pub(crate) async fn new(
-        vault: &'a Vault,
+        session: &'a Session,
         file_id: B256,
         scheme: u8,
         capsule: &[u8],
-        nodes: &[KeyNode],
+        nodes: &[Endpoint],
         holders: &'static str,
     ) -> Result<BlockChooser<'a>, Error> {
-        let window = BlockWindow::of_nodes(nodes, vault.network.confirmations.unwrap_or(0)).await;
+        let window = BlockWindow::of_nodes(nodes, session.network.confirmations.unwrap_or(0)).await;
         Ok(BlockChooser {
-            vault,
+            session,
             relied: Relied {
                 file_id,
                 scheme,
                 capsule_hash: keccak256(capsule),
-                requester: vault.address(),
+                requester: session.address(),
                 access: None,
             },
             window,
@@ -197,18 +197,18 @@ impl<'a> BlockChooser<'a> {
         waiting: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<u64, Error> {
         let depth = self.depth();
-        let vault = self.vault;
-        let mut head = vault.head().await?;
+        let session = self.session;
+        let mut head = session.head().await?;
         // Once the head is here, the block signed at is the head of now: nothing to check.
         let until = head.saturating_add(depth);
         if depth > 0 && self.relied.access.is_none() {
             let relied = self.relied;
-            let access = vault
+            let access = session
                 .registry()?
                 .canAccess(relied.file_id, relied.requester)
                 .call()
                 .await
-                .map_err(|e| chain_error("checking access", &vault.network, e))?;
+                .map_err(|e| chain_error("checking access", &session.network, e))?;
             self.relied.access = Some(access);
         }
         let started = Instant::now();
@@ -235,7 +235,7 @@ impl<'a> BlockChooser<'a> {
             }
             waiting(head, until);
             tokio::time::sleep(BLOCK_POLL_INTERVAL).await;
-            let now = vault.head().await?;
+            let now = session.head().await?;
             if now > head {
                 head = now;
                 last_block_at = Instant::now();
@@ -245,8 +245,8 @@ impl<'a> BlockChooser<'a> {
 
     /// What the request relies on that block `at` lacks, if anything.
     async fn missing_at(&self, at: u64) -> Result<Option<Missing>, Error> {
-        let vault = self.vault;
-        let registry = vault.registry()?;
+        let session = self.session;
+        let registry = session.registry()?;
         let block = BlockId::number(at);
         let during = |what: &str| format!("reading the file's {what} at block {at}");
         let relied = self.relied;
@@ -255,7 +255,7 @@ impl<'a> BlockChooser<'a> {
             .block(block)
             .call()
             .await
-            .map_err(|e| chain_error(&during("registration"), &vault.network, e))?;
+            .map_err(|e| chain_error(&during("registration"), &session.network, e))?;
         if !exists {
             return Ok(Some(Missing::Registration));
         }
@@ -264,7 +264,7 @@ impl<'a> BlockChooser<'a> {
             .block(block)
             .call()
             .await
-            .map_err(|e| chain_error(&during("record"), &vault.network, e))?;
+            .map_err(|e| chain_error(&during("record"), &session.network, e))?;
         if record.scheme != relied.scheme || record.capsuleHash != relied.capsule_hash {
             return Ok(Some(Missing::Capsule));
         }
@@ -274,7 +274,7 @@ impl<'a> BlockChooser<'a> {
                 .block(block)
                 .call()
                 .await
-                .map_err(|e| chain_error(&during("access"), &vault.network, e))?;
+                .map_err(|e| chain_error(&during("access"), &session.network, e))?;
             if !allowed {
                 return Ok(Some(Missing::Access));
             }
@@ -355,7 +355,7 @@ impl<'a> BlockChooser<'a> {
         let back = head
             .checked_sub(BLOCK_TIME_SAMPLE.min(head))
             .filter(|b| *b < head)?;
-        let provider = self.vault.provider();
+        let provider = self.session.provider();
         let time = |n: u64| async move {
             provider
                 .get_block_by_number(BlockNumberOrTag::Number(n))

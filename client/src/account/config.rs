@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
+use zgvault_proto::RpcUrl;
+
 use crate::error::Error;
 
 /// The config file's name inside [`home_dir`].
@@ -22,7 +24,7 @@ pub struct Config {
     /// The devnet manifest; absent means the default devnet location.
     pub manifest: Option<PathBuf>,
     /// Override the chain RPC URL.
-    pub rpc: Option<String>,
+    pub rpc: Option<RpcUrl>,
     /// The encrypted JSON keystore holding the user's Ethereum key.
     pub keystore: PathBuf,
     /// zgvault's contracts on networks without built-in addresses.
@@ -64,23 +66,15 @@ impl Default for Config {
 impl Config {
     /// Reads `path`; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Config>, Error> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Io {
-                    action: "read the config file",
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+        let Some(text) = crate::files::read_if_present(path, "read the config file")? else {
+            return Ok(None);
         };
-        toml::from_str(&text).map(Some).map_err(|e| Error::Config {
-            message: format!(
-                "{} is not a valid zgvault config: {e}; fix or delete it and run `zgvault init`",
-                path.display()
-            ),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|source| Error::ConfigFile {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// Writes it to `path` (0600).
@@ -88,7 +82,7 @@ impl Config {
         let text = toml::to_string_pretty(self).map_err(|_| Error::Internal {
             what: "serializing the config",
         })?;
-        super::write_private(path, text.as_bytes())
+        crate::files::write_private(path, text.as_bytes())
     }
 }
 

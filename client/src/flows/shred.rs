@@ -15,13 +15,11 @@ use zgvault_proto::{
 };
 
 use super::custodial::configured_vault;
-use super::custody::move_path;
-use super::lock::{StateLock, lock};
-use super::put::{pending_puts, put_lock_name};
+use super::pending::LocalState;
 use super::recover::wire_scheme;
-use super::{Vault, now_secs};
+use super::{Session, now_secs};
 use crate::error::Error;
-use crate::keys::{FailureKind, KeyNode, node_address, send_shred};
+use crate::keys::{Endpoint, FailureKind, send_shred};
 
 /// How long to wait before signing a shred again after a `REPLAY` refusal: past the next
 /// whole second of `issuedAt`.
@@ -69,25 +67,26 @@ pub struct ShredReport {
 }
 
 /// Shreds the key material of `file_id` (owner only) in its current custody.
-pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
-    let record = vault.record(file_id).await?;
-    if record.owner != vault.address() {
+pub async fn shred(session: &Session, file_id: B256) -> Result<ShredReport, Error> {
+    let at = session.file_at_head(file_id).await?;
+    let record = &at.record;
+    if record.owner != session.address() {
         return Err(Error::NotOwner {
             file_id,
             owner: record.owner,
-            user: vault.address(),
+            user: session.address(),
             action: "shred it",
         });
     }
     let scheme = wire_scheme(file_id, record.scheme)?;
     // No put or move of this file may run meanwhile, nor resume afterwards: either could
     // deposit K again after the shred.
-    let local = LocalState::take(vault, file_id)?;
+    let local = LocalState::take(session, file_id)?;
     let holders = match scheme {
-        Scheme::Shamir => shamir_holders(vault).await?,
+        Scheme::Shamir => shamir_holders(session).await?,
         Scheme::Custodial => {
-            let capsule = vault.custodial_capsule(file_id).await?;
-            vec![vault_holder_of(vault, file_id, &capsule.vault_key).await?]
+            let capsule = zgvault_proto::request::CustodialCapsule::from_bytes(&at.capsule)?;
+            vec![vault_holder_of(session, file_id, &capsule.vault_key).await?]
         }
         Scheme::Bls => {
             return Err(Error::Custody {
@@ -101,7 +100,7 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
             });
         }
     };
-    let outcomes = shred_at(vault, file_id, &holders).await?;
+    let outcomes = shred_at(session, file_id, &holders).await?;
     let complete = outcomes.iter().all(ShredOutcome::done);
     let local_state_removed = if complete {
         local.remove()?
@@ -118,93 +117,26 @@ pub async fn shred(vault: &Vault, file_id: B256) -> Result<ShredReport, Error> {
     })
 }
 
-/// This user's unfinished `put`s and `custody` move of one file, locked so none of them
-/// runs while the file is shredded.
-struct LocalState {
-    _locks: Vec<StateLock>,
-    paths: Vec<PathBuf>,
-}
-
-impl LocalState {
-    /// Takes the move lock of `file_id` and the lock of every pending put of it; refuses
-    /// when a running process holds one.
-    fn take(vault: &Vault, file_id: B256) -> Result<LocalState, Error> {
-        let busy = |e: Error| match e {
-            Error::Locked { what, pid, .. } => Error::Custody {
-                file_id,
-                message: format!(
-                    "a {what} is running (pid {pid}) and could deposit the key again after \
-                     a shred: nothing was shredded; let it finish (or stop it), then run \
-                     `zgvault shred {file_id}` again"
-                ),
-            },
-            other => other,
-        };
-        let mut locks = vec![
-            lock(
-                &format!("custody-{file_id}"),
-                &format!("custody move of file {file_id}"),
-            )
-            .map_err(busy)?,
-        ];
-        let mut paths = Vec::new();
-        let moving = move_path(file_id);
-        if moving.exists() {
-            paths.push(moving);
-        }
-        let registry = vault.registry_address()?;
-        for (path, put) in pending_puts() {
-            if put.file_id != file_id
-                || put.owner != vault.address()
-                || put.chain_id != vault.network.chain_id
-                || put.registry != registry
-            {
-                continue;
-            }
-            locks.push(
-                lock(
-                    &put_lock_name(&put.source, put.owner, put.chain_id, put.registry),
-                    &format!("put of {}", put.source.display()),
-                )
-                .map_err(busy)?,
-            );
-            paths.push(path);
-            paths.push(put.sealed.with_extension("journal"));
-            paths.push(put.sealed);
-        }
-        Ok(LocalState {
-            _locks: locks,
-            paths,
-        })
-    }
-
-    /// Deletes the state files; returns those that existed.
-    fn remove(self) -> Result<Vec<PathBuf>, Error> {
-        let mut removed = Vec::new();
-        for path in self.paths {
-            match std::fs::remove_file(&path) {
-                Ok(()) => removed.push(path),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        action: "delete",
-                        path,
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(removed)
-    }
+/// One holder of key material for a file, as a shred addresses it.
+pub(crate) struct Holder {
+    /// `vault` or `node N`, for the report.
+    label: String,
+    endpoint: Endpoint,
+    /// Its encryption key: the shred is addressed to it.
+    key: BoxPublicKey,
 }
 
 /// Every share-holder node of the current key network, labelled.
-pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<(String, KeyNode)>, Error> {
-    let keys = vault.key_network().await?;
+pub(crate) async fn shamir_holders(session: &Session) -> Result<Vec<Holder>, Error> {
+    let keys = session.key_network().await?;
     Ok(keys
         .nodes
         .into_iter()
-        .map(|n| (format!("node {}", n.index), n))
+        .map(|n| Holder {
+            label: format!("node {}", n.index),
+            endpoint: n.endpoint,
+            key: BoxPublicKey::from_bytes(n.enc_key),
+        })
         .collect())
 }
 
@@ -212,14 +144,13 @@ pub(crate) async fn shamir_holders(vault: &Vault) -> Result<Vec<(String, KeyNode
 /// to it), if it is the vault with key `holds` (the one a registered capsule names);
 /// otherwise an error naming the vault that holds K, and nothing is sent.
 pub(crate) async fn vault_holder_of(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
     holds: &BoxPublicKey,
-) -> Result<(String, KeyNode), Error> {
+) -> Result<Holder, Error> {
     // A shred carries no secret and is addressed to `holds`: the vault need not be one new
     // keys may go to (a retired vault still shreds what it holds), only the one named.
-    let (node, _) = configured_vault(vault).await?;
-    let configured = BoxPublicKey::from_bytes(node.enc_key);
+    let (node, configured) = configured_vault(session).await?;
     if configured != *holds {
         return Err(Error::Custody {
             file_id,
@@ -228,27 +159,31 @@ pub(crate) async fn vault_holder_of(
                  {} has key 0x{}: nothing was shredded there; set `vault_url` (or pass \
                  --vault-url) to the vault that holds it and run this again",
                 hex::encode(holds.as_bytes()),
-                node_address(&node),
+                node,
                 hex::encode(configured.as_bytes())
             ),
         });
     }
-    Ok(("vault".to_owned(), node))
+    Ok(Holder {
+        label: "vault".to_owned(),
+        endpoint: node,
+        key: configured,
+    })
 }
 
 /// Sends one owner-signed shred of `file_id` to every holder at once.
 pub(crate) async fn shred_at(
-    vault: &Vault,
+    session: &Session,
     file_id: B256,
-    holders: &[(String, KeyNode)],
+    holders: &[Holder],
 ) -> Result<Vec<ShredOutcome>, Error> {
-    let file = vault.file_ref(file_id)?;
+    let file = session.file_ref(file_id)?;
     let mut tasks = JoinSet::new();
-    for (i, (_, node)) in holders.iter().enumerate() {
+    for (i, node) in holders.iter().enumerate() {
         // One shred per holder, addressed to its key: it cannot be replayed to another.
         let sign = {
-            let signer = vault.signer().clone();
-            let holder = BoxPublicKey::from_bytes(node.enc_key);
+            let signer = session.signer().clone();
+            let holder = node.key;
             move || {
                 Shred {
                     file,
@@ -259,15 +194,15 @@ pub(crate) async fn shred_at(
             }
         };
         let first = sign()?;
-        let node = node.clone();
+        let (node, channel) = (node.endpoint.clone(), session.channel().clone());
         tasks.spawn(async move {
-            let mut answer = send_shred(&node, first).await;
+            let mut answer = send_shred(&channel, &node, first).await;
             // A shred signed in the same second as an earlier one (shredding twice in a
             // row) is the same message, refused as a replay: sign a newer one.
             if matches!(&answer, Err(FailureKind::Refused(r)) if r.code == ErrorCode::Replay) {
                 tokio::time::sleep(REPLAY_RETRY_WAIT).await;
                 answer = match sign() {
-                    Ok(shred) => send_shred(&node, shred).await,
+                    Ok(shred) => send_shred(&channel, &node, shred).await,
                     Err(e) => Err(FailureKind::Malformed {
                         message: e.to_string(),
                     }),
@@ -284,7 +219,7 @@ pub(crate) async fn shred_at(
     Ok(answers
         .into_iter()
         .filter_map(|(i, answer)| {
-            let (label, node) = holders.get(i)?;
+            let holder = holders.get(i)?;
             let (outcome, detail) = match answer {
                 Ok(ack) if ack.file_id != file_id => (
                     "refused",
@@ -296,8 +231,8 @@ pub(crate) async fn shred_at(
                 Err(kind) => ("unreachable", Some(kind.to_string())),
             };
             Some(ShredOutcome {
-                holder: label.clone(),
-                address: node_address(node),
+                holder: holder.label.clone(),
+                address: holder.endpoint.to_string(),
                 outcome,
                 detail,
             })

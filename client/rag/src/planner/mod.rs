@@ -1,0 +1,1098 @@
+//! The deterministic table planner: maps the common question shapes to one read-only SELECT
+//! over the table's own columns and values, with no language model. A question it cannot map
+//! with certainty gets `Err(reason)`; the caller then falls back to retrieval and says so.
+//!
+//! Shapes: a field of the record with a given id; counting rows with filters; sum / average
+//! (rounded as asked) / min / max of a column with filters; comparisons on numbers and years;
+//! an arithmetic expression of two columns; the group with the most / least rows or the
+//! largest / smallest sum or average; the record with the highest / lowest value; filters on a
+//! month, a year or a date prefix.
+
+mod lex;
+
+use self::lex::{Mention, Tok, find_mentions, find_values, month, number_word, tokenize, word_eq};
+use crate::table::{ColType, Column, ROW_COLUMN, TableInfo, quote};
+
+/// The kind of question a plan answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Lookup,
+    Count,
+    Aggregate,
+    Group,
+    Extreme,
+}
+
+/// A query for one question over one table.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) file_id: String,
+    pub(crate) shape: Shape,
+    /// The query whose result is the answer.
+    pub(crate) sql: String,
+    /// Selects `_row` of the rows the answer rests on, for the citations.
+    pub(crate) rows_sql: String,
+    /// Decimal places asked for.
+    pub(crate) round: Option<u32>,
+    /// How many question words the plan explains (to choose between tables).
+    pub(crate) score: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Agg {
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl Agg {
+    fn sql(self) -> &'static str {
+        match self {
+            Agg::Sum => "SUM",
+            Agg::Avg => "AVG",
+            Agg::Min => "MIN",
+            Agg::Max => "MAX",
+        }
+    }
+}
+
+/// Comparison phrases before the number, longest first.
+const BEFORE: &[(&[&str], &str)] = &[
+    (&["greater", "than", "or", "equal", "to"], ">="),
+    (&["less", "than", "or", "equal", "to"], "<="),
+    (&["no", "less", "than"], ">="),
+    (&["not", "less", "than"], ">="),
+    (&["no", "more", "than"], "<="),
+    (&["not", "more", "than"], "<="),
+    (&["at", "least"], ">="),
+    (&["at", "most"], "<="),
+    (&["up", "to"], "<="),
+    (&["more", "than"], ">"),
+    (&["greater", "than"], ">"),
+    (&["higher", "than"], ">"),
+    (&["larger", "than"], ">"),
+    (&["bigger", "than"], ">"),
+    (&["later", "than"], ">"),
+    (&["less", "than"], "<"),
+    (&["fewer", "than"], "<"),
+    (&["lower", "than"], "<"),
+    (&["smaller", "than"], "<"),
+    (&["earlier", "than"], "<"),
+    (&["since"], ">="),
+    (&["above"], ">"),
+    (&["over"], ">"),
+    (&["exceeding"], ">"),
+    (&["exceeds"], ">"),
+    (&["exceed"], ">"),
+    (&["after"], ">"),
+    (&["below"], "<"),
+    (&["under"], "<"),
+    (&["before"], "<"),
+];
+
+/// Comparison phrases after the number.
+const AFTER: &[(&[&str], &str)] = &[
+    (&["or", "more"], ">="),
+    (&["or", "later"], ">="),
+    (&["or", "after"], ">="),
+    (&["or", "above"], ">="),
+    (&["or", "higher"], ">="),
+    (&["or", "greater"], ">="),
+    (&["or", "newer"], ">="),
+    (&["and", "above"], ">="),
+    (&["and", "later"], ">="),
+    (&["and", "up"], ">="),
+    (&["onwards"], ">="),
+    (&["onward"], ">="),
+    (&["or", "less"], "<="),
+    (&["or", "fewer"], "<="),
+    (&["or", "earlier"], "<="),
+    (&["or", "before"], "<="),
+    (&["or", "below"], "<="),
+    (&["or", "lower"], "<="),
+    (&["or", "older"], "<="),
+    (&["and", "below"], "<="),
+    (&["and", "earlier"], "<="),
+];
+
+const MAX_WORDS: &[&str] = &[
+    "maximum", "max", "highest", "largest", "biggest", "greatest", "latest",
+];
+const MIN_WORDS: &[&str] = &[
+    "minimum", "min", "lowest", "smallest", "cheapest", "earliest",
+];
+const SUM_WORDS: &[&str] = &["total", "sum", "combined", "altogether"];
+const AVG_WORDS: &[&str] = &["average", "mean", "avg"];
+
+struct Ctx<'a> {
+    table: &'a TableInfo,
+    toks: Vec<Tok>,
+    used: Vec<bool>,
+    mentions: Vec<Mention>,
+    /// Per mention: consumed by a filter (not a target), consumed by a comparison (may still
+    /// be the target when nothing else is).
+    mention_used: Vec<bool>,
+    mention_cmp: Vec<bool>,
+    filters: Vec<String>,
+}
+
+fn ident(col: &Column) -> String {
+    format!("\"{}\"", col.ident)
+}
+
+fn fmt_num(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+fn year_like(n: f64) -> bool {
+    n.fract() == 0.0 && (1900.0..=2100.0).contains(&n)
+}
+
+fn date_literal(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let ok = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let ym = ok(0..4) && b.get(4) == Some(&b'-') && ok(5..7);
+    match b.len() {
+        7 if ym => Some(text),
+        10 if ym && b.get(7) == Some(&b'-') && ok(8..10) => Some(text),
+        _ => None,
+    }
+}
+
+impl Ctx<'_> {
+    fn tok(&self, i: usize) -> &str {
+        self.toks.get(i).map(|t| t.text.as_str()).unwrap_or("")
+    }
+
+    fn free(&self, i: usize) -> bool {
+        i < self.toks.len() && !self.used.get(i).copied().unwrap_or(true)
+    }
+
+    fn mark_mention(&mut self, m: usize) {
+        if let Some((s, l)) = self.mentions.get(m).map(|mm| (mm.start, mm.len)) {
+            self.mark(s, l);
+        }
+    }
+
+    fn mark(&mut self, from: usize, len: usize) {
+        for i in from..from + len {
+            if let Some(u) = self.used.get_mut(i) {
+                *u = true;
+            }
+        }
+    }
+
+    fn seq_at(&self, at: usize, words: &[&str]) -> bool {
+        words
+            .iter()
+            .enumerate()
+            .all(|(k, w)| self.free(at + k) && self.tok(at + k) == *w)
+    }
+
+    fn find_word(&self, words: &[&str]) -> Option<usize> {
+        (0..self.toks.len()).find(|&i| self.free(i) && words.contains(&self.tok(i)))
+    }
+
+    fn col(&self, c: usize) -> Option<&Column> {
+        self.table.columns.get(c)
+    }
+
+    /// The one column of a mention that `want` accepts.
+    fn mention_col(&self, m: usize, want: impl Fn(&Column) -> bool) -> Option<usize> {
+        let cols: Vec<usize> = self
+            .mentions
+            .get(m)?
+            .cols
+            .iter()
+            .copied()
+            .filter(|&c| self.col(c).is_some_and(&want))
+            .collect();
+        (cols.len() == 1).then(|| cols[0])
+    }
+
+    fn year_expr(&self, prefer: Option<usize>) -> Option<(String, bool)> {
+        // (expression, is a date column)
+        let cols = &self.table.columns;
+        if let Some(c) = prefer.and_then(|c| cols.get(c)) {
+            if c.ty == ColType::Date {
+                return Some((format!("CAST(substr({}, 1, 4) AS INTEGER)", ident(c)), true));
+            }
+            if c.ty == ColType::Integer && !c.unique {
+                return Some((ident(c), false));
+            }
+        }
+        let years: Vec<&Column> = cols
+            .iter()
+            .filter(|c| {
+                c.ty == ColType::Integer && c.ident.split('_').any(|w| w == "year" || w == "years")
+            })
+            .collect();
+        if years.len() == 1 {
+            return years.first().map(|c| (ident(c), false));
+        }
+        let dates: Vec<&Column> = cols.iter().filter(|c| c.ty == ColType::Date).collect();
+        if dates.len() == 1 {
+            return dates
+                .first()
+                .map(|c| (format!("CAST(substr({}, 1, 4) AS INTEGER)", ident(c)), true));
+        }
+        None
+    }
+
+    /// The date column the question is about: the one it names, or the only one.
+    fn date_col(&self) -> Option<usize> {
+        let named: Vec<usize> = self
+            .mentions
+            .iter()
+            .flat_map(|m| m.cols.iter().copied())
+            .filter(|&c| self.col(c).is_some_and(|c| c.ty == ColType::Date))
+            .collect();
+        if let Some(&c) = named.first() {
+            return named.iter().all(|&x| x == c).then_some(c);
+        }
+        let all: Vec<usize> = (0..self.table.columns.len())
+            .filter(|&c| self.col(c).is_some_and(|c| c.ty == ColType::Date))
+            .collect();
+        (all.len() == 1).then(|| all[0])
+    }
+
+    /// A mention of a numeric (or, for years and dates, date) column ending at most `window`
+    /// words before `at`, nearest first.
+    fn mention_before(
+        &self,
+        at: usize,
+        window: usize,
+        want: impl Fn(&Column) -> bool,
+    ) -> Option<(usize, usize)> {
+        (0..self.mentions.len())
+            .rev()
+            .filter(|&m| {
+                let mm = &self.mentions[m];
+                let end = mm.start + mm.len;
+                end <= at
+                    && at - end <= window
+                    && self.filler(end, at)
+                    && !self.mention_used[m]
+                    && !self.mention_cmp[m]
+            })
+            .find_map(|m| self.mention_col(m, &want).map(|c| (m, c)))
+    }
+
+    fn mention_after(
+        &self,
+        at: usize,
+        window: usize,
+        want: impl Fn(&Column) -> bool,
+    ) -> Option<(usize, usize)> {
+        (0..self.mentions.len())
+            .filter(|&m| {
+                let mm = &self.mentions[m];
+                mm.start >= at
+                    && mm.start - at <= window
+                    && self.filler(at, mm.start)
+                    && !self.mention_used[m]
+                    && !self.mention_cmp[m]
+            })
+            .find_map(|m| self.mention_col(m, &want).map(|c| (m, c)))
+    }
+
+    /// Only small words between `from` and `to` ("unit price *of* at least 5"): a column
+    /// named further away, across another noun, is not what a comparison is about.
+    fn filler(&self, from: usize, to: usize) -> bool {
+        (from..to).all(|i| {
+            matches!(
+                self.tok(i),
+                "of" | "is"
+                    | "was"
+                    | "are"
+                    | "were"
+                    | "a"
+                    | "an"
+                    | "the"
+                    | "that"
+                    | "which"
+                    | "with"
+                    | "has"
+                    | "have"
+                    | "had"
+                    | "been"
+                    | "be"
+                    | "its"
+                    | "their"
+                    | "in"
+                    | "by"
+                    | "for"
+            )
+        })
+    }
+
+    fn rounding(&mut self) -> Option<u32> {
+        for i in 0..self.toks.len() {
+            let t = self.tok(i).to_owned();
+            if matches!(t.as_str(), "decimal" | "decimals" | "places" | "digits") {
+                for back in 1..=2 {
+                    if let Some(n) = i
+                        .checked_sub(back)
+                        .and_then(|j| number_word(self.tok(j)).map(|n| (j, n)))
+                    {
+                        let (j, n) = n;
+                        let end = if self.tok(i + 1) == "places" {
+                            i + 2
+                        } else {
+                            i + 1
+                        };
+                        self.mark(j, end - j);
+                        self.mark_round_words();
+                        return Some(n);
+                    }
+                }
+            }
+            if t == "nearest" {
+                let (n, len) = match (self.tok(i + 1), self.tok(i + 2)) {
+                    ("whole", "number") => (0, 3),
+                    ("integer", _) | ("dollar", _) | ("euro", _) | ("unit", _) => (0, 2),
+                    ("cent", _) | ("hundredth", _) => (2, 2),
+                    ("tenth", _) => (1, 2),
+                    _ => continue,
+                };
+                self.mark(i, len);
+                self.mark_round_words();
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn mark_round_words(&mut self) {
+        for i in 0..self.toks.len() {
+            if matches!(self.tok(i), "round" | "rounded" | "rounding") {
+                self.mark(i, 1);
+            }
+        }
+    }
+
+    /// Comparison filters ("above 100", "in 2020 or later", "between 5 and 10").
+    fn comparisons(&mut self) -> Result<(), String> {
+        let mut i = 0;
+        while i < self.toks.len() {
+            let operand = self.toks.get(i).and_then(|t| {
+                t.num
+                    .map(|n| (fmt_num(n), Some(n)))
+                    .or_else(|| date_literal(&t.text).map(|d| (quote(d), None)))
+            });
+            let Some((literal, num)) = operand.filter(|_| self.free(i)) else {
+                i += 1;
+                continue;
+            };
+            // between A and B
+            if i >= 1 && self.tok(i - 1) == "between" && self.tok(i + 1) == "and" {
+                if let Some(hi) = self.toks.get(i + 2).and_then(|t| t.num) {
+                    let (expr, _) = self.cmp_target(i - 1, i + 3, num)?;
+                    self.filters
+                        .push(format!("{expr} BETWEEN {literal} AND {}", fmt_num(hi)));
+                    self.mark(i - 1, 4);
+                    i += 3;
+                    continue;
+                }
+            }
+            let before = BEFORE
+                .iter()
+                .find(|(words, _)| i >= words.len() && self.seq_at(i - words.len(), words));
+            let after = AFTER.iter().find(|(words, _)| self.seq_at(i + 1, words));
+            let (op, from, to) = match (before, after) {
+                (Some((w, op)), _) => (*op, i - w.len(), i + 1),
+                (None, Some((w, op))) => (*op, i, i + 1 + w.len()),
+                (None, None) => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let (expr, _) = self.cmp_target(from, to, num)?;
+            self.filters.push(format!("{expr} {op} {literal}"));
+            // "in 2020 or later": the "in" belongs to the phrase
+            let from = if from >= 1 && matches!(self.tok(from - 1), "in" | "from") {
+                from - 1
+            } else {
+                from
+            };
+            self.mark(from, to - from);
+            i = to;
+        }
+        Ok(())
+    }
+
+    /// The column a comparison at `from..to` is about, as an SQL expression.
+    fn cmp_target(
+        &mut self,
+        from: usize,
+        to: usize,
+        num: Option<f64>,
+    ) -> Result<(String, bool), String> {
+        let year = num.is_some_and(year_like);
+        let date_operand = num.is_none();
+        let want = |c: &Column| {
+            if date_operand {
+                c.ty == ColType::Date
+            } else {
+                c.ty.numeric() || (year && c.ty == ColType::Date)
+            }
+        };
+        let found = self
+            .mention_before(from, 6, want)
+            .or_else(|| self.mention_after(to, 2, want));
+        if let Some((m, c)) = found {
+            self.mention_cmp[m] = true;
+            self.mark_mention(m);
+            let col = self.col(c).ok_or("column")?;
+            if col.ty == ColType::Date && !date_operand {
+                return Ok((
+                    format!("CAST(substr({}, 1, 4) AS INTEGER)", ident(col)),
+                    true,
+                ));
+            }
+            return Ok((ident(col), false));
+        }
+        if year {
+            if let Some(found) = self.year_expr(None) {
+                return Ok(found);
+            }
+        }
+        if date_operand {
+            if let Some(c) = self.date_col().and_then(|c| self.col(c)) {
+                return Ok((ident(c), false));
+            }
+        }
+        Err(format!(
+            "cannot tell which column the comparison \"{}\" is about",
+            (from..to)
+                .map(|k| self.tok(k))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+    }
+
+    /// Month, year and date-prefix filters ("in March 2024", "in 2023", "on 2024-03-05").
+    fn dates(&mut self) -> Result<(), String> {
+        for i in 0..self.toks.len() {
+            if !self.free(i) {
+                continue;
+            }
+            let text = self.tok(i).to_owned();
+            if let Some(d) = date_literal(&text) {
+                let c = self
+                    .date_col()
+                    .ok_or("no date column for the date in the question")?;
+                let col = self.col(c).ok_or("column")?;
+                self.filters
+                    .push(format!("{} LIKE {}", ident(col), quote(&format!("{d}%"))));
+                self.mark(i, 1);
+                continue;
+            }
+            if let Some(m) = month(&text) {
+                let prep =
+                    i >= 1 && matches!(self.tok(i - 1), "in" | "during" | "of" | "for" | "on");
+                let (year, len) = if let Some(y) = self
+                    .toks
+                    .get(i + 1)
+                    .and_then(|t| t.num)
+                    .filter(|n| year_like(*n))
+                {
+                    (Some(y), 2)
+                } else if self.tok(i + 1) == "of" {
+                    match self
+                        .toks
+                        .get(i + 2)
+                        .and_then(|t| t.num)
+                        .filter(|n| year_like(*n))
+                    {
+                        Some(y) => (Some(y), 3),
+                        None => (None, 1),
+                    }
+                } else {
+                    (None, 1)
+                };
+                if !(prep || year.is_some()) || (text == "may" && year.is_none() && !prep) {
+                    continue;
+                }
+                let c = self
+                    .date_col()
+                    .ok_or("no date column for the month in the question")?;
+                let col = self.col(c).ok_or("column")?;
+                match year {
+                    Some(y) => self.filters.push(format!(
+                        "{} LIKE {}",
+                        ident(col),
+                        quote(&format!("{}-{m:02}%", fmt_num(y)))
+                    )),
+                    None => self.filters.push(format!(
+                        "substr({}, 6, 2) = {}",
+                        ident(col),
+                        quote(&format!("{m:02}"))
+                    )),
+                }
+                self.mark(i, len);
+                continue;
+            }
+            let year = self
+                .toks
+                .get(i)
+                .and_then(|t| t.num)
+                .filter(|n| year_like(*n));
+            if let Some(y) = year {
+                let prep =
+                    i >= 1 && matches!(self.tok(i - 1), "in" | "during" | "for" | "of" | "from");
+                // a year right after a column that holds years ("year 2020", "hired in 2020")
+                let named = self.mention_before(i, 1, |c| {
+                    c.ty == ColType::Date
+                        || (c.ty == ColType::Integer
+                            && c.ident.split('_').any(|w| w == "year" || w == "years"))
+                });
+                if !prep && named.is_none() {
+                    continue;
+                }
+                let prefer = named.map(|(_, c)| c);
+                let Some((expr, _)) = self.year_expr(prefer) else {
+                    continue;
+                };
+                if let Some((m, _)) = named {
+                    self.mention_used[m] = true;
+                    self.mark_mention(m);
+                }
+                self.filters.push(format!("{expr} = {}", fmt_num(y)));
+                self.mark(i, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Filters on the text values the question names, and on ids given as numbers.
+    fn values(&mut self) -> Result<(), String> {
+        let hits = find_values(&self.toks, self.table);
+        let mut by_col: Vec<(usize, bool, Vec<String>)> = Vec::new();
+        for h in hits {
+            if (h.start..h.start + h.len).any(|k| !self.free(k)) {
+                continue;
+            }
+            // A column name of the same length at the same place is the column, not a value.
+            if self
+                .mentions
+                .iter()
+                .any(|m| m.start <= h.start && m.start + m.len >= h.start + h.len && m.full)
+            {
+                continue;
+            }
+            let named: Vec<&(usize, String)> = h
+                .cols
+                .iter()
+                .filter(|(c, _)| self.mentions.iter().any(|m| m.cols.contains(c)))
+                .collect();
+            let (c, value) = match (h.cols.len(), named.len()) {
+                (1, _) => h.cols.first().cloned().ok_or("value")?,
+                (_, 1) => named.first().map(|x| (*x).clone()).ok_or("value")?,
+                _ => {
+                    return Err(format!(
+                        "\"{}\" is a value of several columns",
+                        (h.start..h.start + h.len)
+                            .map(|k| self.tok(k))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+            };
+            let negated = (h.start >= 1
+                && matches!(self.tok(h.start - 1), "not" | "except" | "excluding"))
+                || (h.start >= 2
+                    && self.tok(h.start - 2) == "other"
+                    && self.tok(h.start - 1) == "than");
+            self.mark(h.start, h.len);
+            self.consume_mention_near(h.start, h.len, c);
+            match by_col
+                .iter_mut()
+                .find(|(cc, neg, _)| *cc == c && *neg == negated)
+            {
+                Some((_, _, vs)) => vs.push(value),
+                None => by_col.push((c, negated, vec![value])),
+            }
+        }
+        for (c, negated, values) in by_col {
+            let col = self.col(c).ok_or("column")?;
+            let list: Vec<String> = values.iter().map(|v| quote(v)).collect();
+            self.filters.push(match (list.len(), negated) {
+                (1, false) => format!("{} = {}", ident(col), list.join("")),
+                (1, true) => format!("{} <> {}", ident(col), list.join("")),
+                (_, false) => format!("{} IN ({})", ident(col), list.join(", ")),
+                (_, true) => format!("{} NOT IN ({})", ident(col), list.join(", ")),
+            });
+        }
+        // ids given as numbers: "order 1007"
+        for i in 0..self.toks.len() {
+            let Some(n) = self
+                .toks
+                .get(i)
+                .and_then(|t| t.num)
+                .filter(|_| self.free(i))
+            else {
+                continue;
+            };
+            let text = fmt_num(n);
+            let holds = |c: &Column| c.ty == ColType::Integer && c.distinct.contains(&text);
+            let named = self.mention_before(i, 1, holds);
+            let c = match named {
+                Some((m, c)) => {
+                    self.mention_used[m] = true;
+                    self.mark_mention(m);
+                    c
+                }
+                None => {
+                    let unique: Vec<usize> = (0..self.table.columns.len())
+                        .filter(|&c| self.col(c).is_some_and(|col| col.unique && holds(col)))
+                        .collect();
+                    if unique.len() != 1 {
+                        continue;
+                    }
+                    unique[0]
+                }
+            };
+            let col = self.col(c).ok_or("column")?;
+            self.filters.push(format!("{} = {text}", ident(col)));
+            self.mark(i, 1);
+        }
+        Ok(())
+    }
+
+    /// A mention of column `c` right next to its value ("status shipped", "the North region")
+    /// is part of the filter, not a target.
+    fn consume_mention_near(&mut self, start: usize, len: usize, c: usize) {
+        let mut marks = Vec::new();
+        for (k, m) in self.mentions.iter().enumerate() {
+            let before = m.start + m.len <= start && start - (m.start + m.len) <= 2;
+            let after = m.start >= start + len && m.start - (start + len) <= 1;
+            if (before || after) && m.cols.contains(&c) {
+                if let Some(u) = self.mention_used.get_mut(k) {
+                    *u = true;
+                }
+                marks.push((m.start, m.len));
+            }
+        }
+        for (s, l) in marks {
+            self.mark(s, l);
+        }
+    }
+
+    /// Arithmetic of two numeric columns ("quantity times unit price").
+    fn arithmetic(&mut self) -> Option<String> {
+        for i in 0..self.toks.len() {
+            if !self.free(i) {
+                continue;
+            }
+            let (op, len) = match (self.tok(i), self.tok(i + 1)) {
+                ("times" | "*" | "×" | "x", _) => ("*", 1),
+                ("multiplied", "by") => ("*", 2),
+                ("plus" | "+", _) => ("+", 1),
+                ("minus" | "-", _) => ("-", 1),
+                ("divided", "by") => ("/", 2),
+                ("/", _) => ("/", 1),
+                _ => continue,
+            };
+            let numeric = |c: &Column| c.ty.numeric();
+            let left = self.mention_before(i, 1, numeric)?;
+            let right = self.mention_after(i + len, 1, numeric)?;
+            let (l, r) = (self.col(left.1)?, self.col(right.1)?);
+            let expr = if op == "/" {
+                format!("(CAST({} AS REAL) / {})", ident(l), ident(r))
+            } else {
+                format!("({} {op} {})", ident(l), ident(r))
+            };
+            self.mention_used[left.0] = true;
+            self.mention_used[right.0] = true;
+            self.mark_mention(left.0);
+            self.mark_mention(right.0);
+            self.mark(i, len);
+            return Some(expr);
+        }
+        None
+    }
+
+    /// The first mention not yet used whose single column `want` accepts, from `from` on
+    /// (then anywhere); mentions consumed by a comparison only if nothing else fits.
+    fn target(&mut self, from: usize, want: impl Fn(&Column) -> bool + Copy) -> Option<usize> {
+        let order: Vec<usize> = (0..self.mentions.len())
+            .filter(|&m| self.mentions[m].start >= from)
+            .chain((0..self.mentions.len()).filter(|&m| self.mentions[m].start < from))
+            .collect();
+        for allow_cmp in [false, true] {
+            for &m in &order {
+                if self.mention_used[m] || (self.mention_cmp[m] && !allow_cmp) {
+                    continue;
+                }
+                if let Some(c) = self.mention_col(m, want) {
+                    self.mention_used[m] = true;
+                    let mm = &self.mentions[m];
+                    let (s, l) = (mm.start, mm.len);
+                    self.mark(s, l);
+                    return Some(c);
+                }
+            }
+        }
+        None
+    }
+
+    fn where_clause(&self) -> String {
+        if self.filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.filters.join(" AND "))
+        }
+    }
+
+    /// Words left over that may name something the table does not hold: a number, or a
+    /// capitalised word. Answering without them could give a wrong number, so give up.
+    fn check_leftovers(&self) -> Result<(), String> {
+        let mention_tok = |i: usize| {
+            self.mentions
+                .iter()
+                .any(|m| (m.start..m.start + m.len).contains(&i))
+        };
+        for (i, t) in self.toks.iter().enumerate() {
+            if !self.free(i) || mention_tok(i) {
+                continue;
+            }
+            if t.num.is_some() || date_literal(&t.text).is_some() {
+                return Err(format!(
+                    "the number {} matches nothing in the table",
+                    t.text
+                ));
+            }
+            if t.capital && t.text != "i" && !table_word(self.table, &t.text) {
+                return Err(format!(
+                    "\"{}\" matches no column or value of the table",
+                    t.text
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The table's own name words ("orders" in orders.csv) are not unknown values.
+fn table_word(table: &TableInfo, word: &str) -> bool {
+    let stem = table
+        .file_name
+        .rsplit('/')
+        .next()
+        .unwrap_or(&table.file_name);
+    let stem = stem.split('.').next().unwrap_or(stem);
+    crate::table::ident_of(stem)
+        .split('_')
+        .any(|w| word_eq(word, w))
+}
+
+/// Plans a question over one table.
+pub(crate) fn plan(question: &str, table: &TableInfo) -> Result<Plan, String> {
+    let toks = tokenize(question);
+    if toks.is_empty() {
+        return Err("empty question".into());
+    }
+    let mentions = find_mentions(&toks, table);
+    let n_mentions = mentions.len();
+    let mut cx = Ctx {
+        table,
+        used: vec![false; toks.len()],
+        toks,
+        mentions,
+        mention_used: vec![false; n_mentions],
+        mention_cmp: vec![false; n_mentions],
+        filters: Vec::new(),
+    };
+    let round = cx.rounding();
+    cx.comparisons()?;
+    cx.dates()?;
+    cx.values()?;
+    let expr = cx.arithmetic();
+
+    let count_at = (0..cx.toks.len()).find(|&i| {
+        (cx.tok(i) == "how" && cx.tok(i + 1) == "many")
+            || (cx.tok(i) == "number" && cx.tok(i + 1) == "of")
+            || cx.tok(i) == "count"
+    });
+    let agg_word = |cx: &Ctx<'_>, words: &[&str]| cx.find_word(words);
+    let sum_at = agg_word(&cx, SUM_WORDS)
+        .or_else(|| (0..cx.toks.len()).find(|&i| cx.tok(i) == "how" && cx.tok(i + 1) == "much"));
+    let avg_at = agg_word(&cx, AVG_WORDS);
+    let max_at = agg_word(&cx, MAX_WORDS).or_else(|| {
+        (0..cx.toks.len()).find(|&i| {
+            cx.free(i) && cx.tok(i) == "most" && matches!(cx.tok(i + 1), "expensive" | "recent")
+        })
+    });
+    let min_at = agg_word(&cx, MIN_WORDS).or_else(|| {
+        (0..cx.toks.len())
+            .find(|&i| cx.free(i) && cx.tok(i) == "least" && cx.tok(i + 1) == "expensive")
+    });
+    let most_at = (0..cx.toks.len()).find(|&i| cx.free(i) && cx.tok(i) == "most");
+    let fewest_at =
+        (0..cx.toks.len()).find(|&i| cx.free(i) && matches!(cx.tok(i), "fewest" | "least"));
+    let which_at = (0..cx.toks.len().min(3)).find(|&i| matches!(cx.tok(i), "which" | "what"));
+    let t = &table.ident;
+
+    // "which X has the most ...": a group, or the record with the extreme value
+    let superlative = max_at.or(min_at).or(most_at).or(fewest_at);
+    if let (Some(w), Some(sup), None) = (which_at, superlative, count_at) {
+        let key = (w + 1..=w + 2).find_map(|at| {
+            (0..cx.mentions.len()).find(|&m| cx.mentions[m].start == at && !cx.mention_used[m])
+        });
+        let virtual_key = match cx.tok(w + 1) {
+            "month" => Some(("substr", 7)),
+            "year" => Some(("substr", 4)),
+            _ => None,
+        };
+        let key_expr = match (key, virtual_key) {
+            (Some(m), _) => cx
+                .mention_col(m, |c| {
+                    !c.ty.numeric() || !c.unique || c.ty == ColType::Integer
+                })
+                .map(|c| {
+                    cx.mention_used[m] = true;
+                    let (s, l) = (cx.mentions[m].start, cx.mentions[m].len);
+                    cx.mark(s, l);
+                    c
+                })
+                .and_then(|c| cx.col(c))
+                .map(|col| (ident(col), col.unique)),
+            (None, Some((_, len))) => cx
+                .date_col()
+                .and_then(|c| cx.col(c))
+                .map(|col| (format!("substr({}, 1, {len})", ident(col)), false)),
+            _ => None,
+        };
+        if let Some((key_expr, key_unique)) = key_expr {
+            if virtual_key.is_some() && key.is_none() {
+                cx.mark(w + 1, 1);
+            }
+            cx.mark(w, 1);
+            let desc = Some(sup) == max_at || Some(sup) == most_at;
+            // "the most orders" counts rows; "the highest price", "the most in total" measure
+            let counting = (Some(sup) == most_at || Some(sup) == fewest_at)
+                && sum_at.is_none()
+                && avg_at.is_none();
+            let measure = if counting {
+                None
+            } else {
+                expr.clone().or_else(|| {
+                    cx.target(sup, |c| c.ty.numeric())
+                        .and_then(|c| cx.col(c))
+                        .map(ident)
+                })
+            };
+            let agg = if sum_at.is_some() {
+                Some(Agg::Sum)
+            } else if avg_at.is_some() {
+                Some(Agg::Avg)
+            } else {
+                None
+            };
+            for i in [Some(sup), sum_at, avg_at].into_iter().flatten() {
+                cx.mark(i, 1);
+            }
+            cx.check_leftovers()?;
+            let wc = cx.where_clause();
+            let pick = if desc { "MAX" } else { "MIN" };
+            let nonnull = if cx.filters.is_empty() {
+                " WHERE"
+            } else {
+                " AND"
+            };
+            let (sql, shape) = match (agg, measure) {
+                (Some(agg), Some(measure)) => (
+                    format!(
+                        "WITH g AS (SELECT {key_expr} AS k, {}({measure}) AS v FROM \"{t}\"{wc}{nonnull} {key_expr} IS NOT NULL GROUP BY k) SELECT k, v FROM g WHERE v = (SELECT {pick}(v) FROM g) ORDER BY k",
+                        agg.sql()
+                    ),
+                    Shape::Group,
+                ),
+                (None, Some(measure)) => (
+                    format!(
+                        "SELECT {key_expr}, {measure} FROM \"{t}\"{wc}{nonnull} {measure} = (SELECT {pick}({measure}) FROM \"{t}\"{wc}) ORDER BY \"{ROW_COLUMN}\""
+                    ),
+                    Shape::Extreme,
+                ),
+                (Some(_), None) => return Err("no numeric column to add up".into()),
+                (None, None) if key_unique => {
+                    return Err("each row is its own group; nothing to count".into());
+                }
+                (None, None) => (
+                    format!(
+                        "WITH g AS (SELECT {key_expr} AS k, COUNT(*) AS v FROM \"{t}\"{wc}{nonnull} {key_expr} IS NOT NULL GROUP BY k) SELECT k, v FROM g WHERE v = (SELECT {pick}(v) FROM g) ORDER BY k"
+                    ),
+                    Shape::Group,
+                ),
+            };
+            let rows_sql = match shape {
+                Shape::Group => format!(
+                    "SELECT \"{ROW_COLUMN}\" FROM \"{t}\"{wc}{nonnull} {key_expr} IN (SELECT k FROM ({sql}))"
+                ),
+                _ => format!(
+                    "SELECT \"{ROW_COLUMN}\" FROM ({})",
+                    sql.replacen("SELECT ", &format!("SELECT \"{ROW_COLUMN}\", "), 1)
+                ),
+            };
+            return Ok(finish(&cx, shape, sql, rows_sql, round));
+        }
+    }
+
+    let wc = cx.where_clause();
+    let rows_sql = format!("SELECT \"{ROW_COLUMN}\" FROM \"{t}\"{wc} ORDER BY \"{ROW_COLUMN}\"");
+    if let Some(at) = count_at {
+        cx.mark(at, if cx.tok(at) == "count" { 1 } else { 2 });
+        let distinct =
+            (at + 2..at + 4).find(|&i| matches!(cx.tok(i), "distinct" | "different" | "unique"));
+        let what = match distinct {
+            Some(d) => {
+                cx.mark(d, 1);
+                let c = cx.target(d + 1, |_| true).ok_or("count distinct what?")?;
+                format!("COUNT(DISTINCT {})", ident(cx.col(c).ok_or("column")?))
+            }
+            None => "COUNT(*)".into(),
+        };
+        cx.check_leftovers()?;
+        let sql = format!("SELECT {what} FROM \"{t}\"{wc}");
+        return Ok(finish(&cx, Shape::Count, sql, rows_sql, round));
+    }
+
+    let agg = [
+        (sum_at, Agg::Sum),
+        (avg_at, Agg::Avg),
+        (max_at, Agg::Max),
+        (min_at, Agg::Min),
+    ]
+    .into_iter()
+    .filter_map(|(at, a)| at.map(|at| (at, a)))
+    .min_by_key(|(at, _)| *at);
+    if let Some((at, agg)) = agg {
+        cx.mark(
+            at,
+            if cx.tok(at) == "how" || cx.tok(at) == "most" || cx.tok(at) == "least" {
+                2
+            } else {
+                1
+            },
+        );
+        // "what is the title of the film with the highest box office": a field of the record
+        // with the extreme value
+        if let (Agg::Max | Agg::Min, None, Some(_)) = (agg, &expr, which_at) {
+            let key = (0..cx.mentions.len()).find(|&m| {
+                cx.mentions[m].start < at
+                    && !cx.mention_used[m]
+                    && !cx.mention_cmp[m]
+                    && cx.mention_col(m, |c| !c.ty.numeric()).is_some()
+            });
+            if let Some(m) = key {
+                let save = (cx.used.clone(), cx.mention_used.clone());
+                let k = cx
+                    .mention_col(m, |c| !c.ty.numeric())
+                    .and_then(|c| cx.col(c))
+                    .map(ident);
+                cx.mention_used[m] = true;
+                cx.mark_mention(m);
+                if let (Some(k), Some(c)) = (k, cx.target(at, |c| c.ty.numeric())) {
+                    let measure = ident(cx.col(c).ok_or("column")?);
+                    cx.check_leftovers()?;
+                    let nonnull = if cx.filters.is_empty() {
+                        " WHERE"
+                    } else {
+                        " AND"
+                    };
+                    let sql = format!(
+                        "SELECT {k}, {measure} FROM \"{t}\"{wc}{nonnull} {measure} = (SELECT {}({measure}) FROM \"{t}\"{wc}) ORDER BY \"{ROW_COLUMN}\"",
+                        agg.sql()
+                    );
+                    let rows_sql = format!(
+                        "SELECT \"{ROW_COLUMN}\" FROM ({})",
+                        sql.replacen("SELECT ", &format!("SELECT \"{ROW_COLUMN}\", "), 1)
+                    );
+                    return Ok(finish(&cx, Shape::Extreme, sql, rows_sql, round));
+                }
+                (cx.used, cx.mention_used) = save;
+            }
+        }
+        let measure = match expr {
+            Some(e) => e,
+            None => {
+                let want_date = matches!(agg, Agg::Min | Agg::Max);
+                let c = cx
+                    .target(at, |c| c.ty.numeric())
+                    .or_else(|| {
+                        if want_date {
+                            cx.target(at, |c| c.ty == ColType::Date)
+                        } else {
+                            None
+                        }
+                    })
+                    .ok_or("no numeric column named for the aggregate")?;
+                ident(cx.col(c).ok_or("column")?)
+            }
+        };
+        cx.check_leftovers()?;
+        let value = match round {
+            Some(n) => format!("ROUND({}({measure}), {n})", agg.sql()),
+            None => format!("{}({measure})", agg.sql()),
+        };
+        let sql = format!("SELECT {value} FROM \"{t}\"{wc}");
+        let rows_sql = match agg {
+            Agg::Min | Agg::Max => format!(
+                "SELECT \"{ROW_COLUMN}\" FROM \"{t}\"{wc}{} {measure} = (SELECT {}({measure}) FROM \"{t}\"{wc}) ORDER BY \"{ROW_COLUMN}\"",
+                if cx.filters.is_empty() {
+                    " WHERE"
+                } else {
+                    " AND"
+                },
+                agg.sql()
+            ),
+            _ => rows_sql,
+        };
+        return Ok(finish(&cx, Shape::Aggregate, sql, rows_sql, round));
+    }
+
+    // lookup: a field (or an expression of two) of the records the filters select
+    if cx.filters.is_empty() {
+        return Err("no aggregate, count or record to look up".into());
+    }
+    let target = match expr {
+        Some(e) => e,
+        None => {
+            let c = cx.target(0, |_| true).ok_or("no column named to look up")?;
+            ident(cx.col(c).ok_or("column")?)
+        }
+    };
+    cx.check_leftovers()?;
+    let value = match round {
+        Some(n) => format!("ROUND({target}, {n})"),
+        None => target,
+    };
+    let sql = format!("SELECT {value} FROM \"{t}\"{wc} ORDER BY \"{ROW_COLUMN}\"");
+    Ok(finish(&cx, Shape::Lookup, sql, rows_sql, round))
+}
+
+fn finish(cx: &Ctx<'_>, shape: Shape, sql: String, rows_sql: String, round: Option<u32>) -> Plan {
+    Plan {
+        file_id: cx.table.file_id.clone(),
+        shape,
+        sql,
+        rows_sql,
+        round,
+        score: cx.used.iter().filter(|u| **u).count()
+            + cx.filters.len()
+            + 2 * cx
+                .toks
+                .iter()
+                .filter(|t| table_word(cx.table, &t.text))
+                .count(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

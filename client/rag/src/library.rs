@@ -270,10 +270,11 @@ impl Library {
         let wanted: HashSet<[u8; 32]> = hashes.iter().copied().collect();
         for entry in self.files.values() {
             for (h, id) in entry.hashes.iter().zip(&entry.ids) {
-                if wanted.contains(h) && !known.contains_key(h) {
-                    if let Some(v) = self.dense.get(*id) {
-                        known.insert(*h, v.to_vec());
-                    }
+                if wanted.contains(h)
+                    && !known.contains_key(h)
+                    && let Some(v) = self.dense.get(*id)
+                {
+                    known.insert(*h, v.to_vec());
                 }
             }
         }

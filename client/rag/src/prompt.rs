@@ -171,10 +171,11 @@ pub(crate) fn cited(text: &str, hits: &[Hit]) -> Vec<Citation> {
         let after = rest.get(open + 1..).unwrap_or("");
         let Some(close) = after.find(']') else { break };
         for part in after.get(..close).unwrap_or("").split(',') {
-            if let Ok(n) = part.trim().parse::<usize>() {
-                if (1..=hits.len()).contains(&n) && !numbers.contains(&n) {
-                    numbers.push(n);
-                }
+            if let Ok(n) = part.trim().parse::<usize>()
+                && (1..=hits.len()).contains(&n)
+                && !numbers.contains(&n)
+            {
+                numbers.push(n);
             }
         }
         rest = after.get(close..).unwrap_or("");

@@ -146,16 +146,16 @@ fn overlap_tail(units: &[Unit], overlap: usize) -> Vec<Unit> {
         words += unit.words;
         tail.push(unit.clone());
     }
-    if tail.is_empty() {
-        if let Some(last) = units.last() {
-            let w: Vec<&str> = last.text.split_whitespace().collect();
-            let from = w.len().saturating_sub(overlap);
-            tail.push(Unit {
-                line: last.line,
-                text: w.get(from..).unwrap_or(&[]).join(" "),
-                words: w.len() - from,
-            });
-        }
+    if tail.is_empty()
+        && let Some(last) = units.last()
+    {
+        let w: Vec<&str> = last.text.split_whitespace().collect();
+        let from = w.len().saturating_sub(overlap);
+        tail.push(Unit {
+            line: last.line,
+            text: w.get(from..).unwrap_or(&[]).join(" "),
+            words: w.len() - from,
+        });
     }
     tail.reverse();
     tail

@@ -390,15 +390,17 @@ impl Ctx<'_> {
                 continue;
             };
             // between A and B
-            if i >= 1 && self.tok(i - 1) == "between" && self.tok(i + 1) == "and" {
-                if let Some(hi) = self.toks.get(i + 2).and_then(|t| t.num) {
-                    let (expr, _) = self.cmp_target(i - 1, i + 3, num)?;
-                    self.filters
-                        .push(format!("{expr} BETWEEN {literal} AND {}", fmt_num(hi)));
-                    self.mark(i - 1, 4);
-                    i += 3;
-                    continue;
-                }
+            if i >= 1
+                && self.tok(i - 1) == "between"
+                && self.tok(i + 1) == "and"
+                && let Some(hi) = self.toks.get(i + 2).and_then(|t| t.num)
+            {
+                let (expr, _) = self.cmp_target(i - 1, i + 3, num)?;
+                self.filters
+                    .push(format!("{expr} BETWEEN {literal} AND {}", fmt_num(hi)));
+                self.mark(i - 1, 4);
+                i += 3;
+                continue;
             }
             let before = BEFORE
                 .iter()
@@ -457,15 +459,11 @@ impl Ctx<'_> {
             }
             return Ok((ident(col), false));
         }
-        if year {
-            if let Some(found) = self.year_expr(None) {
-                return Ok(found);
-            }
+        if year && let Some(found) = self.year_expr(None) {
+            return Ok(found);
         }
-        if date_operand {
-            if let Some(c) = self.date_col().and_then(|c| self.col(c)) {
-                return Ok((ident(c), false));
-            }
+        if date_operand && let Some(c) = self.date_col().and_then(|c| self.col(c)) {
+            return Ok((ident(c), false));
         }
         Err(format!(
             "cannot tell which column the comparison \"{}\" is about",
@@ -845,25 +843,25 @@ pub(crate) fn plan(question: &str, table: &TableInfo) -> Result<Plan, String> {
         let key = (w + 1..=w + 2).find_map(|at| {
             (0..cx.mentions.len()).find(|&m| cx.mentions[m].start == at && !cx.mention_used[m])
         });
+        // "which month / year has ...": a prefix of the date column
         let virtual_key = match cx.tok(w + 1) {
-            "month" => Some(("substr", 7)),
-            "year" => Some(("substr", 4)),
+            "month" => Some(7),
+            "year" => Some(4),
             _ => None,
         };
-        let key_expr = match (key, virtual_key) {
-            (Some(m), _) => cx
-                .mention_col(m, |c| {
-                    !c.ty.numeric() || !c.unique || c.ty == ColType::Integer
-                })
-                .map(|c| {
-                    cx.mention_used[m] = true;
-                    let (s, l) = (cx.mentions[m].start, cx.mentions[m].len);
-                    cx.mark(s, l);
-                    c
-                })
-                .and_then(|c| cx.col(c))
-                .map(|col| (ident(col), col.unique)),
-            (None, Some((_, len))) => cx
+        let key_col = key.and_then(|m| {
+            cx.mention_col(m, |c| {
+                !c.ty.numeric() || !c.unique || c.ty == ColType::Integer
+            })
+            .map(|c| (m, c))
+        });
+        let key_expr = match (key_col, virtual_key) {
+            (Some((m, c)), _) => {
+                cx.mention_used[m] = true;
+                cx.mark_mention(m);
+                cx.col(c).map(|col| (ident(col), col.unique))
+            }
+            (None, Some(len)) if key.is_none() => cx
                 .date_col()
                 .and_then(|c| cx.col(c))
                 .map(|col| (format!("substr({}, 1, {len})", ident(col)), false)),

@@ -155,10 +155,20 @@ q("extreme", "What is the name of the employee with the lowest salary?", ", ".jo
 
 q("date", "How many sales were made in March 2023?", num(sum(s["date"].startswith("2023-03") for s in sales)))
 q("date", "What is the total quantity sold in December?", num(sum(s["quantity"] for s in sales if s["date"][5:7] == "12")))
-q("date", "How many employees were hired in 2020?", num(sum(e["hire_date"].startswith("2020") for e in employees)))
+y = employees[5]["hire_date"][:4]  # a year with at least one hire
+q("date", f"How many employees were hired in {y}?", num(sum(e["hire_date"].startswith(y) for e in employees)))
 d = sales[12]["date"]
 q("date", f"How many sales on {d}?", num(sum(s["date"] == d for s in sales)))
 q("date", "How many sales were made in 2024-07?", num(sum(s["date"].startswith("2024-07") for s in sales)))
+
+# other phrasings of the same shapes
+q("aggregate", "What's the sum of the quantity for Lena Ortiz?", num(sum(s["quantity"] for s in sales if s["salesperson"] == "Lena Ortiz")))
+q("count", "Count the films by Ben Okoro.", num(sum(f["director"] == "Ben Okoro" for f in films)))
+q("aggregate", "What is the maximum salary in Toronto?", num(max(e["salary"] for e in employees if e["city"] == "Toronto")))
+q("count", "How many sales were not in the South region?", num(sum(s["region"] != "South" for s in sales)))
+q("group", "Which director has the most films?", ties(group(films, lambda f: f["director"]), max))
+r = [f["rating"] for f in films if f["release_year"] > 2010]
+q("comparison", "What is the average rating of films released after 2010, rounded to 2 decimal places?", f"{sum(r) / len(r):.2f}")
 
 q("refuse", "How many sales did Zorro make?", "REFUSED")
 q("refuse", "What is the total discount in the North region?", "REFUSED")

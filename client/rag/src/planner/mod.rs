@@ -602,11 +602,7 @@ impl Ctx<'_> {
                     ));
                 }
             };
-            let negated = (h.start >= 1
-                && matches!(self.tok(h.start - 1), "not" | "except" | "excluding"))
-                || (h.start >= 2
-                    && self.tok(h.start - 2) == "other"
-                    && self.tok(h.start - 1) == "than");
+            let negated = self.negated_before(h.start);
             self.mark(h.start, h.len);
             self.consume_mention_near(h.start, h.len, c);
             match by_col
@@ -661,6 +657,23 @@ impl Ctx<'_> {
             self.mark(i, 1);
         }
         Ok(())
+    }
+
+    /// Whether the value at `start` is negated: "not (in the) South", "except North", "other
+    /// than Drama", "outside the West".
+    fn negated_before(&self, start: usize) -> bool {
+        let mut i = start;
+        while i > 0
+            && matches!(
+                self.tok(i - 1),
+                "in" | "the" | "from" | "of" | "a" | "an" | "to" | "at" | "for" | "by" | "with"
+            )
+        {
+            i -= 1;
+        }
+        i >= 1
+            && (matches!(self.tok(i - 1), "not" | "except" | "excluding" | "outside")
+                || (i >= 2 && self.tok(i - 2) == "other" && self.tok(i - 1) == "than"))
     }
 
     /// A mention of column `c` right next to its value ("status shipped", "the North region")

@@ -189,6 +189,18 @@ fn counts_with_filters() {
     );
     check(
         &t,
+        "How many orders were not in the East region?",
+        Shape::Count,
+        &n(&|o| o.region != "East"),
+    );
+    check(
+        &t,
+        "How many orders other than Widget orders are shipped?",
+        Shape::Count,
+        &n(&|o| o.product != "Widget" && o.status == "shipped"),
+    );
+    check(
+        &t,
         "How many distinct customers bought a Gizmo?",
         Shape::Count,
         &{

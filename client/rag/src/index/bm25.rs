@@ -42,6 +42,19 @@ impl std::fmt::Debug for Bm25 {
     }
 }
 
+/// Matches documents holding any of `terms` in `field`.
+fn any_of(field: Field, terms: &[String], option: IndexRecordOption) -> Box<dyn Query> {
+    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        .iter()
+        .map(|t| {
+            let q: Box<dyn Query> =
+                Box::new(TermQuery::new(Term::from_field_text(field, t), option));
+            (Occur::Should, q)
+        })
+        .collect();
+    Box::new(BooleanQuery::new(clauses))
+}
+
 fn analyzer() -> TextAnalyzer {
     let builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(LowerCaser)
@@ -138,31 +151,14 @@ impl Bm25 {
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
-        let body: Vec<(Occur, Box<dyn Query>)> = terms
-            .iter()
-            .map(|t| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.body, t),
-                    IndexRecordOption::WithFreqs,
-                ));
-                (Occur::Should, q)
-            })
-            .collect();
-        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(body));
+        let mut query = any_of(self.body, &terms, IndexRecordOption::WithFreqs);
         if let Some(files) = files {
-            let scope: Vec<(Occur, Box<dyn Query>)> = files
-                .iter()
-                .map(|f| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(self.file, f),
-                        IndexRecordOption::Basic,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect();
             query = Box::new(BooleanQuery::new(vec![
                 (Occur::Must, query),
-                (Occur::Must, Box::new(BooleanQuery::new(scope))),
+                (
+                    Occur::Must,
+                    any_of(self.file, files, IndexRecordOption::Basic),
+                ),
             ]));
         }
         let searcher = self.reader.searcher();

@@ -205,22 +205,31 @@ pub(super) fn find_mentions(toks: &[Tok], table: &TableInfo) -> Vec<Mention> {
             full: any_full,
         });
     }
-    // keep the longest of overlapping mentions
-    found.sort_by_key(|m| (std::cmp::Reverse(m.len), m.start));
-    let mut taken = vec![false; toks.len()];
+    longest_first(found, toks.len(), |m| (m.start, m.len))
+}
+
+/// Of spans that overlap, keeps the longest (then the first); returns them in question order.
+fn longest_first<T>(
+    mut items: Vec<T>,
+    n_toks: usize,
+    span: impl Fn(&T) -> (usize, usize),
+) -> Vec<T> {
+    items.sort_by_key(|x| {
+        let (start, len) = span(x);
+        (std::cmp::Reverse(len), start)
+    });
+    let mut taken = vec![false; n_toks];
     let mut out = Vec::new();
-    for m in found {
-        let span = m.start..m.start + m.len;
-        if span.clone().all(|i| !taken.get(i).copied().unwrap_or(true)) {
-            for i in span {
-                if let Some(t) = taken.get_mut(i) {
-                    *t = true;
-                }
+    for x in items {
+        let (start, len) = span(&x);
+        if (start..start + len).all(|i| !taken.get(i).copied().unwrap_or(true)) {
+            for t in taken.iter_mut().skip(start).take(len) {
+                *t = true;
             }
-            out.push(m);
+            out.push(x);
         }
     }
-    out.sort_by_key(|m| m.start);
+    out.sort_by_key(|x| span(x).0);
     out
 }
 
@@ -254,22 +263,7 @@ pub(super) fn find_values(toks: &[Tok], table: &TableInfo) -> Vec<ValueHit> {
             }
         }
     }
-    hits.sort_by_key(|h| (std::cmp::Reverse(h.len), h.start));
-    let mut taken = vec![false; toks.len()];
-    let mut out = Vec::new();
-    for h in hits {
-        let span = h.start..h.start + h.len;
-        if span.clone().all(|i| !taken.get(i).copied().unwrap_or(true)) {
-            for i in span {
-                if let Some(t) = taken.get_mut(i) {
-                    *t = true;
-                }
-            }
-            out.push(h);
-        }
-    }
-    out.sort_by_key(|h| h.start);
-    out
+    longest_first(hits, toks.len(), |h| (h.start, h.len))
 }
 
 /// Month number of a month name or its abbreviation (`mar`, `sept`).

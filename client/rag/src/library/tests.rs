@@ -321,6 +321,9 @@ fn extractive_without_a_model_and_generated_with_one() {
     let (mut lib, _) = open(dir.path());
     lib.ingest("n", "notes.md", NOTES.as_bytes())
         .expect("ingest");
+    // a table in the library does not capture questions that are not about it
+    lib.ingest("o", "orders.csv", ORDERS.as_bytes())
+        .expect("ingest");
     let a = lib
         .ask(
             &Scope::All,

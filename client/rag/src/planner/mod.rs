@@ -514,6 +514,12 @@ pub(crate) fn plan(question: &str, table: &TableInfo) -> Result<Plan, String> {
             None => "COUNT(*)".into(),
         };
         cx.check_leftovers()?;
+        // "how many days until my flight?" must not count this table's rows
+        let names_table =
+            !cx.mentions.is_empty() || cx.toks.iter().any(|t| table_word(table, &t.text));
+        if cx.filters.is_empty() && !names_table {
+            return Err("the question names nothing in this table".into());
+        }
         let sql = format!("SELECT {what} FROM \"{t}\"{wc}");
         return Ok(finish(&cx, Shape::Count, sql, rows_sql, round));
     }

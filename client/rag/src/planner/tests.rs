@@ -468,4 +468,5 @@ fn questions_it_cannot_map_are_refused_not_guessed() {
     refused(&t, "How many orders have a weight above 20?");
     refused(&t, "What is the customer of order 99999?");
     refused(&t, "Tell me a story");
+    refused(&t, "How many days until my flight?");
 }

@@ -490,30 +490,38 @@ impl Library {
         query: &str,
         k: usize,
     ) -> Result<Vec<Hit>> {
-        let keyword: Vec<ChunkId> = self
-            .bm25
-            .search(query, CANDIDATES, files)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        let qv = self
-            .embedder
-            .embed(&[query])?
-            .pop()
-            .ok_or_else(|| Error::Model("no query vector".into()))?;
-        let allowed: Option<HashSet<&str>> = files.map(|f| f.iter().map(String::as_str).collect());
-        let owners = &self.owners;
-        let dense: Vec<ChunkId> = self
-            .dense
-            .search(&qv, CANDIDATES, |id| match &allowed {
-                None => true,
-                Some(set) => owners
-                    .get(&id)
-                    .is_some_and(|(f, _)| set.contains(f.as_str())),
-            })
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+        // BM25 runs on its own thread while the query is embedded and the vectors scanned
+        let (bm25, embedder, vectors, owners) = (
+            &mut self.bm25,
+            &mut self.embedder,
+            &self.dense,
+            &self.owners,
+        );
+        let (keyword, dense) = std::thread::scope(|scope| {
+            let keyword = scope.spawn(move || bm25.search(query, CANDIDATES, files));
+            let dense = (|| {
+                let qv = embedder
+                    .embed(&[query])?
+                    .pop()
+                    .ok_or_else(|| Error::Model("no query vector".into()))?;
+                let allowed: Option<HashSet<&str>> =
+                    files.map(|f| f.iter().map(String::as_str).collect());
+                Ok::<_, Error>(vectors.search(&qv, CANDIDATES, |id| {
+                    match &allowed {
+                        None => true,
+                        Some(set) => owners
+                            .get(&id)
+                            .is_some_and(|(f, _)| set.contains(f.as_str())),
+                    }
+                }))
+            })();
+            let keyword = keyword
+                .join()
+                .unwrap_or_else(|_| Err(Error::Index("the keyword search panicked".into())));
+            (keyword, dense)
+        });
+        let keyword: Vec<ChunkId> = keyword?.into_iter().map(|(id, _)| id).collect();
+        let dense: Vec<ChunkId> = dense?.into_iter().map(|(id, _)| id).collect();
         let fused = rrf(&[&keyword, &dense], RRF_K);
         Ok(fused
             .into_iter()

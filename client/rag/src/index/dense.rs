@@ -98,36 +98,76 @@ impl Dense {
             .collect();
     }
 
-    /// The `k` rows most similar to `query` among those `allowed` accepts, best first.
+    /// The `k` rows most similar to `query` among those `allowed` accepts, best first (ties:
+    /// lower id first). Large matrices are scanned by one thread per core.
     pub(crate) fn search(
         &self,
         query: &[f32],
         k: usize,
-        allowed: impl Fn(ChunkId) -> bool,
+        allowed: impl Fn(ChunkId) -> bool + Sync,
     ) -> Vec<(ChunkId, f32)> {
         if query.len() != self.dim || k == 0 || self.dim == 0 {
             return Vec::new();
         }
-        let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
-        for (row, &id) in self.data.chunks_exact(self.dim).zip(&self.ids) {
-            if !allowed(id) {
-                continue;
-            }
-            let s = dot(row, query);
-            if heap.len() < k {
-                heap.push(Reverse(Scored(s, Reverse(id))));
-            } else if heap.peek().is_some_and(|Reverse(min)| s > min.0) {
-                heap.pop();
-                heap.push(Reverse(Scored(s, Reverse(id))));
-            }
-        }
-        let mut out: Vec<(ChunkId, f32)> = heap
-            .into_iter()
-            .map(|Reverse(Scored(s, Reverse(id)))| (id, s))
-            .collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(self.ids.len() / PARALLEL_ROWS)
+            .max(1);
+        let per = self.ids.len().div_ceil(threads);
+        let mut out: Vec<(ChunkId, f32)> = if threads == 1 {
+            top_k(&self.data, &self.ids, self.dim, query, k, &allowed)
+        } else {
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = self
+                    .ids
+                    .chunks(per)
+                    .zip(self.data.chunks(per * self.dim))
+                    .map(|(ids, data)| {
+                        let allowed = &allowed;
+                        scope.spawn(move || top_k(data, ids, self.dim, query, k, allowed))
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|p| p.join().unwrap_or_default())
+                    .collect()
+            })
+        };
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
         out
     }
+}
+
+/// Rows per scanning thread below which one thread is faster than starting more.
+const PARALLEL_ROWS: usize = 20_000;
+
+/// The best `k` of some rows, unordered.
+fn top_k(
+    data: &[f32],
+    ids: &[ChunkId],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    allowed: &(impl Fn(ChunkId) -> bool + Sync),
+) -> Vec<(ChunkId, f32)> {
+    let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
+    for (row, &id) in data.chunks_exact(dim).zip(ids) {
+        if !allowed(id) {
+            continue;
+        }
+        let entry = Scored(dot(row, query), Reverse(id));
+        if heap.len() < k {
+            heap.push(Reverse(entry));
+        } else if heap.peek().is_some_and(|Reverse(min)| entry > *min) {
+            heap.pop();
+            heap.push(Reverse(entry));
+        }
+    }
+    heap.into_iter()
+        .map(|Reverse(Scored(s, Reverse(id)))| (id, s))
+        .collect()
 }
 
 /// Dot product with 8 independent accumulators, so the compiler vectorises it.
@@ -178,6 +218,34 @@ mod tests {
         let top = d.search(&q, 10, |_| true);
         assert_eq!(top.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 4, 3]);
         assert!((top[0].1 - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn parallel_scan_equals_one_thread() {
+        let dim = 8;
+        let mut d = Dense::new(dim);
+        let mut x = 0x1234_5678_u64;
+        for id in 0..(3 * PARALLEL_ROWS as u64) {
+            let v: Vec<f32> = (0..dim)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // few distinct values, so there are ties to break
+                    (x % 5) as f32
+                })
+                .collect();
+            d.push(id, &v);
+        }
+        let q = vec![1.0, 0.5, 0.0, 2.0, 1.0, 0.0, 0.0, 1.0];
+        let all = d.search(&q, 25, |id| id % 3 != 0);
+        let one = {
+            let mut v = top_k(&d.data, &d.ids, dim, &q, 25, &|id: ChunkId| id % 3 != 0);
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            v
+        };
+        assert_eq!(all.len(), 25);
+        assert_eq!(all, one);
     }
 
     #[test]

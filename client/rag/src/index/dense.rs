@@ -238,9 +238,11 @@ mod tests {
             d.push(id, &v);
         }
         let q = vec![1.0, 0.5, 0.0, 2.0, 1.0, 0.0, 0.0, 1.0];
-        let all = d.search(&q, 25, |id| id % 3 != 0);
+        let all = d.search(&q, 25, |id| !id.is_multiple_of(3));
         let one = {
-            let mut v = top_k(&d.data, &d.ids, dim, &q, 25, &|id: ChunkId| id % 3 != 0);
+            let mut v = top_k(&d.data, &d.ids, dim, &q, 25, &|id: ChunkId| {
+                !id.is_multiple_of(3)
+            });
             v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             v
         };

@@ -91,6 +91,22 @@ fn contains(hay: &[u8], needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
+/// A question with no language model.
+fn ask(lib: &mut Library, scope: &Scope, question: &str) -> Answer {
+    lib.ask(scope, question, &Backend::None, &mut |_| {})
+        .expect("ask")
+}
+
+/// A library holding the notes (as `n`) and the orders table (as `o`).
+fn notes_and_orders(dir: &Path) -> Library {
+    let (mut lib, _) = open(dir);
+    lib.ingest("n", "notes.md", NOTES.as_bytes())
+        .expect("ingest");
+    lib.ingest("o", "orders.csv", ORDERS.as_bytes())
+        .expect("ingest");
+    lib
+}
+
 #[test]
 fn nothing_plaintext_on_disk_and_reopen_does_not_reembed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -213,14 +229,7 @@ fn scoped_questions_stay_inside_their_files() {
         let hits = lib.search(&scope, "invoice boiler", 5).expect("search");
         assert!(!hits.is_empty());
         assert!(hits.iter().all(|h| h.citation.file_id == "b"), "{hits:?}");
-        let answer = lib
-            .ask(
-                &scope,
-                "which invoice is for the boiler?",
-                &Backend::None,
-                &mut |_| {},
-            )
-            .expect("ask");
+        let answer = ask(&mut lib, &scope, "which invoice is for the boiler?");
         assert!(answer.citations.iter().all(|c| c.file_id == "b"));
     }
     assert!(matches!(
@@ -237,14 +246,11 @@ fn table_questions_are_exact_and_show_the_query() {
         .ingest("o", "orders.csv", ORDERS.as_bytes())
         .expect("ingest");
     assert!(r.table);
-    let a = lib
-        .ask(
-            &Scope::All,
-            "What is the total amount for region North?",
-            &Backend::None,
-            &mut |_| {},
-        )
-        .expect("ask");
+    let a = ask(
+        &mut lib,
+        &Scope::All,
+        "What is the total amount for region North?",
+    );
     assert_eq!(a.kind, AnswerKind::Exact);
     assert_eq!(a.value.as_deref(), Some("165.75"));
     let q = a.query.expect("query");
@@ -257,30 +263,15 @@ fn table_questions_are_exact_and_show_the_query() {
         rows,
         vec![Some(Locator::Row { row: 1 }), Some(Locator::Row { row: 3 })]
     );
-    let json = serde_json::to_value(
-        lib.ask(
-            &Scope::All,
-            "How many orders are there?",
-            &Backend::None,
-            &mut |_| {},
-        )
-        .expect("ask"),
-    )
-    .expect("json");
+    let json = serde_json::to_value(ask(&mut lib, &Scope::All, "How many orders are there?"))
+        .expect("json");
     assert_eq!(json["kind"], "exact");
     assert_eq!(json["value"], "4");
     assert_eq!(json["citations"][0]["file_name"], "orders.csv");
     assert!(json["query"].as_str().is_some());
 
     // an unknown customer: no number, the passages instead, and a note saying why
-    let a = lib
-        .ask(
-            &Scope::All,
-            "How many orders did Zelda place?",
-            &Backend::None,
-            &mut |_| {},
-        )
-        .expect("ask");
+    let a = ask(&mut lib, &Scope::All, "How many orders did Zelda place?");
     assert_eq!(a.kind, AnswerKind::Retrieval);
     assert!(a.value.is_none() && a.query.is_none());
     assert!(
@@ -298,14 +289,7 @@ fn json_tables_cite_record_paths() {
         {"city":"Oslo","year":2024,"cost":1500},{"city":"Rome","year":2024,"cost":700}]}"#;
     lib.ingest("t", "trips.json", doc.as_bytes())
         .expect("ingest");
-    let a = lib
-        .ask(
-            &Scope::All,
-            "What is the total cost in 2024?",
-            &Backend::None,
-            &mut |_| {},
-        )
-        .expect("ask");
+    let a = ask(&mut lib, &Scope::All, "What is the total cost in 2024?");
     assert_eq!(a.value.as_deref(), Some("2200"));
     let paths: Vec<String> = a
         .citations
@@ -324,14 +308,7 @@ fn extractive_without_a_model_and_generated_with_one() {
     // a table in the library does not capture questions that are not about it
     lib.ingest("o", "orders.csv", ORDERS.as_bytes())
         .expect("ingest");
-    let a = lib
-        .ask(
-            &Scope::All,
-            "When is the dentist appointment?",
-            &Backend::None,
-            &mut |_| {},
-        )
-        .expect("ask");
+    let a = ask(&mut lib, &Scope::All, "When is the dentist appointment?");
     assert_eq!(a.kind, AnswerKind::Extractive);
     assert!(
         a.note
@@ -402,11 +379,7 @@ fn extractive_without_a_model_and_generated_with_one() {
 #[test]
 fn forget_removes_the_index_the_record_and_the_history() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut lib, _) = open(dir.path());
-    lib.ingest("n", "notes.md", NOTES.as_bytes())
-        .expect("ingest");
-    lib.ingest("o", "orders.csv", ORDERS.as_bytes())
-        .expect("ingest");
+    let mut lib = notes_and_orders(dir.path());
     lib.chat(
         "s",
         &Scope::All,
@@ -527,13 +500,6 @@ fn a_configured_model_may_write_the_query_but_only_a_read_only_one() {
         .ask(&Scope::All, question, &backend, &mut |_| {})
         .expect("ask");
     assert_eq!(a.kind, AnswerKind::Retrieval);
-    let n = lib
-        .ask(
-            &Scope::All,
-            "How many orders are there?",
-            &Backend::None,
-            &mut |_| {},
-        )
-        .expect("ask");
+    let n = ask(&mut lib, &Scope::All, "How many orders are there?");
     assert_eq!(n.value.as_deref(), Some("4"));
 }

@@ -203,43 +203,53 @@ impl Ctx<'_> {
         (all.len() == 1).then(|| all[0])
     }
 
-    /// A mention of a numeric (or, for years and dates, date) column ending at most `window`
-    /// words before `at`, nearest first.
+    /// The nearest unused mention whose one column `want` accepts, ending at most `window`
+    /// small words before `at`.
     fn mention_before(
         &self,
         at: usize,
         window: usize,
         want: impl Fn(&Column) -> bool,
     ) -> Option<(usize, usize)> {
-        (0..self.mentions.len())
-            .rev()
-            .filter(|&m| {
-                let mm = &self.mentions[m];
-                let end = mm.start + mm.len;
-                end <= at
-                    && at - end <= window
-                    && self.filler(end, at)
-                    && !self.mention_used[m]
-                    && !self.mention_cmp[m]
-            })
-            .find_map(|m| self.mention_col(m, &want).map(|c| (m, c)))
+        self.mention_near(at, window, true, want)
     }
 
+    /// The same, starting at most `window` small words after `at`.
     fn mention_after(
         &self,
         at: usize,
         window: usize,
         want: impl Fn(&Column) -> bool,
     ) -> Option<(usize, usize)> {
-        (0..self.mentions.len())
-            .filter(|&m| {
-                let mm = &self.mentions[m];
-                mm.start >= at
-                    && mm.start - at <= window
-                    && self.filler(at, mm.start)
-                    && !self.mention_used[m]
-                    && !self.mention_cmp[m]
-            })
+        self.mention_near(at, window, false, want)
+    }
+
+    fn mention_near(
+        &self,
+        at: usize,
+        window: usize,
+        before: bool,
+        want: impl Fn(&Column) -> bool,
+    ) -> Option<(usize, usize)> {
+        let near = |m: usize| {
+            let mm = &self.mentions[m];
+            let (from, to) = if before {
+                (mm.start + mm.len, at)
+            } else {
+                (at, mm.start)
+            };
+            from <= to
+                && to - from <= window
+                && self.filler(from, to)
+                && !self.mention_used[m]
+                && !self.mention_cmp[m]
+        };
+        let mut order: Vec<usize> = (0..self.mentions.len()).filter(|&m| near(m)).collect();
+        if before {
+            order.reverse();
+        }
+        order
+            .into_iter()
             .find_map(|m| self.mention_col(m, &want).map(|c| (m, c)))
     }
 

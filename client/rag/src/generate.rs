@@ -50,6 +50,12 @@ pub enum Backend {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         api_key_env: Option<String>,
     },
+    /// A GGUF chat model run on this device (feature `llm-embedded`), loaded for each answer.
+    #[cfg(feature = "llm-embedded")]
+    Embedded {
+        /// The model file.
+        gguf: std::path::PathBuf,
+    },
 }
 
 /// Who says a chat message.
@@ -112,6 +118,12 @@ impl Backend {
                 url: String::new(),
                 what: "no language model is configured".into(),
             }),
+            #[cfg(feature = "llm-embedded")]
+            Backend::Embedded { gguf } => crate::embedded::EmbeddedLlm::load(gguf)?.chat(
+                messages,
+                crate::embedded::MAX_NEW_TOKENS,
+                on_token,
+            ),
             Backend::Ollama { url, model } => {
                 let endpoint = format!("{}/api/chat", url.trim_end_matches('/'));
                 let body = json!({

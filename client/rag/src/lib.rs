@@ -5,6 +5,8 @@ mod at_rest;
 mod chat;
 mod chunk;
 mod embed;
+#[cfg(feature = "llm-embedded")]
+mod embedded;
 mod error;
 mod exact;
 mod generate;
@@ -23,6 +25,8 @@ pub use chunk::{Chunk, FileKind, Locator, TextOptions, chunk_file, chunk_text, p
 pub use embed::{
     Embedder, MINILM_DIR, MODEL_ENV, MODELS_DIR_ENV, MiniLm, locate_minilm, models_dir,
 };
+#[cfg(feature = "llm-embedded")]
+pub use embedded::{EmbeddedLlm, MAX_NEW_TOKENS};
 pub use error::{Error, Result};
 pub use generate::{Backend, GENERATION_TIMEOUT, Message, Role, ollama_num_ctx};
 pub use index::{RRF_K, rrf};

@@ -690,6 +690,20 @@ pub enum Error {
         detail: String,
     },
 
+    /// A file too large to open in memory (question answering reads files in memory).
+    #[error(
+        "file {file_id} holds {size} bytes, more than the {max} that are opened in memory: \
+         fetch it with `zgvault get` instead"
+    )]
+    TooLargeForMemory {
+        /// The file.
+        file_id: B256,
+        /// Its plaintext size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+
     /// Only the file's owner may do this.
     #[error(
         "file {file_id}: only its owner, {owner}, can {action}, not you ({user}); only the \

@@ -46,6 +46,16 @@ enum Command {
     /// Raw 0G Storage transfers: upload a file as it is, or download one by root hash.
     #[command(subcommand)]
     Storage(cli::storage::StorageCommand),
+    /// Ask a question of files you may read, answered on this device (they are opened in
+    /// memory; exact answers over tables show their query).
+    #[cfg(feature = "rag")]
+    Ask(cli::ask::AskArgs),
+    /// A conversation about your files, one question per line, kept on this device.
+    #[cfg(feature = "rag")]
+    Chat(cli::ask::ChatArgs),
+    /// Remove a file's passages, vectors and chat turns from this device's library.
+    #[cfg(feature = "rag")]
+    Forget(cli::ask::ForgetArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +83,12 @@ fn main() -> std::process::ExitCode {
         Command::Seal(args) => cli::seal::run_seal(args),
         Command::Open(args) => cli::seal::run_open(args),
         Command::Storage(cmd) => cli::storage::run(cmd),
+        #[cfg(feature = "rag")]
+        Command::Ask(args) => cli::ask::run_ask(args),
+        #[cfg(feature = "rag")]
+        Command::Chat(args) => cli::ask::run_chat(args),
+        #[cfg(feature = "rag")]
+        Command::Forget(args) => cli::ask::run_forget(args),
     };
     cli::exit(result)
 }

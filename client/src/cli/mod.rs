@@ -1,5 +1,7 @@
 //! Subcommands of the `zgvault` binary: one module each, with `Args` and `run`.
 
+#[cfg(feature = "rag")]
+pub(crate) mod ask;
 pub(crate) mod custody;
 pub(crate) mod manage;
 pub(crate) mod root;

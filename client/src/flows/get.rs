@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use super::Session;
 use super::recover::KeyProgress;
@@ -65,6 +66,99 @@ pub async fn get(
             ),
         });
     }
+    let sealed = sealed_temp(out)?;
+    let fetched = fetch_sealed(session, file_id, &sealed, progress).await;
+    let opened = fetched.and_then(|f| {
+        Ok((
+            crate::sealing::open_file(&sealed, out, &f.recovered.key)?,
+            f,
+        ))
+    });
+    let _ = std::fs::remove_file(&sealed);
+    let (metadata, fetched) = opened?;
+    Ok(fetched.report(out.to_owned(), metadata.name, metadata.size))
+}
+
+/// A file read into memory: what `get_in_memory` returns.
+#[derive(Debug)]
+pub struct InMemory {
+    /// What was done, as `get` reports it (`output` is empty: nothing was written).
+    pub report: GetReport,
+    /// The plaintext; wiped when dropped.
+    pub plaintext: Zeroizing<Vec<u8>>,
+}
+
+/// Fetches file `file_id` and opens it **in memory**, for callers that must not write the
+/// plaintext anywhere (local question answering). Only the ciphertext touches the disk, in
+/// the state folder, and is removed after. A file over `max_bytes` is refused before it is
+/// opened (its size is in the sealed header).
+pub async fn get_in_memory(
+    session: &Session,
+    file_id: B256,
+    max_bytes: u64,
+    progress: &(dyn Fn(GetStage, u64, u64) + Sync),
+) -> Result<InMemory, Error> {
+    let dir = crate::account::state_dir().join("reading");
+    crate::files::create_private_dir(&dir)?;
+    let sealed = dir.join(format!("{file_id:x}.zgvault-sealed"));
+    let _ = crate::files::remove_if_present(&sealed);
+    let result = async {
+        let fetched = fetch_sealed(session, file_id, &sealed, progress).await?;
+        let key = &fetched.recovered.key;
+        let size = crate::sealing::sealed_metadata(&sealed, key)?.size;
+        if size > max_bytes {
+            return Err(Error::TooLargeForMemory {
+                file_id,
+                size,
+                max: max_bytes,
+            });
+        }
+        let bytes = std::fs::read(&sealed).map_err(|e| crate::error::io("read", &sealed, e))?;
+        let (metadata, plain) = zgvault_proto::open_bytes(key, &bytes)?;
+        let plaintext = Zeroizing::new(plain);
+        Ok(InMemory {
+            report: fetched.report(PathBuf::new(), metadata.name, metadata.size),
+            plaintext,
+        })
+    }
+    .await;
+    let _ = crate::files::remove_if_present(&sealed);
+    result
+}
+
+/// What fetching a file's ciphertext and key found, before it is opened.
+struct Fetched {
+    file_id: B256,
+    owner: Address,
+    root_hash: B256,
+    recovered: super::recover::RecoveredKey,
+    bad_storage_nodes: Vec<String>,
+}
+
+impl Fetched {
+    fn report(self, output: PathBuf, name: String, size: u64) -> GetReport {
+        GetReport {
+            file_id: self.file_id,
+            owner: self.owner,
+            root_hash: self.root_hash,
+            output,
+            name,
+            size,
+            key_nodes_used: self.recovered.nodes_used,
+            key_node_failures: self.recovered.node_failures,
+            vault: self.recovered.vault,
+            bad_storage_nodes: self.bad_storage_nodes,
+        }
+    }
+}
+
+/// Recovers K and downloads the ciphertext, verified against its root, to `sealed`.
+async fn fetch_sealed(
+    session: &Session,
+    file_id: B256,
+    sealed: &Path,
+    progress: &(dyn Fn(GetStage, u64, u64) + Sync),
+) -> Result<Fetched, Error> {
     // The record, the capsule and the head the request starts from: one block.
     let at = session.file_at_head(file_id).await?;
     let record = &at.record;
@@ -75,29 +169,20 @@ pub async fn get(
     .await?;
 
     let connected = session.network.connect().await?;
-    let sealed = sealed_temp(out)?;
-    let _ = std::fs::remove_file(&sealed);
+    let _ = std::fs::remove_file(sealed);
     let report = download_file(
         &connected.nodes,
         record.rootHash,
-        &sealed,
+        sealed,
         &DownloadOptions::default(),
         &|done, total| progress(GetStage::Download, done, total),
     )
     .await?;
-    let opened = crate::sealing::open_file(&sealed, out, &recovered.key);
-    let _ = std::fs::remove_file(&sealed);
-    let metadata = opened?;
-    Ok(GetReport {
+    Ok(Fetched {
         file_id,
         owner: record.owner,
         root_hash: record.rootHash,
-        output: out.to_owned(),
-        name: metadata.name.clone(),
-        size: metadata.size,
-        key_nodes_used: recovered.nodes_used,
-        key_node_failures: recovered.node_failures,
-        vault: recovered.vault,
+        recovered,
         bad_storage_nodes: report
             .bad_nodes
             .iter()

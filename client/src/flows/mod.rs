@@ -25,7 +25,7 @@ pub use at_block::{
     MAX_NOT_CONFIRMED_WAIT_SECS, MAX_SIGNING_ROUNDS, WINDOW_INFO_TIMEOUT,
 };
 pub use custody::{MoveReport, move_custody};
-pub use get::{GetReport, GetStage, get};
+pub use get::{GetReport, GetStage, InMemory, get, get_in_memory};
 pub use lock::LockHolder;
 pub(crate) use manage::utc;
 pub use manage::{

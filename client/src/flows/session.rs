@@ -22,6 +22,9 @@ use crate::error::Error;
 use crate::keys::{Channel, ChannelOptions, Endpoint, KeyNode};
 use crate::network::Network;
 
+/// HKDF salt of the keys `Session::local_data_key` derives.
+const LOCAL_DATA_SALT: &[u8] = b"zgvault/v1/local-data-key";
+
 /// One user on one network, for one command. What a command needs from the network more
 /// than once (the key network, the vault's trusted key) is resolved once and kept here.
 #[derive(Debug, Clone)]
@@ -87,6 +90,21 @@ impl Session {
     /// The user's address.
     pub fn address(&self) -> Address {
         self.signer.address()
+    }
+
+    /// A 32-byte key for data this device keeps for the user (the local question-answering
+    /// library, its chat history), derived from the account's key with HKDF-SHA256 and a
+    /// label per use: the same account on any device gets the same key, and nothing that
+    /// holds it can recover the account's key.
+    pub fn local_data_key(&self, purpose: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        let secret = zeroize::Zeroizing::new(self.signer.to_bytes().0);
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(LOCAL_DATA_SALT), secret.as_slice());
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
+        if hk.expand(purpose.as_bytes(), key.as_mut_slice()).is_err() {
+            unreachable!("HKDF-SHA256 expands to 32 bytes");
+        }
+        key
     }
 
     pub(crate) fn signer(&self) -> &PrivateKeySigner {

@@ -1,0 +1,166 @@
+//! `zgvault ask` on a live devnet: Alice puts a CSV and a JSON file and grants Bob; Bob asks
+//! exact questions of the table and a question scoped to the JSON file, with citations;
+//! nothing of the plaintext lands in Bob's data folder; once revoked, Bob cannot ask (no K).
+//! Needs the embedding model `scripts/setup` installs; skipped with a message without it.
+#![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
+
+mod cli_common;
+
+use std::path::Path;
+
+use cli_common::{stderr, user};
+use zgvault_testnet::{Devnet, DevnetConfig};
+
+/// A word only the CSV's plaintext contains.
+const CSV_MARKER: &str = "Quokkaville";
+/// A word only the JSON file's plaintext contains.
+const JSON_MARKER: &str = "Zanzibarite";
+
+fn csv() -> String {
+    let mut s = String::from("sale_id,region,city,quantity,unit_price\n");
+    for i in 0..40u32 {
+        let region = ["North", "South", "East", "West"][(i % 4) as usize];
+        let city = if i % 10 == 3 {
+            CSV_MARKER
+        } else {
+            "Springfield"
+        };
+        s.push_str(&format!(
+            "{},{region},{city},{},{}.50\n",
+            1000 + i,
+            1 + i % 7,
+            10 + i
+        ));
+    }
+    s
+}
+
+fn json() -> String {
+    let stones: Vec<_> = (0..12u32)
+        .map(|i| {
+            serde_json::json!({
+                "name": if i == 5 { JSON_MARKER.to_owned() } else { format!("stone-{i}") },
+                "hardness": 1 + i % 10,
+                "found": 1990 + i,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "stones": stones })).unwrap()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = dir.read_dir() else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grantee_asks_exact_questions_and_a_revoked_one_cannot() {
+    if let Err(e) = zgvault_rag::locate_minilm() {
+        eprintln!("SKIPPED: the embedding model is not installed ({e}); run scripts/setup");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DevnetConfig::new(dir.path().join("devnet"));
+    config.nodes = 3;
+    config.threshold = 2;
+    config.storage_nodes = 1;
+    config.vault = None;
+    let devnet = Devnet::start(&config).await.unwrap();
+    let (alice, _) = user(dir.path(), "alice", &devnet);
+    let (bob, bob_addr) = user(dir.path(), "bob", &devnet);
+
+    let sales = dir.path().join("sales.csv");
+    std::fs::write(&sales, csv()).unwrap();
+    let stones = dir.path().join("stones.json");
+    std::fs::write(&stones, json()).unwrap();
+    let sales_id = alice.json(&["put", sales.to_str().unwrap(), "--gate", "pass"])["fileId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stones_id = alice.json(&["put", stones.to_str().unwrap(), "--gate", "pass"])["fileId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Before a grant Bob gets no key, so no answer.
+    let refused = bob.run(&["ask", &sales_id, "How many sales are in the North region?"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+
+    alice.json(&["grant", &sales_id, "--to", &bob_addr]);
+    alice.json(&["grant", &stones_id, "--to", &bob_addr]);
+
+    // An exact count over the table, with its query and the rows it counted.
+    let count = bob.json(&["ask", &sales_id, "How many sales are in the North region?"]);
+    assert_eq!(count["kind"], "exact", "{count}");
+    assert_eq!(count["value"], "10", "{count}");
+    assert!(
+        count["query"].as_str().unwrap().contains("SELECT"),
+        "{count}"
+    );
+    assert!(
+        !count["citations"].as_array().unwrap().is_empty(),
+        "{count}"
+    );
+
+    // A sum with a filter; both files in scope, and the planner picks the table.
+    let sum = bob.json(&[
+        "ask",
+        &sales_id,
+        &stones_id,
+        "What is the total quantity sold in the West region?",
+    ]);
+    assert_eq!(sum["kind"], "exact", "{sum}");
+    // West: i = 3, 7, ..., 39; quantity 1 + i % 7.
+    let expected: u32 = (0..40u32).filter(|i| i % 4 == 3).map(|i| 1 + i % 7).sum();
+    assert_eq!(sum["value"], expected.to_string(), "{sum}");
+
+    // A question scoped to the JSON file is answered from it, cited by record path.
+    let scoped = bob.json(&[
+        "ask",
+        &stones_id,
+        &format!("Where was {JSON_MARKER} found?"),
+    ]);
+    let citations = scoped["citations"].as_array().unwrap();
+    assert!(!citations.is_empty(), "{scoped}");
+    assert!(
+        citations.iter().all(|c| c["file_id"] == stones_id.as_str()),
+        "retrieval left its scope: {scoped}"
+    );
+
+    // Nothing of either plaintext is on Bob's disk: the library is sealed, files were opened
+    // in memory, the ciphertext was removed after.
+    for path in files_under(&bob.home) {
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(CSV_MARKER) && !text.contains(JSON_MARKER),
+            "plaintext on disk in {}",
+            path.display()
+        );
+    }
+    assert!(
+        files_under(&bob.home.join("rag")).len() > 1,
+        "the library kept nothing"
+    );
+
+    // Forget drops the file from the library.
+    let forgot = bob.json(&["forget", &stones_id]);
+    assert_eq!(forgot["forgotten"], true, "{forgot}");
+
+    // Revoked: no key, so no answer, although the library once held the file.
+    alice.json(&["revoke", &sales_id, "--from", &bob_addr]);
+    let after = bob.run(&["ask", &sales_id, "How many sales are in the North region?"]);
+    assert_eq!(after.status.code(), Some(3), "{}", stderr(&after));
+}

@@ -21,6 +21,8 @@ const MAX_ASK_BYTES: u64 = 256 << 20;
 const LIBRARY_KEY_PURPOSE: &str = "zgvault/v1/rag-library";
 /// The file naming the language model that writes answers, in the zgvault home.
 const BACKEND_FILE: &str = "rag.toml";
+/// How a local file is named in the library: this, then its absolute path.
+const PATH_PREFIX: &str = "path:";
 /// The chat session `zgvault chat` continues unless `--session` names another.
 const DEFAULT_CHAT: &str = "default";
 
@@ -64,7 +66,8 @@ pub(crate) struct ChatArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ForgetArgs {
-    /// The file id (or, for a local file, the path given to `--path`).
+    /// The file id, or for a local file its path (as given to `--path`, or `path:…` as
+    /// `ask` cited it).
     file: String,
     #[command(flatten)]
     net: SessionArgs,
@@ -174,6 +177,8 @@ pub(crate) fn run_forget(args: ForgetArgs) -> anyhow::Result<()> {
     let (_session, mut library) = open(&args.net)?;
     let id = match args.file.parse::<B256>() {
         Ok(file_id) => file_key(file_id),
+        // As `ask` printed it, or the path itself.
+        Err(_) if args.file.starts_with(PATH_PREFIX) => args.file.clone(),
         Err(_) => path_key(Path::new(&args.file))?,
     };
     let removed = library.forget(&id)?;
@@ -378,5 +383,5 @@ fn file_key(file_id: B256) -> String {
 fn path_key(path: &Path) -> anyhow::Result<String> {
     let abs = std::path::absolute(path)
         .with_context(|| format!("cannot resolve the path {}", path.display()))?;
-    Ok(format!("path:{}", abs.display()))
+    Ok(format!("{PATH_PREFIX}{}", abs.display()))
 }

@@ -1,0 +1,308 @@
+//! The adapter: the only module that calls the SDK's flows (`zgvault_client::vault`). Every
+//! flow is the CLI's own function; this file only turns the UI's inputs into the SDK's
+//! types and its receipts into JSON. When the client crate is restructured (`vault/` →
+//! `flows/` + `account/`, `CustodyPlan`), the changes are here.
+//!
+//! Two pieces are copies of CLI code that the SDK does not expose yet (`cli/vault.rs`
+//! `network_of`, `cli/storage.rs` `default_manifest`): resolving the config file into a
+//! network. They belong in the SDK's `account/` module; see the crate README.
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::{Address, B256};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+use zgvault_client::network::{Network, VaultEndpoint};
+use zgvault_client::vault::{
+    self, Config, Custody, GetStage, Passphrase, PutOptions, PutStage, config_path,
+};
+
+use crate::error::Error;
+
+/// The signed-in user: the SDK's vault.
+pub(crate) type Vault = vault::Vault;
+
+pub(crate) use zgvault_client::vault::state_dir;
+
+/// What the start page needs to know before anyone signs in.
+pub(crate) fn identity_state(network: Option<&str>) -> Result<Value, Error> {
+    let path = config_path();
+    let config = Config::load(&path)?;
+    let keystore = config
+        .as_ref()
+        .map(|c| c.keystore.clone())
+        .unwrap_or_else(|| Config::default().keystore);
+    Ok(json!({
+        "configured": config.is_some(),
+        "keystoreExists": keystore.is_file(),
+        "keystore": keystore,
+        "config": path,
+        "network": config.map(|c| c.network).or(network.map(str::to_owned))
+            .unwrap_or_else(|| Config::default().network),
+    }))
+}
+
+/// First run: a new key (or `import`, hex) in the CLI's keystore under `passphrase`, and
+/// the config file, as `zgvault init` writes them. Refuses when a keystore exists.
+pub(crate) fn create_identity(
+    passphrase: &Passphrase,
+    import: Option<Zeroizing<String>>,
+    network: Option<&str>,
+) -> Result<Vault, Error> {
+    let path = config_path();
+    let mut config = Config::load(&path)?.unwrap_or_default();
+    if let Some(n) = network {
+        config.network = n.to_owned();
+    }
+    if config.keystore.is_file() {
+        return Err(Error::Identity {
+            message: format!(
+                "a key already exists at {}: unlock it with its passphrase instead",
+                config.keystore.display()
+            ),
+        });
+    }
+    // Check the network before writing anything.
+    let (net, manifest) = network_of(&config)?;
+    let signer = vault::create_keystore(&config.keystore, passphrase, import)?;
+    config.store(&path)?;
+    Ok(Vault::new(net, signer, manifest)?)
+}
+
+/// Later runs: unlock the keystore the config names.
+pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Vault, Error> {
+    let path = config_path();
+    let config = Config::load(&path)?.ok_or_else(|| Error::Identity {
+        message: format!(
+            "no identity yet ({} does not exist): create one or import a key",
+            path.display()
+        ),
+    })?;
+    let (net, manifest) = network_of(&config)?;
+    let signer = vault::load_keystore(&config.keystore, passphrase)?;
+    Ok(Vault::new(net, signer, manifest)?)
+}
+
+pub(crate) fn passphrase(text: String) -> Passphrase {
+    Passphrase::new(text)
+}
+
+/// A progress stage of `put` or `get` as the page names it.
+pub(crate) fn put_stage(stage: PutStage) -> &'static str {
+    match stage {
+        PutStage::Sealing => "sealing",
+        PutStage::Uploading => "uploading to 0G",
+        PutStage::Registering => "registering",
+    }
+}
+
+pub(crate) fn get_stage(stage: GetStage) -> &'static str {
+    match stage {
+        GetStage::Confirming => "waiting for confirmations",
+        GetStage::Key => "getting the key",
+        GetStage::Download => "downloading from 0G",
+    }
+}
+
+/// Who may read, in the CLI's `--gate` syntax (`pass`, `allow:ADDR,…`, `erc20:ADDR:MIN`,
+/// `erc721:ADDR[:ID]`, `erc1155:ADDR:ID:MIN`, `public`); parsed by the SDK.
+fn gates(texts: &[String]) -> Result<Vec<vault::Gate>, Error> {
+    texts
+        .iter()
+        .map(|t| t.parse().map_err(|message| Error::BadRequest { message }))
+        .collect()
+}
+
+fn custody(text: &str) -> Result<Custody, Error> {
+    text.parse()
+        .map_err(|message| Error::BadRequest { message })
+}
+
+/// `zgvault put`.
+pub(crate) async fn put(
+    vault: &Vault,
+    file: &Path,
+    gate_texts: &[String],
+    custody_text: &str,
+    not_after: u64,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<Value, Error> {
+    let opts = PutOptions {
+        gates: gates(gate_texts)?,
+        not_after,
+        custody: custody(custody_text)?,
+    };
+    let receipt = vault::put(vault, file, &opts, progress).await?;
+    to_json(&receipt)
+}
+
+/// `zgvault get`: K recovered, ciphertext verified, plaintext written to `out`.
+pub(crate) async fn get(
+    vault: &Vault,
+    file_id: B256,
+    out: &Path,
+    progress: &(dyn Fn(GetStage, u64, u64) + Sync),
+) -> Result<Value, Error> {
+    to_json(&vault::get(vault, file_id, out, progress).await?)
+}
+
+/// `zgvault ls`.
+pub(crate) async fn list(vault: &Vault) -> Result<Value, Error> {
+    to_json(&vault::list_files(vault, &|_, _| {}).await?)
+}
+
+/// `zgvault info`.
+pub(crate) async fn info(vault: &Vault, file_id: B256) -> Result<Value, Error> {
+    Ok(vault::info(vault, file_id).await?)
+}
+
+/// `zgvault grant` (`allow_list`: the allow-list instead of a pass).
+pub(crate) async fn grant(
+    vault: &Vault,
+    file_id: B256,
+    to: Address,
+    allow_list: bool,
+) -> Result<Value, Error> {
+    to_json(&vault::grant(vault, file_id, to, allow_list).await?)
+}
+
+/// `zgvault revoke`.
+pub(crate) async fn revoke(
+    vault: &Vault,
+    file_id: B256,
+    from: Address,
+    deny: bool,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Value, Error> {
+    to_json(&vault::revoke(vault, file_id, from, deny, progress).await?)
+}
+
+/// `zgvault policy --not-before/--not-after` (`None` keeps a bound, `Some(0)` removes it).
+pub(crate) async fn set_window(
+    vault: &Vault,
+    file_id: B256,
+    not_before: Option<u64>,
+    not_after: Option<u64>,
+) -> Result<Value, Error> {
+    let tx = vault.set_window(file_id, not_before, not_after).await?;
+    Ok(json!({ "fileId": file_id, "tx": tx, "unchanged": tx.is_none() }))
+}
+
+/// `zgvault policy --set`: replaces who may read (the gates' policy clauses; `allow:`
+/// entries are granted one by one, as `put` does).
+pub(crate) async fn set_policy(
+    vault: &Vault,
+    file_id: B256,
+    gate_texts: &[String],
+) -> Result<Value, Error> {
+    let access_pass = vault.network.access_pass.ok_or_else(|| Error::BadRequest {
+        message: format!("network {} has no AccessPass contract", vault.network.name),
+    })?;
+    let (clauses, allow) = vault::Gate::compile(&gates(gate_texts)?, access_pass);
+    let tx = vault::set_policy(vault, file_id, clauses).await?;
+    let mut allowed = Vec::new();
+    for account in allow {
+        allowed.push(to_json(
+            &vault::grant(vault, file_id, account, true).await?,
+        )?);
+    }
+    Ok(json!({ "fileId": file_id, "tx": tx, "allowed": allowed }))
+}
+
+/// `zgvault custody --to`.
+pub(crate) async fn move_custody(
+    vault: &Vault,
+    file_id: B256,
+    to: &str,
+    progress: &(dyn Fn(&'static str) + Sync),
+) -> Result<Value, Error> {
+    to_json(&vault::move_custody(vault, file_id, custody(to)?, progress).await?)
+}
+
+/// `zgvault shred`.
+pub(crate) async fn shred(vault: &Vault, file_id: B256) -> Result<Value, Error> {
+    to_json(&vault::shred(vault, file_id).await?)
+}
+
+/// What `shred` never undoes (the SDK's own sentence).
+pub(crate) const SHRED_NOTE: &str = vault::SHRED_NOTE;
+
+/// `zgvault status`.
+pub(crate) async fn status(vault: &Vault) -> Result<Value, Error> {
+    to_json(&vault::status(vault).await?)
+}
+
+/// Whether an SDK error is the chain's or the nodes' "no": the page shows the refusal
+/// page for these.
+pub(crate) fn is_access_denied(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Sdk(zgvault_client::Error::AccessDenied { .. })
+            | Error::Sdk(zgvault_client::Error::KeyRequestRefused { .. })
+    )
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<Value, Error> {
+    serde_json::to_value(value).map_err(|e| Error::BadRequest {
+        message: format!("cannot encode the answer: {e}"),
+    })
+}
+
+// ---- copies of CLI code the SDK does not expose yet (see the module docs) ----
+
+/// The network a config names, and the devnet manifest when it is the devnet
+/// (`cli/vault.rs` `network_of`, without the flags).
+fn network_of(config: &Config) -> Result<(Network, Option<PathBuf>), Error> {
+    let (mut net, manifest) = if config.network == "devnet" {
+        let path = config.manifest.clone().unwrap_or_else(default_manifest);
+        (Network::from_devnet(&path)?, Some(path))
+    } else {
+        let net = Network::builtin(&config.network).ok_or_else(|| Error::Identity {
+            message: format!(
+                "unknown network {:?} in {}: use devnet, galileo, galileo-standard, mainnet \
+                 or mainnet-standard",
+                config.network,
+                config_path().display()
+            ),
+        })?;
+        (net, None)
+    };
+    if let Some(rpc) = &config.rpc {
+        net.rpc_url = rpc.clone();
+    }
+    net.file_registry = config.file_registry.or(net.file_registry);
+    net.access_pass = config.access_pass.or(net.access_pass);
+    net.node_registry = config.node_registry.or(net.node_registry);
+    net.registry_deploy_block = config.registry_deploy_block.or(net.registry_deploy_block);
+    net.confirmations = config.confirmations.or(net.confirmations);
+    if let Some(url) = &config.vault_url {
+        let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
+        if !same {
+            net.vault = Some(VaultEndpoint {
+                http: Some(url.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    if let (Some(key), Some(v)) = (config.vault_key, net.vault.as_mut()) {
+        v.key = Some(key);
+    }
+    Ok((net, manifest))
+}
+
+/// `$ZGVAULT_DEVNET_DIR/manifest.json`, else the devnet's default state folder
+/// (`cli/storage.rs` `default_manifest`).
+fn default_manifest() -> PathBuf {
+    let dir = std::env::var_os("ZGVAULT_DEVNET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let state = std::env::var_os("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state"))
+                })?;
+            Some(state.join("zgvault/devnet"))
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    dir.join("manifest.json")
+}

@@ -1,0 +1,148 @@
+//! The UI tests' server: the real `zgvault-ui` binary with its own `ZGVAULT_HOME`, and a raw
+//! HTTP/1.1 client that sends exactly the headers a test names (a browser would add its
+//! own; an attacker's page or process sends what it likes).
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A running `zgvault-ui --no-open`; killed on drop.
+pub struct UiServer {
+    child: Child,
+    /// Kept open: the server may print more.
+    _stdout: BufReader<std::process::ChildStdout>,
+    pub addr: SocketAddr,
+    pub token: String,
+    pub url: String,
+}
+
+impl UiServer {
+    /// Starts the binary with `home` as `ZGVAULT_HOME` and `envs`; waits for its URL.
+    pub fn start(home: &Path, envs: &[(&str, &str)]) -> UiServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zgvault-ui"))
+            .arg("--no-open")
+            .env("ZGVAULT_HOME", home)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        let mut stdout = BufReader::new(stdout);
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("zgvault ui: ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, query) = rest.split_once("/?token=").unwrap();
+        UiServer {
+            child,
+            _stdout: stdout,
+            addr: host.parse().unwrap(),
+            token: query.to_owned(),
+            url,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.addr.port())
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    pub fn cookie(&self) -> String {
+        format!("zgvault_ui_{}={}", self.addr.port(), self.token)
+    }
+
+    /// Sends `method path` with exactly `headers`; returns the answer.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send_body(method, path, headers, b"").await
+    }
+
+    pub async fn send_body(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\n");
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        ));
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(raw.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.unwrap();
+        Answer::parse(&bytes)
+    }
+
+    /// A request as this server's own page sends it: right Host, Origin and cookie.
+    pub async fn ours(&self, method: &str, path: &str, body: &[u8]) -> Answer {
+        let (host, origin, cookie) = (self.host(), self.origin(), self.cookie());
+        let mut headers = vec![("Host", host.as_str()), ("Cookie", cookie.as_str())];
+        if method != "GET" {
+            headers.push(("Origin", origin.as_str()));
+            headers.push(("Content-Type", "application/json"));
+        }
+        self.send_body(method, path, &headers, body).await
+    }
+}
+
+impl Drop for UiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    fn parse(bytes: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(bytes);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Answer {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -127,7 +127,10 @@ function progressView(label) {
     stage.textContent = snap.state === "running"
       ? `${snap.stage}${snap.total ? ` — ${Math.floor((100 * snap.done) / snap.total)}%` : ""}`
       : snap.state === "done" ? "done" : "failed";
-    if (snap.total) { bar.max = snap.total; bar.value = snap.done; } else if (snap.state !== "running") { bar.max = 1; bar.value = 1; } else { bar.removeAttribute("value"); }
+    if (snap.state === "done") { bar.max = 1; bar.value = 1; }
+    else if (snap.state === "failed") { bar.max = 1; bar.value = 0; }
+    else if (snap.total) { bar.max = snap.total; bar.value = snap.done; }
+    else bar.removeAttribute("value");
   };
   return { el: h("div", {}, stage, bar, out), update, out };
 }
@@ -290,7 +293,9 @@ function putCard(title) {
 function showPutResult(p, snap) {
   if (snap.state === "done" && snap.result) {
     const r = snap.result;
-    noteFile(r.fileId, { name: snap.title, tx: r.registerTx || null, uploadTx: r.uploadTx || null });
+    if (!fileNotes()[r.fileId.toLowerCase()]) {
+      noteFile(r.fileId, { name: snap.title, tx: r.registerTx || null, uploadTx: r.uploadTx || null, date: snap.started });
+    }
     p.out.replaceChildren(h("dl", { class: "facts" },
       h("dt", {}, "File"), h("dd", {}, h("a", { href: `#/files/${r.fileId}`, class: "mono" }, r.fileId)),
       h("dt", {}, "rootHash"), h("dd", { class: "mono", "data-roothash": r.rootHash }, r.rootHash),
@@ -389,7 +394,7 @@ async function filesPage() {
     for (const f of files) {
       const note = notes[f.fileId.toLowerCase()] || {};
       const policyCell = h("td", { "data-label": "Who may read" }, "…");
-      const dateCell = h("td", { "data-label": "Registered" }, `block ${f.block ?? "?"}`);
+      const dateCell = h("td", { "data-label": "Registered" }, note.date ? when(note.date) : `block ${f.block ?? "?"}`);
       body.append(h("tr", { "data-file": f.fileId },
         h("td", { "data-label": "Name" }, note.name || h("span", { class: "hint" }, "(name not kept on this device)")),
         h("td", { "data-label": "Size" }, bytes(f.size)),
@@ -401,7 +406,6 @@ async function filesPage() {
         h("td", {}, h("a", { href: `#/files/${f.fileId}` }, "Open", h("span", { class: "visually-hidden" }, ` ${note.name || f.fileId}`)))));
       api("GET", `/api/files/${f.fileId}`).then((info) => {
         policyCell.textContent = `${describePolicy(info.policy)}; ${info.window}`;
-        dateCell.textContent = when(info.registeredAt);
       }).catch((e) => { policyCell.textContent = e.error || "?"; });
     }
   } catch (err) { status.replaceWith(errorBox(err)); }
@@ -446,7 +450,7 @@ async function fileDetailPage(fileId) {
     h("dt", {}, "File id"), h("dd", { class: "mono" }, fileId),
     h("dt", {}, "rootHash"), h("dd", { class: "mono" }, info.rootHash),
     h("dt", {}, "Size (encrypted)"), h("dd", {}, bytes(info.size)),
-    h("dt", {}, "Registered"), h("dd", {}, when(info.registeredAt)),
+    h("dt", {}, "Registered"), h("dd", {}, `${note.date ? `${when(note.date)}, ` : ""}block ${info.registeredAt}`),
     h("dt", {}, "Key kept by"), h("dd", {}, info.scheme === "bls" ? "key network (threshold)" : info.scheme),
     h("dt", {}, "Who may read"), h("dd", {}, describePolicy(info.policy)),
     h("dt", {}, "Time window"), h("dd", {}, info.window),
@@ -519,7 +523,7 @@ function refusalView(fileId, info, err) {
     h("p", {}, h("strong", {}, "Why: "), reason),
     h("p", {}, h("strong", {}, "What to do: "), what),
     info ? h("p", {}, "Owner: ", h("span", { class: "mono" }, info.owner)) : null,
-    h("p", { class: "hint" }, "Nothing was downloaded. The key holders checked your access on the chain and refused."));
+    h("p", { class: "hint" }, "Nothing was downloaded. The file's access rules on the chain say no, and the key holders enforce the same rules."));
 }
 
 async function sharedPage(openId) {

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::ask::{AskRequest, Asker, NOT_INSTALLED};
 use crate::error::Error;
 use crate::guard::{Guard, check};
-use crate::ops::Ops;
+use crate::ops::{Op, Ops};
 use crate::sdk::{self, Vault};
 
 /// The largest JSON body a page sends (passphrases, addresses, a question).
@@ -188,6 +188,26 @@ where
     Ok(Json(blocking(move || handle.block_on(f(vault))).await?))
 }
 
+/// Starts `work` for the signed-in user as a background operation about `file_id`;
+/// answers with its id at once (the page follows it over SSE).
+fn start_op<F, Fut>(
+    state: &AppState,
+    kind: &'static str,
+    title: String,
+    file_id: B256,
+    work: F,
+) -> ApiResult
+where
+    F: FnOnce(Arc<Vault>, Arc<Op>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, Error>>,
+{
+    let vault = state.vault()?;
+    let op = state.ops().create(kind, title, Some(file_id.to_string()));
+    let id = op.snapshot().id;
+    state.ops().run(op, move |op| work(vault, op));
+    Ok(Json(json!({ "op": id })))
+}
+
 pub(crate) fn parse_file_id(text: &str) -> Result<B256, Error> {
     text.parse().map_err(|_| Error::BadRequest {
         message: format!("{text:?} is not a file id (0x + 64 hex digits)"),
@@ -323,17 +343,17 @@ async fn revoke(
 ) -> ApiResult {
     let id = parse_file_id(&id)?;
     let from = parse_address(&body.from)?;
-    let vault = state.vault()?;
-    let op = state
-        .ops()
-        .create("revoke", format!("revoke {from}"), Some(id.to_string()));
-    let op_id = op.snapshot().id;
-    state.ops().run(op, move |op| async move {
-        op.progress("finding their passes", 0, 0);
-        let progress = |done, total| op.progress("finding their passes", done, total);
-        sdk::revoke(&vault, id, from, body.deny, &progress).await
-    });
-    Ok(Json(json!({ "op": op_id })))
+    start_op(
+        &state,
+        "revoke",
+        format!("revoke {from}"),
+        id,
+        move |vault, op| async move {
+            op.progress("finding their passes", 0, 0);
+            let progress = |done, total| op.progress("finding their passes", done, total);
+            sdk::revoke(&vault, id, from, body.deny, &progress).await
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -386,32 +406,21 @@ async fn custody(
     Json(body): Json<CustodyBody>,
 ) -> ApiResult {
     let id = parse_file_id(&id)?;
-    let vault = state.vault()?;
-    let op = state.ops().create(
-        "custody",
-        format!("move to {}", body.to),
-        Some(id.to_string()),
-    );
-    let op_id = op.snapshot().id;
-    state.ops().run(op, move |op| async move {
+    let title = format!("move to {}", body.to);
+    start_op(&state, "custody", title, id, move |vault, op| async move {
         let progress = |step: &'static str| op.progress(step, 0, 0);
         sdk::move_custody(&vault, id, &body.to, &progress).await
-    });
-    Ok(Json(json!({ "op": op_id })))
+    })
 }
 
 async fn shred(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_file_id(&id)?;
-    let vault = state.vault()?;
-    let op = state
-        .ops()
-        .create("shred", "shred the key".to_owned(), Some(id.to_string()));
-    let op_id = op.snapshot().id;
-    state.ops().run(op, move |op| async move {
+    let title = "shred the key".to_owned();
+    let Json(answer) = start_op(&state, "shred", title, id, move |vault, op| async move {
         op.progress("asking every holder to delete", 0, 0);
         sdk::shred(&vault, id).await
-    });
-    Ok(Json(json!({ "op": op_id, "note": sdk::SHRED_NOTE })))
+    })?;
+    Ok(Json(json!({ "op": answer["op"], "note": sdk::SHRED_NOTE })))
 }
 
 async fn ops_list(State(state): State<AppState>) -> ApiResult {

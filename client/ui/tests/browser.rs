@@ -9,9 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::UiServer;
 use serde_json::Value;
-use zgvault_testnet::{Devnet, DevnetConfig};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,15 +40,8 @@ async fn a_person_uploads_shares_and_revokes_in_the_browser() {
         "tools/node_modules/playwright-core is missing: run scripts/setup"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut config = DevnetConfig::new(dir.path().join("devnet"));
-    config.nodes = 3;
-    config.threshold = 2;
-    config.storage_nodes = 1;
-    let devnet = Devnet::start(&config).await.unwrap();
-    let devnet_dir = devnet.state_dir().to_str().unwrap().to_owned();
-    let env = [("ZGVAULT_DEVNET_DIR", devnet_dir.as_str())];
-    let alice = UiServer::start(&dir.path().join("alice"), &env);
-    let bob = UiServer::start(&dir.path().join("bob"), &env);
+    let (devnet, servers) = common::devnet_with_users(dir.path(), &["alice", "bob"]).await;
+    let (alice, bob) = (&servers[0], &servers[1]);
 
     let csv = dir.path().join("patients.csv");
     let data: String = std::iter::once("patient_id,age,diagnosis,visits\n".to_owned())

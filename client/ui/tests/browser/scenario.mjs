@@ -71,8 +71,11 @@ try {
   await alice.reload();
   await alice.locator(`[data-roothash="${rootHash}"]`).waitFor();
 
-  step("sees it in My files with its rootHash");
-  await alice.goto(`${new URL(A).origin}/#/files`);
+  step("sees it in My files with its rootHash, reached with the keyboard");
+  await alice.getByRole("link", { name: "Upload" }).focus();
+  await alice.keyboard.press("Tab");
+  await alice.keyboard.press("Enter");
+  await alice.getByRole("heading", { name: "My files" }).waitFor();
   const row = alice.locator(`tr[data-file="${fileId}"]`);
   await row.waitFor();
   assert.equal(await row.locator("td[data-label=rootHash]").getAttribute("title"), rootHash);
@@ -113,6 +116,12 @@ try {
 
   step("the owner revokes; the confirmation says what revocation does not do");
   await alice.getByLabel("Reader's address").nth(1).fill(bobAddr);
+  await alice.getByRole("button", { name: "Revoke", exact: true }).click();
+  await dialog.getByText("revocation stops future releases only").waitFor();
+  // Escape cancels: nothing is sent.
+  await alice.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  assert.equal(await alice.getByText(`Revoked ${bobAddr}`).count(), 0);
   await alice.getByRole("button", { name: "Revoke", exact: true }).click();
   await dialog.getByText("revocation stops future releases only").waitFor();
   await dialog.getByRole("button", { name: "Revoke" }).click();

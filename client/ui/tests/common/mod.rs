@@ -9,6 +9,23 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zgvault_testnet::{Devnet, DevnetConfig};
+
+/// A lean devnet in `dir/devnet` (3 key nodes, 2 of 3, one storage node, no vault) and a
+/// `zgvault-ui` for each of `users`, each with its own home `dir/NAME` (no identity yet).
+pub async fn devnet_with_users(dir: &Path, users: &[&str]) -> (Devnet, Vec<UiServer>) {
+    let mut config = DevnetConfig::new(dir.join("devnet"));
+    config.nodes = 3;
+    config.threshold = 2;
+    config.storage_nodes = 1;
+    let devnet = Devnet::start(&config).await.unwrap();
+    let devnet_dir = devnet.state_dir().to_str().unwrap().to_owned();
+    let servers = users
+        .iter()
+        .map(|u| UiServer::start(&dir.join(u), &[("ZGVAULT_DEVNET_DIR", devnet_dir.as_str())]))
+        .collect();
+    (devnet, servers)
+}
 
 /// A running `zgvault-ui --no-open`; killed on drop.
 pub struct UiServer {
@@ -49,6 +66,11 @@ impl UiServer {
             token: query.to_owned(),
             url,
         }
+    }
+
+    /// The server process's id (to read its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn host(&self) -> String {

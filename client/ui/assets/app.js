@@ -62,6 +62,16 @@ function bytes(n) {
   return `${i ? n.toFixed(1) : n} ${u[i]}`;
 }
 
+// Wei as 0G with four decimals (BigInt: balances exceed a double's precision).
+function balance(wei) {
+  try {
+    const w = BigInt(wei);
+    const unit = 10n ** 18n;
+    const frac = ((w % unit) * 10000n) / unit;
+    return `${w / unit}.${frac.toString().padStart(4, "0")} 0G`;
+  } catch { return `${wei} wei`; }
+}
+
 function when(unix) {
   return unix ? new Date(Number(unix) * 1000).toLocaleString() : "—";
 }
@@ -634,7 +644,7 @@ async function networkPage() {
       h("dt", {}, "Chain id"), h("dd", {}, String(s.chainId)),
       h("dt", {}, "Block"), h("dd", {}, String(s.block)),
       h("dt", {}, "Your account"), h("dd", { class: "mono" }, s.account),
-      h("dt", {}, "Balance"), h("dd", {}, `${s.balanceWei} wei`)),
+      h("dt", {}, "Balance"), h("dd", {}, balance(s.balanceWei))),
     h("h2", {}, "0G storage nodes"),
     s.storageError ? errorBox({ error: s.storageError }) : rows(["URL", "Health", "Detail"], s.storageNodes.map((n) => h("tr", {},
       h("td", { "data-label": "URL", class: "mono" }, n.url), h("td", { "data-label": "Health" }, health(n.ok)), h("td", { "data-label": "Detail", class: "mono" }, n.detail)))),

@@ -79,7 +79,20 @@ pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Vault, Error> {
         ),
     })?;
     let (net, manifest) = network_of(&config)?;
-    let signer = vault::load_keystore(&config.keystore, passphrase)?;
+    let signer = match vault::load_keystore(&config.keystore, passphrase) {
+        Ok(signer) => signer,
+        // The CLI's message names its environment variable and prompt; here it is a form.
+        Err(zgvault_client::Error::Keystore { path, .. }) if path.is_file() => {
+            return Err(Error::Identity {
+                message: format!(
+                    "this passphrase does not unlock the key in {}: type it again (it is \
+                     the one chosen when the key was made)",
+                    path.display()
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Vault::new(net, signer, manifest)?)
 }
 
@@ -240,6 +253,27 @@ pub(crate) fn is_access_denied(e: &Error) -> bool {
         Error::Sdk(zgvault_client::Error::AccessDenied { .. })
             | Error::Sdk(zgvault_client::Error::KeyRequestRefused { .. })
     )
+}
+
+/// The registry's "no" for this account, from an [`info`] answer, as the SDK's error
+/// (the page shows its reason: revoked, window ended or not open, no pass); `None` when
+/// it may read.
+pub(crate) fn refusal(vault: &Vault, file_id: B256, info: &Value) -> Option<Error> {
+    if info["you"]["canRead"] != json!(false) {
+        return None;
+    }
+    Some(Error::Sdk(zgvault_client::Error::AccessDenied {
+        file_id,
+        user: vault.address(),
+        owner: info["owner"]
+            .as_str()
+            .and_then(|o| o.parse().ok())
+            .unwrap_or_default(),
+        reason: info["you"]["reason"]
+            .as_str()
+            .unwrap_or("refused")
+            .to_owned(),
+    }))
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<Value, Error> {

@@ -251,20 +251,9 @@ pub(crate) async fn get(
     state.ops().run(op, move |op| async move {
         op.progress("checking your access", 0, 0);
         let info = sdk::info(&vault, file_id).await?;
-        if info["you"]["canRead"] == json!(false) {
+        if let Some(refused) = sdk::refusal(&vault, file_id, &info) {
             remove_private_dir_of(&dir.join("file"));
-            return Err(Error::Sdk(zgvault_client::Error::AccessDenied {
-                file_id,
-                user: vault.address(),
-                owner: info["owner"]
-                    .as_str()
-                    .and_then(|o| o.parse().ok())
-                    .unwrap_or_default(),
-                reason: info["you"]["reason"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_owned(),
-            }));
+            return Err(refused);
         }
         let out = dir.join("file");
         let progress = |stage, done, total| op.progress(sdk::get_stage(stage), done, total);

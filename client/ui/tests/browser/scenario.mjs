@@ -82,6 +82,18 @@ try {
   await row.getByText("csv").first().waitFor();
   await shot(alice, "my-files");
 
+  step("locks, then unlocks with the passphrase (a wrong one is refused, saying so)");
+  await alice.getByRole("button", { name: "Lock" }).click();
+  await alice.getByRole("heading", { name: "Unlock your key" }).waitFor();
+  await alice.getByLabel("Passphrase").fill("not the passphrase");
+  await alice.getByRole("button", { name: "Unlock" }).click();
+  await alice.getByText("this passphrase does not unlock the key").waitFor();
+  await shot(alice, "unlock");
+  await alice.getByLabel("Passphrase").fill(PASS);
+  await alice.getByRole("button", { name: "Unlock" }).click();
+  await alice.getByRole("heading", { name: "My files" }).waitFor();
+  await alice.locator(`tr[data-file="${fileId}"]`).waitFor();
+
   step("a second user (own browser context and keystore) imports their key");
   await bob.goto(B);
   await bob.getByRole("heading", { name: "Welcome to zgvault" }).waitFor();

@@ -171,8 +171,8 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::BadRequest {
-            message: format!("the task stopped: {e}"),
+        .map_err(|e| Error::Task {
+            message: format!("the task stopped unexpectedly ({e}): try again"),
         })?
 }
 

@@ -48,6 +48,10 @@ pub enum Error {
     #[error("{message}")]
     Identity { message: String },
 
+    /// A background task ended without an answer.
+    #[error("{message}")]
+    Task { message: String },
+
     #[error("no operation {id}: it finished before this server started, or the id is wrong")]
     UnknownOperation { id: u64 },
 }

@@ -152,7 +152,13 @@ impl Ops {
     {
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            let outcome = handle.block_on(work(op.clone()));
+            // A panic in a flow must not leave the operation "running" forever.
+            let run = std::panic::AssertUnwindSafe(|| handle.block_on(work(op.clone())));
+            let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Err(Error::Task {
+                    message: "the operation stopped unexpectedly (a bug: please report it)".into(),
+                })
+            });
             op.finish(outcome);
         });
     }

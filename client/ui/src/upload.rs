@@ -35,24 +35,38 @@ const DOWNLOAD_CHUNK: usize = 64 * 1024;
 const UPLOADS: &str = "ui-uploads";
 const DOWNLOADS: &str = "ui-downloads";
 
-/// Deletes staging folders a crashed run left behind.
+/// Deletes staging folders that runs no longer alive left behind (a crash). Folders are
+/// named `<pid>-<op>`, so a second server of the same user keeps its own.
 pub(crate) fn purge_leftovers() {
-    for dir in [UPLOADS, DOWNLOADS] {
-        let path = sdk::state_dir().join(dir);
-        if let Err(e) = std::fs::remove_dir_all(&path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(target: "zgvault::ui", dir = %path.display(), error = %e,
-                "could not delete leftovers of an earlier run: delete them yourself");
+    for kind in [UPLOADS, DOWNLOADS] {
+        let Ok(entries) = std::fs::read_dir(sdk::state_dir().join(kind)) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let alive = name
+                .split_once('-')
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+                .is_some_and(|pid| FsPath::new(&format!("/proc/{pid}")).exists());
+            if alive {
+                continue;
+            }
+            let path = entry.path();
+            if let Err(e) = std::fs::remove_dir_all(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(target: "zgvault::ui", dir = %path.display(), error = %e,
+                    "could not delete leftovers of an earlier run: delete them yourself");
+            }
         }
     }
 }
 
-/// A fresh private folder `<state>/<kind>/<op>`.
+/// A fresh private folder `<state>/<kind>/<pid>-<op>`.
 fn private_dir(kind: &str, op: u64) -> Result<PathBuf, Error> {
     use std::os::unix::fs::DirBuilderExt;
     let parent = sdk::state_dir().join(kind);
-    let dir = parent.join(op.to_string());
+    let dir = parent.join(format!("{}-{op}", std::process::id()));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

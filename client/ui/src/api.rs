@@ -17,7 +17,7 @@ use crate::ask::{AskRequest, Asker, NOT_INSTALLED};
 use crate::error::Error;
 use crate::guard::{Guard, check};
 use crate::ops::{Op, Ops};
-use crate::sdk::{self, Vault};
+use crate::sdk::{self, Session, Vault};
 
 /// The largest JSON body a page sends (passphrases, addresses, a question).
 pub(crate) const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -35,14 +35,17 @@ struct Inner {
     network: Option<String>,
     asker: Option<Arc<dyn Asker>>,
     /// The unlocked user; the passphrase itself is never kept.
-    vault: RwLock<Option<Arc<Vault>>>,
+    session: RwLock<Option<Arc<Session>>>,
+    /// Held by each operation that sends transactions, so they take turns (see
+    /// `sdk::Session`).
+    chain: Arc<tokio::sync::Mutex<()>>,
     pub(crate) ops: Ops,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("unlocked", &self.vault().is_ok())
+            .field("session", &self.session().ok())
             .field("ops", &self.inner.ops)
             .finish_non_exhaustive()
     }
@@ -58,23 +61,39 @@ impl AppState {
             inner: Arc::new(Inner {
                 network,
                 asker,
-                vault: RwLock::new(None),
+                session: RwLock::new(None),
+                chain: Arc::new(tokio::sync::Mutex::new(())),
                 ops: Ops::default(),
             }),
         })
     }
 
-    pub(crate) fn vault(&self) -> Result<Arc<Vault>, Error> {
+    fn session(&self) -> Result<Arc<Session>, Error> {
         self.inner
-            .vault
+            .session
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or(Error::Locked)
     }
 
-    fn set_vault(&self, vault: Option<Vault>) {
-        *self.inner.vault.write().unwrap_or_else(|p| p.into_inner()) = vault.map(Arc::new);
+    /// A fresh vault of the signed-in user, for one operation.
+    pub(crate) fn vault(&self) -> Result<Arc<Vault>, Error> {
+        Ok(Arc::new(self.session()?.vault()?))
+    }
+
+    fn set_session(&self, session: Option<Session>) {
+        *self
+            .inner
+            .session
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = session.map(Arc::new);
+    }
+
+    /// Waits for this user's turn to send transactions; the turn lasts while the guard
+    /// lives.
+    pub(crate) async fn chain_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.inner.chain.clone().lock_owned().await
     }
 
     pub(crate) fn ops(&self) -> &Ops {
@@ -190,9 +209,10 @@ where
 
 /// Starts `work` for the signed-in user as a background operation about `file_id`;
 /// answers with its id at once (the page follows it over SSE).
+/// Operations that send transactions (`writes`) wait for their turn first.
 fn start_op<F, Fut>(
     state: &AppState,
-    kind: &'static str,
+    (kind, writes): (&'static str, bool),
     title: String,
     file_id: B256,
     work: F,
@@ -204,8 +224,28 @@ where
     let vault = state.vault()?;
     let op = state.ops().create(kind, title, Some(file_id.to_string()));
     let id = op.snapshot().id;
-    state.ops().run(op, move |op| work(vault, op));
+    let turn = writes.then(|| state.clone());
+    state.ops().run(op, move |op| async move {
+        let _turn = match turn {
+            Some(state) => {
+                op.progress("waiting for your previous change to finish", 0, 0);
+                Some(state.chain_turn().await)
+            }
+            None => None,
+        };
+        work(vault, op).await
+    });
     Ok(Json(json!({ "op": id })))
+}
+
+/// [`with_vault`] for a flow that sends transactions: it waits for its turn.
+async fn with_writer<F, Fut>(state: &AppState, f: F) -> ApiResult
+where
+    F: FnOnce(Arc<Vault>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, Error>>,
+{
+    let _turn = state.chain_turn().await;
+    with_vault(state, f).await
 }
 
 pub(crate) fn parse_file_id(text: &str) -> Result<B256, Error> {
@@ -223,12 +263,12 @@ fn parse_address(text: &str) -> Result<Address, Error> {
 async fn session(State(state): State<AppState>) -> ApiResult {
     let network = state.inner.network.clone();
     let identity = blocking(move || sdk::identity_state(network.as_deref())).await?;
-    let vault = state.vault().ok();
+    let session = state.session().ok();
     Ok(Json(json!({
         "identity": identity,
-        "unlocked": vault.is_some(),
-        "address": vault.as_ref().map(|v| v.address()),
-        "network": vault.as_ref().map(|v| v.network.name.clone()),
+        "unlocked": session.is_some(),
+        "address": session.as_ref().map(|s| s.address()),
+        "network": session.as_ref().map(|s| s.network_name().to_owned()),
         "askInstalled": state.inner.asker.is_some(),
     })))
 }
@@ -257,9 +297,9 @@ async fn create_identity(State(state): State<AppState>, Json(body): Json<CreateB
         .map(Zeroizing::new)
         .filter(|k| !k.trim().is_empty());
     let pass = sdk::passphrase(body.passphrase);
-    let vault = blocking(move || sdk::create_identity(&pass, import, network.as_deref())).await?;
-    let address = vault.address();
-    state.set_vault(Some(vault));
+    let session = blocking(move || sdk::create_identity(&pass, import, network.as_deref())).await?;
+    let address = session.address();
+    state.set_session(Some(session));
     Ok(Json(json!({ "address": address })))
 }
 
@@ -271,14 +311,14 @@ struct UnlockBody {
 
 async fn unlock(State(state): State<AppState>, Json(body): Json<UnlockBody>) -> ApiResult {
     let pass = sdk::passphrase(body.passphrase);
-    let vault = blocking(move || sdk::unlock(&pass)).await?;
-    let address = vault.address();
-    state.set_vault(Some(vault));
+    let session = blocking(move || sdk::unlock(&pass)).await?;
+    let address = session.address();
+    state.set_session(Some(session));
     Ok(Json(json!({ "address": address })))
 }
 
 async fn lock(State(state): State<AppState>) -> ApiResult {
-    state.set_vault(None);
+    state.set_session(None);
     Ok(Json(json!({ "locked": true })))
 }
 
@@ -317,7 +357,7 @@ async fn grant(
             .into());
         }
     };
-    with_vault(&state, move |v| async move {
+    with_writer(&state, move |v| async move {
         sdk::grant(&v, id, to, allow).await
     })
     .await
@@ -345,7 +385,7 @@ async fn revoke(
     let from = parse_address(&body.from)?;
     start_op(
         &state,
-        "revoke",
+        ("revoke", true),
         format!("revoke {from}"),
         id,
         move |vault, op| async move {
@@ -370,7 +410,7 @@ async fn window(
     Json(body): Json<WindowBody>,
 ) -> ApiResult {
     let id = parse_file_id(&id)?;
-    with_vault(&state, move |v| async move {
+    with_writer(&state, move |v| async move {
         sdk::set_window(&v, id, body.not_before, body.not_after).await
     })
     .await
@@ -388,7 +428,7 @@ async fn policy(
     Json(body): Json<PolicyBody>,
 ) -> ApiResult {
     let id = parse_file_id(&id)?;
-    with_vault(&state, move |v| async move {
+    with_writer(&state, move |v| async move {
         sdk::set_policy(&v, id, &body.gates).await
     })
     .await
@@ -407,19 +447,31 @@ async fn custody(
 ) -> ApiResult {
     let id = parse_file_id(&id)?;
     let title = format!("move to {}", body.to);
-    start_op(&state, "custody", title, id, move |vault, op| async move {
-        let progress = |step: &'static str| op.progress(step, 0, 0);
-        sdk::move_custody(&vault, id, &body.to, &progress).await
-    })
+    start_op(
+        &state,
+        ("custody", true),
+        title,
+        id,
+        move |vault, op| async move {
+            let progress = |step: &'static str| op.progress(step, 0, 0);
+            sdk::move_custody(&vault, id, &body.to, &progress).await
+        },
+    )
 }
 
 async fn shred(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_file_id(&id)?;
     let title = "shred the key".to_owned();
-    let Json(answer) = start_op(&state, "shred", title, id, move |vault, op| async move {
-        op.progress("asking every holder to delete", 0, 0);
-        sdk::shred(&vault, id).await
-    })?;
+    let Json(answer) = start_op(
+        &state,
+        ("shred", false),
+        title,
+        id,
+        move |vault, op| async move {
+            op.progress("asking every holder to delete", 0, 0);
+            sdk::shred(&vault, id).await
+        },
+    )?;
     Ok(Json(json!({ "op": answer["op"], "note": sdk::SHRED_NOTE })))
 }
 

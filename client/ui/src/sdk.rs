@@ -22,6 +22,49 @@ use crate::error::Error;
 /// The signed-in user: the SDK's vault.
 pub(crate) type Vault = vault::Vault;
 
+/// The unlocked user: what makes a [`Vault`], kept in memory (never the passphrase).
+///
+/// Each operation gets a fresh `Vault`, so a fresh provider. The SDK's provider caches the
+/// account's nonce after its first transaction (alloy's `CachedNonceManager`), while its
+/// 0G upload reads the nonce from the chain and sends with it: in one long-lived process
+/// the cache then falls behind and the next transaction fails with "nonce too low" (the
+/// CLI, one process per command, never sees it). A fresh provider per operation, with
+/// the operations that send transactions taken one at a time (`AppState::chain_turn`),
+/// avoids it; the SDK fix is `NonceFiller::simple()` in `Vault::new`.
+pub(crate) struct Session {
+    network: Network,
+    signer: alloy::signers::local::PrivateKeySigner,
+    manifest: Option<PathBuf>,
+}
+
+impl Session {
+    /// A vault for one operation.
+    pub(crate) fn vault(&self) -> Result<Vault, Error> {
+        Ok(Vault::new(
+            self.network.clone(),
+            self.signer.clone(),
+            self.manifest.clone(),
+        )?)
+    }
+
+    pub(crate) fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    pub(crate) fn network_name(&self) -> &str {
+        &self.network.name
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("address", &self.address())
+            .field("network", &self.network.name)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) use zgvault_client::vault::state_dir;
 
 /// What the start page needs to know before anyone signs in.
@@ -48,7 +91,7 @@ pub(crate) fn create_identity(
     passphrase: &Passphrase,
     import: Option<Zeroizing<String>>,
     network: Option<&str>,
-) -> Result<Vault, Error> {
+) -> Result<Session, Error> {
     let path = config_path();
     let mut config = Config::load(&path)?.unwrap_or_default();
     if let Some(n) = network {
@@ -63,14 +106,20 @@ pub(crate) fn create_identity(
         });
     }
     // Check the network before writing anything.
-    let (net, manifest) = network_of(&config)?;
+    let (network, manifest) = network_of(&config)?;
     let signer = vault::create_keystore(&config.keystore, passphrase, import)?;
     config.store(&path)?;
-    Ok(Vault::new(net, signer, manifest)?)
+    let session = Session {
+        network,
+        signer,
+        manifest,
+    };
+    session.vault()?;
+    Ok(session)
 }
 
 /// Later runs: unlock the keystore the config names.
-pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Vault, Error> {
+pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Session, Error> {
     let path = config_path();
     let config = Config::load(&path)?.ok_or_else(|| Error::Identity {
         message: format!(
@@ -78,7 +127,7 @@ pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Vault, Error> {
             path.display()
         ),
     })?;
-    let (net, manifest) = network_of(&config)?;
+    let (network, manifest) = network_of(&config)?;
     let signer = match vault::load_keystore(&config.keystore, passphrase) {
         Ok(signer) => signer,
         // The CLI's message names its environment variable and prompt; here it is a form.
@@ -93,7 +142,13 @@ pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Vault, Error> {
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(Vault::new(net, signer, manifest)?)
+    let session = Session {
+        network,
+        signer,
+        manifest,
+    };
+    session.vault()?;
+    Ok(session)
 }
 
 pub(crate) fn passphrase(text: String) -> Passphrase {

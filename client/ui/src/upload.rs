@@ -176,7 +176,12 @@ pub(crate) async fn put(
         state.ops().run(op, move |_| async move { Err(e.0) });
         return Ok(Json(json!({ "op": id })));
     }
+    let turn = state.clone();
     state.ops().run(op, move |op| async move {
+        // Puts send transactions: one at a time (see `sdk::Session`). Sealing could start
+        // before, but the staged plaintext is kept as short a time as possible this way.
+        op.progress("waiting for your previous upload to finish", 0, 0);
+        let _turn = turn.chain_turn().await;
         let progress = |stage, done, total| {
             let name = sdk::put_stage(stage);
             if name != "sealing" {

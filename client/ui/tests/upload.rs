@@ -11,9 +11,9 @@ mod common;
 
 use std::path::Path;
 
-use common::UiServer;
+use common::{Events, UiServer};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: u64 = 1 << 20;
 /// The server's peak RSS must stay under this whatever the file size (measured: 141 MiB
@@ -53,36 +53,6 @@ async fn upload(s: &UiServer, name: &str, size: u64) -> u64 {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     body["op"].as_u64().unwrap()
-}
-
-/// An open `GET /api/ops/{id}/events` stream.
-struct Events(BufReader<tokio::net::TcpStream>);
-
-impl Events {
-    async fn open(s: &UiServer, op: u64) -> Events {
-        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-        let req = format!(
-            "GET /api/ops/{op}/events HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
-            s.host(),
-            s.cookie()
-        );
-        stream.write_all(req.as_bytes()).await.unwrap();
-        Events(BufReader::new(stream))
-    }
-
-    /// The next operation snapshot (skipping headers, chunk sizes and keep-alives).
-    async fn next(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.0.read_line(&mut line).await.unwrap() == 0 {
-                return None;
-            }
-            if let Some(data) = line.trim_end().strip_prefix("data: ") {
-                return Some(serde_json::from_str(data).unwrap());
-            }
-        }
-    }
 }
 
 fn peak_rss_mib(pid: u32) -> u64 {

@@ -3,12 +3,13 @@
 //! own; an attacker's page or process sends what it likes).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use zgvault_testnet::{Devnet, DevnetConfig};
 
 /// A lean devnet in `dir/devnet` (3 key nodes, 2 of 3, one storage node, no vault) and a
@@ -31,7 +32,7 @@ pub async fn devnet_with_users(dir: &Path, users: &[&str]) -> (Devnet, Vec<UiSer
 pub struct UiServer {
     child: Child,
     /// Kept open: the server may print more.
-    _stdout: BufReader<std::process::ChildStdout>,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
     pub addr: SocketAddr,
     pub token: String,
     pub url: String,
@@ -50,7 +51,7 @@ impl UiServer {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        let mut stdout = BufReader::new(stdout);
+        let mut stdout = std::io::BufReader::new(stdout);
         stdout.read_line(&mut line).unwrap();
         let url = line
             .trim()
@@ -166,5 +167,51 @@ impl Answer {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An open `GET /api/ops/{id}/events` stream.
+pub struct Events(BufReader<tokio::net::TcpStream>);
+
+impl Events {
+    pub async fn open(s: &UiServer, op: u64) -> Events {
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let req = format!(
+            "GET /api/ops/{op}/events HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+            s.host(),
+            s.cookie()
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        Events(BufReader::new(stream))
+    }
+
+    /// The next operation snapshot (skipping headers, chunk sizes and keep-alives).
+    pub async fn next(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.0.read_line(&mut line).await.unwrap() == 0 {
+                return None;
+            }
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                return Some(serde_json::from_str(data).unwrap());
+            }
+        }
+    }
+}
+
+impl Events {
+    /// Follows operation `op` from a fresh stream to its final snapshot.
+    pub async fn until_done(s: &UiServer, op: u64) -> Value {
+        let mut events = Events::open(s, op).await;
+        loop {
+            let snap = events
+                .next()
+                .await
+                .expect("the stream ended before the operation");
+            if snap["state"] != "running" {
+                return snap;
+            }
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! The owner's actions over the running `zgvault-ui`'s API on a live devnet, as the file
 //! page sends them: a Shamir put, the allow-list, the time window, the policy, a custody
-//! move, a shred, two uploads at once; and a reader's refusal, with its reason, before any key is asked for.
+//! move into the key network and into the custodial vault, a shred, two uploads at once; and a reader's refusal, with its reason, before any key is asked for.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::{Events, UiServer};
+use common::{Events, UiServer, VaultKek};
 use serde_json::{Value, json};
 
 const PASS: &str = "a long test passphrase";
@@ -57,7 +57,8 @@ async fn put(s: &UiServer, name: &str, custody: &str, bytes: &[u8]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owners_actions_and_a_readers_refusal_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let (devnet, servers) = common::devnet_with_users(dir.path(), &["alice", "bob"]).await;
+    let (devnet, servers) =
+        common::devnet_with_users(dir.path(), &["alice", "bob"], Some(VaultKek::File)).await;
     let (alice, bob) = (&servers[0], &servers[1]);
     let key = |name: &str| devnet.manifest().account(name).unwrap().private_key.clone();
     sign_in(alice, &key("alice")).await;
@@ -150,6 +151,16 @@ async fn the_owners_actions_and_a_readers_refusal_through_the_api() {
     )
     .await;
     assert_eq!(moved["to"], "threshold", "{moved}");
+    // And into the custodial vault, which the Network page shows as trusted; the reader
+    // still reads it, now from the vault.
+    let status = json_ok(alice, "GET", "/api/status", Value::Null).await;
+    assert_eq!(status["vault"]["keyTrusted"], true, "{status}");
+    assert_eq!(status["epoch"], 1, "{status}");
+    let path = format!("/api/files/{id}/custody");
+    let moved = op_done(alice, &path, json!({"to": "custodial"})).await;
+    assert_eq!(moved["to"], "custodial", "{moved}");
+    let got = op_done(bob, &format!("/api/files/{id}/get"), Value::Null).await;
+    assert!(got["vault"].is_string(), "{got}");
     // Two files dropped at once: both land (their transactions take turns).
     let (other, third) = tokio::join!(
         put(alice, "other.csv", "shamir", b"x,y\n1,2\n"),

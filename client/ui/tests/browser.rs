@@ -40,7 +40,7 @@ async fn a_person_uploads_shares_and_revokes_in_the_browser() {
         "tools/node_modules/playwright-core is missing: run scripts/setup"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (devnet, servers) = common::devnet_with_users(dir.path(), &["alice", "bob"]).await;
+    let (devnet, servers) = common::devnet_with_users(dir.path(), &["alice", "bob"], None).await;
     let (alice, bob) = (&servers[0], &servers[1]);
 
     let csv = dir.path().join("patients.csv");

@@ -83,7 +83,7 @@ async fn a_large_upload_keeps_memory_flat_and_leaves_no_plaintext() {
         .unwrap_or(256);
     let size = size_mib * MIB;
     let dir = tempfile::tempdir().unwrap();
-    let (devnet, servers) = common::devnet_with_users(dir.path(), &["alice"]).await;
+    let (devnet, servers) = common::devnet_with_users(dir.path(), &["alice"], None).await;
     let (s, home) = (&servers[0], dir.path().join("alice"));
     let key = devnet
         .manifest()

@@ -10,15 +10,22 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+pub use zgvault_testnet::VaultKek;
 use zgvault_testnet::{Devnet, DevnetConfig};
 
-/// A lean devnet in `dir/devnet` (3 key nodes, 2 of 3, one storage node, no vault) and a
-/// `zgvault-ui` for each of `users`, each with its own home `dir/NAME` (no identity yet).
-pub async fn devnet_with_users(dir: &Path, users: &[&str]) -> (Devnet, Vec<UiServer>) {
+/// A lean devnet in `dir/devnet` (3 key nodes, 2 of 3, one storage node, a custodial
+/// vault with `vault`'s KEK if any) and a `zgvault-ui` for each of `users`, each with its
+/// own home `dir/NAME` (no identity yet).
+pub async fn devnet_with_users(
+    dir: &Path,
+    users: &[&str],
+    vault: Option<VaultKek>,
+) -> (Devnet, Vec<UiServer>) {
     let mut config = DevnetConfig::new(dir.join("devnet"));
     config.nodes = 3;
     config.threshold = 2;
     config.storage_nodes = 1;
+    config.vault = vault;
     let devnet = Devnet::start(&config).await.unwrap();
     let devnet_dir = devnet.state_dir().to_str().unwrap().to_owned();
     let servers = users

@@ -1,5 +1,5 @@
 // zgvault's web app. Plain JavaScript, no framework, no build step: every page is built
-// with DOM calls and textContent (never innerHTML), so nothing a file, a node or the
+// with DOM calls and textContent (never parsed as markup), so nothing a file, a node or the
 // chain says can become markup. It talks only to the local server that served it.
 "use strict";
 
@@ -49,6 +49,17 @@ function page(title, ...children) {
 
 function errorBox(err) {
   return h("p", { class: "error", role: "alert" }, err.error || String(err));
+}
+
+// Block explorers of the public 0G networks, by chain id (the devnet has none). Links
+// are navigations the user chooses; the page itself never loads anything from them.
+const EXPLORERS = { 16602: "https://chainscan-galileo.0g.ai", 16661: "https://chainscan.0g.ai" };
+
+// A transaction hash, linked to the network's explorer when it has one.
+function txView(hash, text) {
+  const base = EXPLORERS[session.chainId];
+  if (!hash || !base) return h("span", { class: "mono", title: hash || "" }, text || hash || "—");
+  return h("a", { href: `${base}/tx/${hash}`, class: "mono", target: "_blank", rel: "noopener noreferrer", title: hash }, text || hash);
 }
 
 const short = (hex) => (hex && hex.length > 18 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex || "");
@@ -309,8 +320,8 @@ function showPutResult(p, snap) {
     p.out.replaceChildren(h("dl", { class: "facts" },
       h("dt", {}, "File"), h("dd", {}, h("a", { href: `#/files/${r.fileId}`, class: "mono" }, r.fileId)),
       h("dt", {}, "rootHash"), h("dd", { class: "mono", "data-roothash": r.rootHash }, r.rootHash),
-      h("dt", {}, "0G upload tx"), h("dd", { class: "mono" }, r.uploadTx || "none needed (already on 0G)"),
-      h("dt", {}, "Registration tx"), h("dd", { class: "mono" }, r.registerTx || "registered earlier"),
+      h("dt", {}, "0G upload tx"), h("dd", {}, r.uploadTx ? txView(r.uploadTx) : "none needed (already on 0G)"),
+      h("dt", {}, "Registration tx"), h("dd", {}, r.registerTx ? txView(r.registerTx) : "registered earlier"),
       h("dt", {}, "Key kept by"), h("dd", {}, r.custody)));
     announce(`${snap.title} is stored and protected`);
   } else if (snap.state === "failed") {
@@ -412,7 +423,7 @@ async function filesPage() {
         h("td", { "data-label": "Key kept by" }, f.custody === "bls" ? "key network" : f.custody),
         policyCell,
         h("td", { "data-label": "rootHash", class: "mono", title: f.rootHash }, short(f.rootHash)),
-        h("td", { "data-label": "Registration tx", class: "mono", title: note.tx || "" }, note.tx ? short(note.tx) : "—"),
+        h("td", { "data-label": "Registration tx" }, txView(note.tx, short(note.tx))),
         h("td", {}, h("a", { href: `#/files/${f.fileId}` }, "Open", h("span", { class: "visually-hidden" }, ` ${note.name || f.fileId}`)))));
       api("GET", `/api/files/${f.fileId}`).then((info) => {
         policyCell.textContent = `${describePolicy(info.policy)}; ${info.window}`;
@@ -465,7 +476,7 @@ async function fileDetailPage(fileId) {
     h("dt", {}, "Who may read"), h("dd", {}, describePolicy(info.policy)),
     h("dt", {}, "Time window"), h("dd", {}, info.window),
     h("dt", {}, "Owner"), h("dd", { class: "mono" }, info.owner),
-    h("dt", {}, "Registration tx"), h("dd", { class: "mono" }, note.tx || "—"));
+    h("dt", {}, "Registration tx"), h("dd", {}, txView(note.tx)));
   const children = [facts];
   if (!mine) {
     children.push(h("p", {}, "You are not the owner of this file; see ", h("a", { href: `#/shared/${fileId}` }, "Shared with me"), "."));

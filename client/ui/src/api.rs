@@ -269,6 +269,7 @@ async fn session(State(state): State<AppState>) -> ApiResult {
         "unlocked": session.is_some(),
         "address": session.as_ref().map(|s| s.address()),
         "network": session.as_ref().map(|s| s.network_name().to_owned()),
+        "chainId": session.as_ref().map(|s| s.chain_id()),
         "askInstalled": state.inner.asker.is_some(),
     })))
 }

@@ -54,6 +54,10 @@ impl Session {
     pub(crate) fn network_name(&self) -> &str {
         &self.network.name
     }
+
+    pub(crate) fn chain_id(&self) -> u64 {
+        self.network.chain_id
+    }
 }
 
 impl std::fmt::Debug for Session {

@@ -112,7 +112,7 @@ try {
   const dialog = alice.locator("#confirm");
   await dialog.getByText("What it does not do").waitFor();
   await dialog.getByRole("button", { name: "Share" }).click();
-  await alice.getByText(`Shared with ${bobAddr}`).waitFor();
+  await alice.locator("main").getByText(`Shared with ${bobAddr}`).waitFor();
   await shot(alice, "file-detail");
 
   step("the reader downloads it, decrypted locally, byte-identical");
@@ -133,11 +133,11 @@ try {
   // Escape cancels: nothing is sent.
   await alice.keyboard.press("Escape");
   await dialog.waitFor({ state: "hidden" });
-  assert.equal(await alice.getByText(`Revoked ${bobAddr}`).count(), 0);
+  assert.equal(await alice.locator("main").getByText(`Revoked ${bobAddr}`).count(), 0);
   await alice.getByRole("button", { name: "Revoke", exact: true }).click();
   await dialog.getByText("revocation stops future releases only").waitFor();
   await dialog.getByRole("button", { name: "Revoke" }).click();
-  await alice.getByText(`Revoked ${bobAddr}`).waitFor();
+  await alice.locator("main").getByText(`Revoked ${bobAddr}`).waitFor();
 
   step("the reader now sees a clear refusal saying why");
   await bob.goto(`${new URL(B).origin}/#/shared/${fileId}`);

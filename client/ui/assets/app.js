@@ -296,9 +296,11 @@ function whoMayRead() {
   return fs;
 }
 
-function custodyChoice(name, current) {
+function custodyChoice(name, current, moving) {
+  // A key cannot be moved into Shamir custody (Shamir makes its own key at upload).
+  const modes = moving ? CUSTODY.filter(([v]) => v !== "shamir" || current === "shamir") : CUSTODY;
   return h("fieldset", {}, h("legend", {}, "Who keeps the key"),
-    CUSTODY.map(([value, label, hint]) => {
+    modes.map(([value, label, hint]) => {
       const id = nextId("c");
       return h("div", { class: "choice" }, h("input", { type: "radio", name, value, id, checked: value === (current || "threshold") }),
         h("label", { for: id }, label, h("p", { class: "hint" }, hint)));
@@ -490,7 +492,7 @@ async function fileDetailPage(fileId) {
     opButton("Share", {
       confirm: () => confirmDialog("Share this file?", `${to.value} will be able to get the key and read the file, from the key holders, as long as the policy lets them.`, "It does not send them the file: they download it themselves with zgvault.", "Share"),
       run: () => api("POST", `/api/files/${fileId}/grant`, { to: to.value.trim(), how: how.value }),
-    }, (snap, p) => resultLine(p, snap, (r) => `Shared with ${r.to} (${r.how === "pass" ? `pass #${r.tokenId}` : "allow-list"}), tx ${r.tx}`)));
+    }, (snap, p) => resultLine(p, snap, (r) => `Shared with ${r.to} (${r.how === "pass" ? `pass #${r.tokenId ? BigInt(r.tokenId).toString() : "?"}` : "allow-list"}), tx ${r.tx}`)));
   // Revoke
   const from = h("input", { type: "text", placeholder: "0x… their address", autocomplete: "off" });
   children.push(h("h2", {}, "Revoke"), field("Reader's address", from),
@@ -511,7 +513,7 @@ async function fileDetailPage(fileId) {
   // Custody
   const cname = nextId("move");
   const current = info.scheme === "bls" ? "threshold" : info.scheme;
-  const cust = custodyChoice(cname, current);
+  const cust = custodyChoice(cname, current, true);
   children.push(h("h2", {}, "Move the key"), cust,
     opButton("Move the key", {
       confirm: () => { const to = cust.querySelector(`input[name=${cname}]:checked`).value; return confirmDialog(`Move the key to ${to}?`, "Gets the key back, protects it with the new keeper, checks that the new keeper returns the same key, and only then asks the old keeper to delete it.", "It does not re-upload or re-encrypt the file, and does not change who may read it. Moving into Shamir needs a new upload.", "Move"); },

@@ -38,6 +38,21 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// A session, checked by making one vault (the RPC URL must parse).
+    fn new(
+        network: Network,
+        signer: alloy::signers::local::PrivateKeySigner,
+        manifest: Option<PathBuf>,
+    ) -> Result<Session, Error> {
+        let session = Session {
+            network,
+            signer,
+            manifest,
+        };
+        session.vault()?;
+        Ok(session)
+    }
+
     /// A vault for one operation.
     pub(crate) fn vault(&self) -> Result<Vault, Error> {
         Ok(Vault::new(
@@ -113,13 +128,7 @@ pub(crate) fn create_identity(
     let (network, manifest) = network_of(&config)?;
     let signer = vault::create_keystore(&config.keystore, passphrase, import)?;
     config.store(&path)?;
-    let session = Session {
-        network,
-        signer,
-        manifest,
-    };
-    session.vault()?;
-    Ok(session)
+    Session::new(network, signer, manifest)
 }
 
 /// Later runs: unlock the keystore the config names.
@@ -146,13 +155,7 @@ pub(crate) fn unlock(passphrase: &Passphrase) -> Result<Session, Error> {
         }
         Err(e) => return Err(e.into()),
     };
-    let session = Session {
-        network,
-        signer,
-        manifest,
-    };
-    session.vault()?;
-    Ok(session)
+    Session::new(network, signer, manifest)
 }
 
 pub(crate) fn passphrase(text: String) -> Passphrase {

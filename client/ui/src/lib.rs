@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod args;
 mod ask;
 mod assets;
 mod error;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use args::UiArgs;
 pub use ask::{AskAnswer, AskError, AskRequest, AskSession, Asker, Citation};
 pub use error::Error;
 pub use guard::{CSP, SessionToken, TOKEN_PARAM};

@@ -1,5 +1,7 @@
 //! `zgvault`: private data on 0G Storage. Parses arguments and hands each subcommand to
 //! its `cli::<command>::run`.
+//!
+#![doc = include_str!("../README.md")]
 
 mod cli;
 
@@ -46,6 +48,10 @@ enum Command {
     /// Raw 0G Storage transfers: upload a file as it is, or download one by root hash.
     #[command(subcommand)]
     Storage(cli::storage::StorageCommand),
+    /// The web app: a page in your browser for everything above, served by this computer
+    /// only (loopback), until Ctrl-C.
+    #[cfg(feature = "ui")]
+    Ui(zgvault_ui::UiArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +79,9 @@ fn main() -> std::process::ExitCode {
         Command::Seal(args) => cli::seal::run_seal(args),
         Command::Open(args) => cli::seal::run_open(args),
         Command::Storage(cmd) => cli::storage::run(cmd),
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => cli::session::runtime()
+            .and_then(|rt| Ok(rt.block_on(zgvault_ui::serve(args.options(None)))?)),
     };
     cli::exit(result)
 }

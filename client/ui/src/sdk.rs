@@ -20,13 +20,13 @@ pub(crate) type FlowSession = flows::Session;
 
 /// The unlocked user: what makes a [`FlowSession`], kept in memory (never the passphrase).
 ///
-/// Each operation gets a fresh `FlowSession`, so a fresh provider. The SDK's provider caches the
-/// account's nonce after its first transaction (alloy's `CachedNonceManager`), while its
-/// 0G upload reads the nonce from the chain and sends with it: in one long-lived process
-/// the cache then falls behind and the next transaction fails with "nonce too low" (the
-/// CLI, one process per command, never sees it). A fresh provider per operation, with
-/// the operations that send transactions taken one at a time (`AppState::chain_turn`),
-/// avoids it.
+/// Each operation gets a fresh `FlowSession`. One session could serve them all as far as
+/// transactions go (the SDK takes every nonce from the chain), but a session resolves the
+/// key network and whether the vault's key may be trusted once and keeps them: right for
+/// one CLI command, stale for a server that runs for days (a vault the registry retires
+/// meanwhile must take no new key). Operations that send transactions still take turns
+/// (`AppState::chain_turn`): two sent at once from one account would read the same
+/// pending nonce from the chain.
 pub(crate) struct Session {
     network: Network,
     signer: alloy::signers::local::PrivateKeySigner,

@@ -122,6 +122,16 @@ pub enum Error {
         source: toml::de::Error,
     },
 
+    /// The config (or `--network`) names a network this client does not know.
+    #[error(
+        "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
+        crate::quoted(name)
+    )]
+    UnknownNetwork {
+        /// The name given.
+        name: String,
+    },
+
     /// The devnet manifest does not parse.
     #[error(
         "{} is not a devnet manifest ({source}); start the devnet with `zgvault-testnet up`",

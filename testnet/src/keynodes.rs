@@ -61,7 +61,7 @@ pub fn find_zgvault_node() -> Result<PathBuf> {
 
 /// Finds the `zgvault` CLI the same way: `$ZGVAULT_BIN`, beside this program, then `PATH`.
 pub fn find_zgvault() -> Result<PathBuf> {
-    process::find_workspace_binary("zgvault", "ZGVAULT_BIN", "zgvault-client")
+    process::find_workspace_binary("zgvault", "ZGVAULT_BIN", "zgvault-cli")
 }
 
 /// What the key network needs from the rest of the devnet.

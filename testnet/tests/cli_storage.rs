@@ -9,8 +9,7 @@ use zgvault_testnet::{Devnet, DevnetConfig, MANIFEST_FILE};
 
 /// The `zgvault` binary of this build (scripts/test builds every workspace binary).
 fn zgvault_bin() -> PathBuf {
-    zgvault_testnet::find_zgvault()
-        .expect("run `cargo build -p zgvault-client` (scripts/test does)")
+    zgvault_testnet::find_zgvault().expect("run `cargo build -p zgvault-cli` (scripts/test does)")
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use zgvault_proto::RpcUrl;
 
 use crate::error::Error;
+use crate::network::{Network, VaultEndpoint};
 
 /// The config file's name inside [`home_dir`].
 pub const CONFIG_FILE: &str = "config.toml";
@@ -84,6 +85,61 @@ impl Config {
         })?;
         crate::files::write_private(path, text.as_bytes())
     }
+
+    /// The network this config names, with its overrides applied, and the devnet manifest
+    /// when it is the devnet ([`default_manifest`] unless `manifest` names one).
+    pub fn network(&self) -> Result<(Network, Option<PathBuf>), Error> {
+        let (mut net, manifest) = if self.network == "devnet" {
+            let path = self.manifest.clone().unwrap_or_else(default_manifest);
+            (Network::from_devnet(&path)?, Some(path))
+        } else {
+            let net = Network::builtin(&self.network).ok_or_else(|| Error::UnknownNetwork {
+                name: self.network.clone(),
+            })?;
+            (net, None)
+        };
+        if let Some(rpc) = &self.rpc {
+            net.rpc_url = rpc.clone();
+        }
+        net.file_registry = self.file_registry.or(net.file_registry);
+        net.access_pass = self.access_pass.or(net.access_pass);
+        net.node_registry = self.node_registry.or(net.node_registry);
+        net.registry_deploy_block = self.registry_deploy_block.or(net.registry_deploy_block);
+        net.confirmations = self.confirmations.or(net.confirmations);
+        if let Some(url) = &self.vault_url {
+            // Same vault, other URL: keep the devnet's libp2p address only if it is the devnet's.
+            let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
+            if !same {
+                // Another vault: the manifest's pinned key is not its key.
+                net.vault = Some(VaultEndpoint {
+                    http: Some(url.clone()),
+                    ..Default::default()
+                });
+            }
+        }
+        if let (Some(key), Some(v)) = (self.vault_key, net.vault.as_mut()) {
+            v.key = Some(key);
+        }
+        Ok((net, manifest))
+    }
+}
+
+/// The devnet's manifest: `$ZGVAULT_DEVNET_DIR/manifest.json`, else
+/// `$XDG_STATE_HOME/zgvault/devnet/manifest.json`, else
+/// `~/.local/state/zgvault/devnet/manifest.json` (where `zgvault-testnet up` writes it).
+pub fn default_manifest() -> PathBuf {
+    let dir = std::env::var_os("ZGVAULT_DEVNET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let state = std::env::var_os("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state"))
+                })?;
+            Some(state.join("zgvault/devnet"))
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    dir.join("manifest.json")
 }
 
 /// `$ZGVAULT_HOME`, else `$XDG_CONFIG_HOME/zgvault`, else `~/.config/zgvault`.

@@ -4,6 +4,6 @@
 mod config;
 mod keystore;
 
-pub use config::{CONFIG_FILE, Config, config_path, home_dir, state_dir};
+pub use config::{CONFIG_FILE, Config, config_path, default_manifest, home_dir, state_dir};
 pub use keystore::{Passphrase, create_keystore, load_keystore};
 pub(crate) use keystore::{open_local, seal_local};

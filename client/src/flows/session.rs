@@ -72,7 +72,19 @@ impl Session {
         signer: PrivateKeySigner,
         manifest: Option<PathBuf>,
     ) -> Result<Session, Error> {
+        // The nonce comes from the chain (its pending count) for every transaction, not
+        // from alloy's default cache: the 0G upload sets its own nonce (read from the
+        // chain, as another program may have used the key), which the cache never sees, so
+        // in a session used for more than one flow (a long-lived process: the web app) the
+        // cache fell behind and the next transaction failed with "nonce too low". The cost
+        // is one RPC call per transaction. Two transactions of one account sent at once
+        // would get the same nonce: callers send one at a time (the flows do; the web app
+        // takes turns).
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(signer.clone())
             .connect_http(network.rpc_url.expose().clone())
             .erased();

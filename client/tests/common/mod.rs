@@ -41,13 +41,20 @@ pub fn b256(hex: &str) -> B256 {
         .unwrap_or_else(|e| panic!("bad hash {hex}: {e}"))
 }
 
-/// The repository root (the client crate's parent).
+/// The repository root: the nearest folder above the crate with the workspace's
+/// `Cargo.lock` (this file serves the client's and the CLI's tests).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or_else(|| panic!("no Cargo.lock above {}", crate_dir.display()))
+        .to_owned()
 }
 
+/// The client's known-answer vectors.
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+    repo_root().join("client/tests/vectors")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ impl User {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(
             zgvault_testnet::find_zgvault()
-                .expect("run `cargo build -p zgvault-client` (scripts/test does)"),
+                .expect("run `cargo build -p zgvault-cli` (scripts/test does)"),
         );
         command.args(args);
         for name in PER_RUN_ENV {

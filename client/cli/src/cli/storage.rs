@@ -64,14 +64,16 @@ pub(crate) struct NetArgs {
 impl NetArgs {
     fn network(&self) -> anyhow::Result<Network> {
         let mut net = if self.network == "devnet" {
-            let path = self.manifest.clone().unwrap_or_else(default_manifest);
+            let path = self
+                .manifest
+                .clone()
+                .unwrap_or_else(zgvault_client::account::default_manifest);
             Network::from_devnet(&path)?
         } else {
-            Network::builtin(&self.network).with_context(|| {
-                format!(
-                    "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
-                    zgvault_client::quoted(&self.network)
-                )
+            Network::builtin(&self.network).ok_or_else(|| {
+                zgvault_client::Error::UnknownNetwork {
+                    name: self.network.clone(),
+                }
             })?
         };
         if let Some(rpc) = &self.rpc {
@@ -82,22 +84,6 @@ impl NetArgs {
         }
         Ok(net)
     }
-}
-
-/// Where `zgvault-testnet up` writes its manifest by default.
-pub(crate) fn default_manifest() -> PathBuf {
-    let dir = std::env::var_os("ZGVAULT_DEVNET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let state = std::env::var_os("XDG_STATE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state"))
-                })?;
-            Some(state.join("zgvault/devnet"))
-        })
-        .unwrap_or_else(|| PathBuf::from("."));
-    dir.join("manifest.json")
 }
 
 pub(crate) fn run(cmd: StorageCommand) -> anyhow::Result<()> {

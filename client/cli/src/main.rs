@@ -1,5 +1,7 @@
 //! `zgvault`: private data on 0G Storage. Parses arguments and hands each subcommand to
 //! its `cli::<command>::run`.
+//!
+#![doc = include_str!("../README.md")]
 
 mod cli;
 
@@ -56,6 +58,10 @@ enum Command {
     /// Remove a file's passages, vectors and chat turns from this device's library.
     #[cfg(feature = "rag")]
     Forget(cli::ask::ForgetArgs),
+    /// The web app: a page in your browser for everything above, served by this computer
+    /// only (loopback), until Ctrl-C.
+    #[cfg(feature = "ui")]
+    Ui(zgvault_ui::UiArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +95,9 @@ fn main() -> std::process::ExitCode {
         Command::Chat(args) => cli::ask::run_chat(args),
         #[cfg(feature = "rag")]
         Command::Forget(args) => cli::ask::run_forget(args),
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => cli::session::runtime()
+            .and_then(|rt| Ok(rt.block_on(zgvault_ui::serve(args.options(None)))?)),
     };
     cli::exit(result)
 }

@@ -1,6 +1,8 @@
 //! The `zgvault` binary, run as a user would: `zgvault root FILE [--json]`.
 #![allow(clippy::unwrap_used)] // tests may unwrap; a panic is a failure
 
+// The client's shared test helpers and vectors (client/tests/).
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Output};

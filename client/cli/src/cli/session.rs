@@ -12,9 +12,6 @@ use serde_json::json;
 use zeroize::Zeroizing;
 use zgvault_client::account::{self, Config, Passphrase, config_path};
 use zgvault_client::flows::{self, Gate, GetStage, PutOptions, PutStage, Session};
-use zgvault_client::network::Network;
-
-use super::storage::default_manifest;
 
 /// Environment variable holding the keystore passphrase (else it is prompted for).
 pub(crate) const PASSPHRASE_ENV: &str = "ZGVAULT_PASSPHRASE";
@@ -82,49 +79,10 @@ impl SessionArgs {
     /// Unlocks the keystore and opens a session on the configured network.
     pub(crate) fn open(&self) -> anyhow::Result<Session> {
         let config = self.config()?;
-        let (network, manifest) = network_of(&config)?;
+        let (network, manifest) = config.network()?;
         let signer = account::load_keystore(&config.keystore, &passphrase(false)?)?;
         Ok(Session::new(network, signer, manifest)?)
     }
-}
-
-/// The network a config names, and the devnet manifest when it is the devnet.
-pub(crate) fn network_of(config: &Config) -> anyhow::Result<(Network, Option<PathBuf>)> {
-    let (mut net, manifest) = if config.network == "devnet" {
-        let path = config.manifest.clone().unwrap_or_else(default_manifest);
-        (Network::from_devnet(&path)?, Some(path))
-    } else {
-        let net = Network::builtin(&config.network).with_context(|| {
-            format!(
-                "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",
-                zgvault_client::quoted(&config.network)
-            )
-        })?;
-        (net, None)
-    };
-    if let Some(rpc) = &config.rpc {
-        net.rpc_url = rpc.clone();
-    }
-    net.file_registry = config.file_registry.or(net.file_registry);
-    net.access_pass = config.access_pass.or(net.access_pass);
-    net.node_registry = config.node_registry.or(net.node_registry);
-    net.registry_deploy_block = config.registry_deploy_block.or(net.registry_deploy_block);
-    net.confirmations = config.confirmations.or(net.confirmations);
-    if let Some(url) = &config.vault_url {
-        // Same vault, other URL: keep the devnet's libp2p address only if it is the devnet's.
-        let same = net.vault.as_ref().and_then(|v| v.http.as_deref()) == Some(url.as_str());
-        if !same {
-            // Another vault: the manifest's pinned key is not its key.
-            net.vault = Some(zgvault_client::network::VaultEndpoint {
-                http: Some(url.clone()),
-                ..Default::default()
-            });
-        }
-    }
-    if let (Some(key), Some(v)) = (config.vault_key, net.vault.as_mut()) {
-        v.key = Some(key);
-    }
-    Ok((net, manifest))
 }
 
 /// The keystore passphrase: `$ZGVAULT_PASSPHRASE`, else a prompt on the terminal (twice
@@ -214,7 +172,7 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
     let mut config = Config::load(&path)?.unwrap_or_default();
     args.net.apply(&mut config);
     // Check the network before writing anything.
-    network_of(&config)?;
+    config.network()?;
     let imported = args.import_key.is_some();
     let (signer, created) = match (&args.keystore, args.import_key) {
         (Some(ks), _) => {

@@ -37,18 +37,6 @@ pub fn seal_file(
     suite: Suite,
     progress: &dyn Fn(u64),
 ) -> Result<SealedFile, Error> {
-    seal_file_with_mode(input, output, key, suite, PUBLIC, progress)
-}
-
-/// [`seal_file`], the output created with `mode`.
-pub(crate) fn seal_file_with_mode(
-    input: &Path,
-    output: &Path,
-    key: &FileKey,
-    suite: Suite,
-    mode: u32,
-    progress: &dyn Fn(u64),
-) -> Result<SealedFile, Error> {
     let mut src = File::open(input).map_err(|e| io("open", input, e))?;
     let size = src.metadata().map_err(|e| io("read", input, e))?.len();
     let name = input
@@ -57,7 +45,7 @@ pub(crate) fn seal_file_with_mode(
         .unwrap_or_default();
     let metadata = Metadata::new(&name, media_type_of(input), size);
     seal_reader_with_mode(
-        &mut src, input, metadata, output, key, suite, mode, progress,
+        &mut src, input, metadata, output, key, suite, PUBLIC, progress,
     )
 }
 

@@ -122,6 +122,18 @@ pub enum Error {
         source: toml::de::Error,
     },
 
+    /// A plaintext to seal did not have the length it was announced with.
+    #[error(
+        "{path} gave {got} bytes where {expected} were announced: it changed or was cut off \
+         while being sealed; nothing was uploaded, send it again"
+    )]
+    SourceLength {
+        /// The file, or the name the stream came with.
+        path: PathBuf,
+        expected: u64,
+        got: u64,
+    },
+
     /// The config (or `--network`) names a network this client does not know.
     #[error(
         "unknown network {}: use devnet, galileo, galileo-standard, mainnet or mainnet-standard",

@@ -37,44 +37,64 @@ pub fn seal_file(
     suite: Suite,
     progress: &dyn Fn(u64),
 ) -> Result<SealedFile, Error> {
-    seal_file_with_mode(input, output, key, suite, PUBLIC, progress)
+    let mut src = File::open(input).map_err(|e| io("open", input, e))?;
+    let size = src.metadata().map_err(|e| io("read", input, e))?.len();
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let metadata = Metadata::new(&name, media_type_of(input), size);
+    seal_reader_with_mode(
+        &mut src, input, metadata, output, key, suite, PUBLIC, progress,
+    )
 }
 
-/// [`seal_file`], the output created with `mode`.
-pub(crate) fn seal_file_with_mode(
-    input: &Path,
+/// Seals exactly `metadata.size` bytes of `src` (named `what` in errors) into `output`,
+/// created with `mode`, and hashes the sealed bytes on the way: the plaintext is never
+/// written anywhere. A source that ends early or runs past the size writes nothing.
+#[allow(clippy::too_many_arguments)] // the sealing's inputs, each its own
+pub(crate) fn seal_reader_with_mode(
+    src: &mut dyn Read,
+    what: &Path,
+    metadata: Metadata,
     output: &Path,
     key: &FileKey,
     suite: Suite,
     mode: u32,
     progress: &dyn Fn(u64),
 ) -> Result<SealedFile, Error> {
-    let mut src = File::open(input).map_err(|e| io("open", input, e))?;
-    let size = src.metadata().map_err(|e| io("read", input, e))?.len();
+    let size = metadata.size;
     if size == 0 {
         return Err(Error::EmptyFile);
     }
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let metadata = Metadata::new(&name, media_type_of(input), size);
     let (tmp, file) = TempFile::create(output, mode)?;
     let sink = Tee::new(BufWriter::new(file), RootHasher::new());
     let mut writer = SealWriter::with_suite(sink, key, suite, &metadata)?;
     let mut buf = vec![0u8; READ_BUF];
+    let mut got: u64 = 0;
     loop {
         let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io("read", input, e)),
+            Err(e) => return Err(io("read", what, e)),
         };
+        got += n as u64;
+        if got > size {
+            break;
+        }
         let chunk = buf.get(..n).unwrap_or_default();
         writer
             .write_all(chunk)
             .map_err(|e| Error::Seal(zgvault_proto::Error::from_io(e)))?;
         progress(n as u64);
+    }
+    if got != size {
+        return Err(Error::SourceLength {
+            path: what.to_owned(),
+            expected: size,
+            got,
+        });
     }
     let (file, hasher) = writer.finish()?.into_inner();
     let file = file
@@ -153,6 +173,54 @@ mod tests {
         let meta = open_file(&sealed, &back, &key).unwrap();
         assert_eq!(meta.name, "table.csv");
         assert_eq!(fs::read(&back).unwrap(), b"a,b\n1,2\n");
+    }
+
+    #[test]
+    fn a_stream_seals_like_its_file_and_fail_a_stream_of_another_length_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = FileKey::generate().unwrap();
+        let data = b"name,age\nada,36\n".repeat(1000);
+        let meta = |size| Metadata::new("people.csv", "text/csv", size);
+        let seal = |src: &[u8], size: u64, out: &Path| {
+            seal_reader_with_mode(
+                &mut &src[..],
+                Path::new("people.csv"),
+                meta(size),
+                out,
+                &key,
+                Suite::XChaCha20Poly1305,
+                crate::files::PRIVATE,
+                &|_| {},
+            )
+        };
+        let out = dir.path().join("ok.zgv");
+        let made = seal(&data, data.len() as u64, &out).unwrap();
+        let opened = dir.path().join("opened.csv");
+        let m = open_file(&out, &opened, &key).unwrap();
+        assert_eq!(fs::read(&opened).unwrap(), data);
+        assert_eq!((m.name.as_str(), m.size), ("people.csv", data.len() as u64));
+        assert_eq!(
+            made.root.root(),
+            crate::zg::root_of_bytes(&fs::read(&out).unwrap())
+                .unwrap()
+                .root()
+        );
+
+        for (give, announce) in [(data.len() - 1, data.len()), (data.len(), data.len() - 1)] {
+            let out = dir.path().join(format!("bad-{give}-{announce}.zgv"));
+            let err = seal(&data[..give], announce as u64, &out).unwrap_err();
+            assert!(
+                matches!(err, Error::SourceLength { expected, got, .. }
+                    if expected == announce as u64 && got >= give.min(announce) as u64),
+                "{err}"
+            );
+            assert!(!out.exists());
+        }
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no partial output"
+        );
     }
 
     #[test]

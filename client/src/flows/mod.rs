@@ -33,7 +33,7 @@ pub use manage::{
     StorageNodeStatus, grant, info, list_files, revoke, set_policy, status,
 };
 pub use pending::{PendingPut, pending_puts};
-pub use put::{Custody, Gate, PutOptions, PutReceipt, PutStage, put};
+pub use put::{Custody, Gate, PutOptions, PutReceipt, PutStage, put, put_reader};
 pub(crate) use session::{FileAt, chain_error};
 pub use session::{KeyNetwork, Session};
 pub use shred::{SHRED_NOTE, ShredOutcome, ShredReport, shred};

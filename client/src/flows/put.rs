@@ -9,6 +9,7 @@
 //! registration happens once); it is deleted only after the registration and every deposit
 //! exist, so K is never lost in between. Two `put`s of one file never run at once.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -19,7 +20,7 @@ use zgvault_contracts::{file_id, policy};
 use zgvault_proto::request::{CustodialCapsule, Scheme, ShareDeposit};
 use zgvault_proto::sealbox::BoxPublicKey;
 use zgvault_proto::threshold::split_new_file_key;
-use zgvault_proto::{FileKey, Suite};
+use zgvault_proto::{FileKey, Metadata, Suite};
 
 pub(crate) use super::custodial::{deposit_custodial_key, trusted_vault_key};
 use super::pending::{self, CustodyPlan, NewPut, PendingPut, ShamirPlan};
@@ -27,6 +28,7 @@ use super::{Session, create_private_dir};
 use crate::error::{Error, io, quoted};
 use crate::files::PRIVATE;
 use crate::keys::deposit_share;
+use crate::sealing::media_type_of;
 use crate::storage::{UploadOptions, UploadReceipt, upload_file};
 use crate::zg::{FileRoot, RootHasher};
 
@@ -249,14 +251,73 @@ pub async fn put(
     let source_size = std::fs::metadata(&source)
         .map_err(|e| io("read", &source, e))?
         .len();
-    let (clauses, allow) = Gate::compile(&opts.gates, session.access_pass_address()?);
+    let gates = Gate::compile(&opts.gates, session.access_pass_address()?);
 
     // One put of this file at a time: both would find (or both create) the same state.
     let _lock = pending::lock_put(session, &source)?;
     let put = match pending::find_put(session, &source, source_size) {
         Some((path, state)) => resume(session, path, state)?,
-        None => start(session, &source, source_size, opts.custody, progress).await?,
+        None => {
+            let mut file = std::fs::File::open(&source).map_err(|e| io("open", &source, e))?;
+            let plain = Plaintext {
+                source: &source,
+                name: source
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                size: source_size,
+                reader: &mut file,
+            };
+            start(session, plain, opts.custody, progress).await?
+        }
     };
+    finish(session, put, gates, opts, progress).await
+}
+
+/// [`put`] of a plaintext that is not a file: exactly `size` bytes read from `reader` (the
+/// web app passes a browser's upload as it arrives), sealed straight into the sealed copy in
+/// `pending/`, so the plaintext is never written to disk. `name` is the file's name as
+/// sealed in its metadata (its media type comes from its extension). Such a put cannot be
+/// resumed by putting the same source again (there is none to match): if it stops after
+/// sealing, its state stays in `pending/` under `name` (listed by `ls`) until shredded. A
+/// reader that ends early or runs past `size` fails it before anything is paid.
+pub async fn put_reader(
+    session: &Session,
+    name: &str,
+    size: u64,
+    reader: &mut (dyn Read + Send),
+    opts: &PutOptions,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<PutReceipt, Error> {
+    let gates = Gate::compile(&opts.gates, session.access_pass_address()?);
+    let source = PathBuf::from(name);
+    let _lock = pending::lock_put(session, &source)?;
+    let plain = Plaintext {
+        source: &source,
+        name: name.to_owned(),
+        size,
+        reader,
+    };
+    let put = start(session, plain, opts.custody, progress).await?;
+    finish(session, put, gates, opts, progress).await
+}
+
+/// What a fresh put seals: `size` bytes from `reader`, recorded in its state as `source`.
+struct Plaintext<'a> {
+    source: &'a Path,
+    name: String,
+    size: u64,
+    reader: &'a mut (dyn Read + Send),
+}
+
+/// Uploads, registers, grants and deposits a sealed put, then forgets its state.
+async fn finish(
+    session: &Session,
+    put: Prepared,
+    (clauses, allow): (Vec<Vec<Condition>>, Vec<Address>),
+    opts: &PutOptions,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<PutReceipt, Error> {
     let file_id = put.state.file_id;
     // Registered already (a crash after `register`, before the state was deleted)?
     let registered = session.exists(file_id).await?;
@@ -309,8 +370,7 @@ pub async fn put(
 /// anything leaves the device or is paid. The sealed copy's root is computed while sealing.
 async fn start(
     session: &Session,
-    source: &Path,
-    source_size: u64,
+    plain: Plaintext<'_>,
     custody: Custody,
     progress: &(dyn Fn(PutStage, u64, u64) + Sync),
 ) -> Result<Prepared, Error> {
@@ -335,8 +395,17 @@ async fn start(
     create_private_dir(&dir)?;
     // Ciphertext only, but nobody else needs to read it either.
     let sealed = dir.join(format!("{id}.zgv"));
-    let made = crate::sealing::seal_file_with_mode(
+    let Plaintext {
         source,
+        name,
+        size: source_size,
+        reader,
+    } = plain;
+    let metadata = Metadata::new(&name, media_type_of(Path::new(&name)), source_size);
+    let made = crate::sealing::seal_reader_with_mode(
+        reader,
+        source,
+        metadata,
         &sealed,
         &key,
         Suite::default(),

@@ -189,22 +189,30 @@ fn custody(text: &str) -> Result<Custody, Error> {
         .map_err(|message| Error::BadRequest { message })
 }
 
-/// `zgvault put`.
-pub(crate) async fn put(
-    user: &FlowSession,
-    file: &Path,
+/// The settings of `zgvault put` (`--gate`, `--custody`, `--not-after`).
+pub(crate) fn put_options(
     gate_texts: &[String],
     custody_text: &str,
     not_after: u64,
-    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
-) -> Result<Value, Error> {
-    let opts = PutOptions {
+) -> Result<PutOptions, Error> {
+    Ok(PutOptions {
         gates: gates(gate_texts)?,
         not_after,
         custody: custody(custody_text)?,
-    };
-    let receipt = flows::put(user, file, &opts, progress).await?;
-    to_json(&receipt)
+    })
+}
+
+/// `zgvault put`, of `size` bytes read from `plaintext` (a browser's upload as it arrives):
+/// sealed on the way, never written to disk.
+pub(crate) async fn put_reader(
+    user: &FlowSession,
+    name: &str,
+    size: u64,
+    plaintext: &mut (dyn std::io::Read + Send),
+    opts: &PutOptions,
+    progress: &(dyn Fn(PutStage, u64, u64) + Sync),
+) -> Result<Value, Error> {
+    to_json(&flows::put_reader(user, name, size, plaintext, opts, progress).await?)
 }
 
 /// `zgvault get`: K recovered, ciphertext verified, plaintext written to `out`.

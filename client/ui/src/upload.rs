@@ -1,19 +1,14 @@
 //! Files in and out of the browser: `POST /api/put` (a file's bytes as the request body)
 //! and a `get`'s plaintext back (`GET /api/ops/{id}/file`).
 //!
-//! What touches the disk. The SDK's `put` seals from a file path (it reads the plaintext
-//! once, writing only ciphertext to its `pending/` state). A browser cannot give us the
-//! path of a dropped file, only its bytes; so the body is streamed (never held in memory)
-//! into a private staging file (`<state>/ui-uploads/<op>/<name>`, folder 0700, file 0600)
-//! that is deleted as soon as sealing finished (the first progress report after the
-//! sealing stage), and in any case when the operation ends or fails, and at the next start
-//! after a crash. Memory stays flat for any size. This is a second plaintext copy for the
-//! duration of the sealing: the SDK needs a `put` that seals from a reader to avoid it
-//! (see the crate README).
+//! What touches the disk. An upload is sealed as it arrives: the request body goes, through
+//! a bounded channel, to the SDK's `put_reader`, which writes only the ciphertext (to its
+//! `pending/` state); memory stays flat for any size and no plaintext is written anywhere.
+//! A download's plaintext goes to a private folder (`<state>/ui-downloads/<op>/`, 0700)
+//! until the page has fetched it once.
 
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -22,7 +17,7 @@ use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::api::{ApiError, AppState, parse_file_id, remove_private_dir_of};
 use crate::error::Error;
@@ -32,6 +27,8 @@ use crate::sdk;
 pub(crate) const MAX_UPLOAD_BYTES: u64 = 64 << 30;
 /// Bytes read per step when sending a decrypted file to the browser.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
+/// Where uploads were staged before they were sealed as they arrive; an older version's
+/// leftovers there are still purged.
 const UPLOADS: &str = "ui-uploads";
 const DOWNLOADS: &str = "ui-downloads";
 
@@ -133,28 +130,13 @@ fn put_query(uri: &Uri) -> Result<PutQuery, Error> {
     Ok(q)
 }
 
-/// The staged plaintext; deleted once sealed, and on drop whatever happened.
-struct Staged {
-    file: PathBuf,
-    removed: AtomicBool,
-}
+/// Chunks of the request body queued for the sealing at most (each as the network gave it,
+/// typically up to 64 KiB or so): memory stays flat for any size.
+const BODY_QUEUE_CHUNKS: usize = 16;
 
-impl Staged {
-    fn remove(&self) {
-        if !self.removed.swap(true, Ordering::AcqRel) {
-            remove_private_dir_of(&self.file);
-        }
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-/// `POST /api/put?name=…&custody=…&gate=…&notAfter=…`: the body is the file. Answers with
-/// the operation id once the bytes are in; the put goes on in the background.
+/// `POST /api/put?name=…&size=…&custody=…&gate=…&notAfter=…`: the body is the file, sealed
+/// as it arrives (nothing of it is written to disk). Answers with the operation id once
+/// the bytes are in; the put goes on in the background.
 pub(crate) async fn put(
     State(state): State<AppState>,
     uri: Uri,
@@ -162,93 +144,93 @@ pub(crate) async fn put(
 ) -> Result<Json<Value>, ApiError> {
     let user = state.flow_session()?;
     let q = put_query(&uri)?;
+    let size = q.size.ok_or_else(|| Error::BadRequest {
+        message: "the upload does not say its size: reload the page and drop the file again".into(),
+    })?;
     let op = state.ops().create("put", q.name.clone(), None);
     let id = op.snapshot().id;
-    let staged = Arc::new(Staged {
-        file: private_dir(UPLOADS, id)?.join(&q.name),
-        removed: AtomicBool::new(false),
-    });
-    let total = q.size.unwrap_or(0);
-    if let Err(e) = receive(&staged.file, body, total, &op).await {
-        staged.remove();
-        let e = ApiError(e);
-        // The operation shows the failure too (a reloaded page lists it).
-        state.ops().run(op, move |_| async move { Err(e.0) });
-        return Ok(Json(json!({ "op": id })));
-    }
+    let (tx, rx) = tokio::sync::mpsc::channel(BODY_QUEUE_CHUNKS);
     let turn = state.clone();
     state.ops().run(op, move |op| async move {
-        // Puts send transactions: one at a time (see `sdk::Session`). Sealing could start
-        // before, but the staged plaintext is kept as short a time as possible this way.
+        // Puts send transactions: one at a time (see `sdk::Session`). The browser's bytes
+        // wait meanwhile, in the browser and the socket, not here.
         op.progress("waiting for your previous upload to finish", 0, 0);
         let _turn = turn.chain_turn().await;
+        // The sealing reports each piece it sealed; the page shows the sum.
+        let sealed = AtomicU64::new(0);
         let progress = |stage, done, total| {
             let name = sdk::put_stage(stage);
-            if name != "sealing" {
-                // Sealed: only ciphertext is needed from here on.
-                staged.remove();
-            }
-            if name == "registering" && done == total && total > 0 {
+            if name == "sealing" {
+                let sum = sealed.fetch_add(done, Ordering::Relaxed) + done;
+                op.progress(name, sum, total);
+            } else if name == "registering" && done == total && total > 0 {
                 op.progress("protecting the key", 0, 1);
             } else {
                 op.progress(name, done, total);
             }
         };
-        let result = sdk::put(
-            &user,
-            &staged.file,
-            &q.gates,
-            &q.custody,
-            q.not_after,
-            &progress,
-        )
-        .await;
-        staged.remove();
-        result
+        let mut body = BodyReader {
+            rx,
+            chunk: Bytes::new(),
+        };
+        let opts = sdk::put_options(&q.gates, &q.custody, q.not_after)?;
+        sdk::put_reader(&user, &q.name, size, &mut body, &opts, &progress).await
     });
+    // The operation fails if the body breaks off (the reader says why) or is longer or
+    // shorter than `size` (the SDK refuses it before anything is paid).
+    feed(body, size, tx).await;
     Ok(Json(json!({ "op": id })))
 }
 
-/// Streams the request body into `path` (created 0600, never existing before).
-async fn receive(path: &FsPath, body: Body, total: u64, op: &crate::ops::Op) -> Result<(), Error> {
-    let io = |action, source| Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .await
-        .map_err(|e| io("create", e))?;
+/// Passes the request body to the sealing, chunk by chunk, as the sealing takes them.
+async fn feed(body: Body, size: u64, tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
     let mut stream = body.into_data_stream();
     let mut got: u64 = 0;
-    op.progress("receiving from the browser", 0, total);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::BadRequest {
-            message: format!(
+        let item = chunk.map_err(|e| {
+            std::io::Error::other(format!(
                 "the upload from the browser stopped ({e}): the page was closed or reloaded \
                  while sending; drop the file again"
-            ),
-        })?;
-        got += chunk.len() as u64;
-        if got > MAX_UPLOAD_BYTES {
-            return Err(Error::BadRequest {
-                message: format!("the file is larger than {} GiB", MAX_UPLOAD_BYTES >> 30),
-            });
-        }
-        file.write_all(&chunk).await.map_err(|e| io("write", e))?;
-        op.progress("receiving from the browser", got, total.max(got));
-    }
-    file.flush().await.map_err(|e| io("write", e))?;
-    if total != 0 && got != total {
-        return Err(Error::BadRequest {
-            message: format!("received {got} of {total} bytes: drop the file again"),
+            ))
         });
+        if let Ok(bytes) = &item {
+            got += bytes.len() as u64;
+        }
+        let broke = item.is_err();
+        // A closed channel: the put ended early (refused, or failed); it says why.
+        if tx.send(item).await.is_err() || broke || got > size {
+            return;
+        }
     }
-    Ok(())
+}
+
+/// The request body as the SDK's sealing reads it: blocking reads on the operation's own
+/// thread (a blocking-pool thread), fed by [`feed`] through a bounded channel.
+struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            // Not `blocking_recv`: this thread runs the operation inside `block_on`, where
+            // tokio refuses to block; a plain executor may wait on the channel here,
+            // outside tokio's cooperative budget (which only the runtime refills, so inside
+            // one poll of the operation the channel would stop answering after a few
+            // hundred chunks).
+            match futures::executor::block_on(tokio::task::unconstrained(self.rx.recv())) {
+                Some(item) => self.chunk = item?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        let head = self.chunk.split_to(n);
+        buf.get_mut(..n)
+            .ok_or_else(|| std::io::Error::other("read buffer"))?
+            .copy_from_slice(&head);
+        Ok(n)
+    }
 }
 
 /// `POST /api/files/{id}/get`: recovers K, downloads, decrypts into a private folder; the

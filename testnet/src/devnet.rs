@@ -90,12 +90,12 @@ impl DevnetConfig {
 
     fn validate(&self) -> Result<()> {
         if self.nodes > MAX_NODE_ACCOUNTS {
-            return Err(Error::Config {
+            return Err(Error::Option {
                 message: format!("--nodes {} is more than {MAX_NODE_ACCOUNTS}", self.nodes),
             });
         }
         if self.nodes > 0 && (self.threshold == 0 || self.threshold > self.nodes) {
-            return Err(Error::Config {
+            return Err(Error::Option {
                 message: format!(
                     "--threshold {} must be between 1 and --nodes {}",
                     self.threshold, self.nodes
@@ -103,7 +103,7 @@ impl DevnetConfig {
             });
         }
         if self.storage_nodes > MAX_STORAGE_NODES {
-            return Err(Error::Config {
+            return Err(Error::Option {
                 message: format!(
                     "--storage-nodes {} is more than {MAX_STORAGE_NODES}",
                     self.storage_nodes
@@ -114,7 +114,7 @@ impl DevnetConfig {
             && self.storage_nodes > 0
             && !self.storage_nodes.is_power_of_two()
         {
-            return Err(Error::Config {
+            return Err(Error::Option {
                 message: format!(
                     "--storage-nodes {} must be a power of two when sharded (every shard needs a node); or use --storage-layout replicated",
                     self.storage_nodes
@@ -122,7 +122,7 @@ impl DevnetConfig {
             });
         }
         if self.confirmations > zgvault_node::DEFAULT_FRESHNESS_BLOCKS {
-            return Err(Error::Config {
+            return Err(Error::Option {
                 message: format!(
                     "--confirmations {} is more than the nodes' freshness window ({} blocks): \
                      no block would be both deep and fresh enough",
@@ -132,7 +132,7 @@ impl DevnetConfig {
             });
         }
         if self.block_time == Some(0) {
-            return Err(Error::Config {
+            return Err(Error::Option {
                 message:
                     "--block-time must be at least 1 second (leave it out to mine per transaction)"
                         .into(),
@@ -219,8 +219,9 @@ impl Devnet {
             .children
             .iter()
             .position(|(n, _)| n == name)
-            .ok_or_else(|| Error::Config {
-                message: format!("{name} is not running"),
+            .ok_or_else(|| Error::ProcessState {
+                name: name.to_owned(),
+                state: "is not running",
             })?;
         let (_, proc) = self.children.remove(pos);
         proc.kill();
@@ -237,13 +238,14 @@ impl Devnet {
                 .storage()
                 .and_then(|s| s.nodes.get(i))
                 .map(|n| n.url.clone())
-                .ok_or_else(|| Error::Config {
-                    message: format!("the devnet has no {name}"),
+                .ok_or_else(|| Error::NoProcess {
+                    name: name.to_owned(),
                 });
         }
         if self.children.iter().any(|(n, _)| n == name) {
-            return Err(Error::Config {
-                message: format!("{name} is still running"),
+            return Err(Error::ProcessState {
+                name: name.to_owned(),
+                state: "is still running",
             });
         }
         if name == crate::vault::VAULT_NAME {
@@ -259,8 +261,8 @@ impl Devnet {
                     .find(|n| format!("keynode-{}", n.index + 1) == name)
             })
             .map(|n| n.data_dir.clone())
-            .ok_or_else(|| Error::Config {
-                message: format!("the devnet has no process {name} to restart"),
+            .ok_or_else(|| Error::NoProcess {
+                name: name.to_owned(),
             })?;
         let (proc, url) =
             crate::keynodes::start_node_process(&self.state_dir, name, &data_dir, false)?;
@@ -300,8 +302,8 @@ impl Devnet {
             .vault
             .as_ref()
             .map(|v| v.data_dir.clone())
-            .ok_or_else(|| Error::Config {
-                message: "the devnet has no vault to restart".into(),
+            .ok_or_else(|| Error::NoProcess {
+                name: name.to_owned(),
             })?;
         let (proc, url) = crate::vault::start_vault_process(&self.state_dir, &data_dir, false)?;
         let pid = proc.pid();
@@ -319,17 +321,16 @@ impl Devnet {
     pub fn restart_storage_node(&mut self, i: usize) -> Result<()> {
         let name = format!("storage-{i}");
         if self.children.iter().any(|(n, _)| *n == name) {
-            return Err(Error::Config {
-                message: format!("{name} is still running"),
+            return Err(Error::ProcessState {
+                name,
+                state: "is still running",
             });
         }
         let node = self
             .storage()
             .and_then(|s| s.nodes.get(i))
             .cloned()
-            .ok_or_else(|| Error::Config {
-                message: format!("the devnet has no {name}"),
-            })?;
+            .ok_or_else(|| Error::NoProcess { name: name.clone() })?;
         let opts = StorageNodeOptions {
             name: name.clone(),
             data_dir: node.data_dir.clone(),
@@ -388,22 +389,21 @@ fn p2p_addrs(proc: &Spawned) -> Result<Vec<String>> {
 
 /// The signer of a named account in a manifest.
 pub fn signer_of(manifest: &Manifest, name: &str) -> Result<PrivateKeySigner> {
-    let account = manifest.account(name).ok_or_else(|| Error::Config {
-        message: format!(
-            "no account named {name:?} in the devnet manifest (have: {})",
-            manifest
-                .accounts
-                .iter()
-                .map(|a| a.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let account = manifest.account(name).ok_or_else(|| Error::NoAccount {
+        name: name.to_owned(),
+        have: manifest
+            .accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
     })?;
     account
         .private_key
         .parse::<PrivateKeySigner>()
-        .map_err(|e| Error::Config {
-            message: format!("account {name:?} has an unreadable key in the manifest: {e}"),
+        .map_err(|e| Error::BadManifest {
+            path: std::path::PathBuf::from(crate::MANIFEST_FILE),
+            message: format!("account {name} has an unreadable key: {e}"),
         })
 }
 

@@ -51,8 +51,53 @@ pub enum Error {
     )]
     NotRunning { dir: PathBuf },
 
+    /// A devnet option out of range (`--nodes`, `--threshold`, ...).
     #[error("invalid devnet option: {message}")]
-    Config { message: String },
+    Option { message: String },
+
+    /// A process name the devnet does not have (fault injection, restarts).
+    #[error("the devnet has no process {name}: `zgvault-testnet status` lists its processes")]
+    NoProcess { name: String },
+
+    /// A fault-injection step asked for a process in the other state.
+    #[error("{name} {state}: kill it before restarting it, restart it before killing it again")]
+    ProcessState { name: String, state: &'static str },
+
+    /// No account of that name in the manifest.
+    #[error("no account named {name} in the devnet manifest (it has: {have})")]
+    NoAccount { name: String, have: String },
+
+    /// The dev-only dealer could not make the key set.
+    #[error("cannot deal a {threshold} of {nodes} BLS key set: {message}")]
+    KeySet {
+        threshold: usize,
+        nodes: usize,
+        message: String,
+    },
+
+    /// A node reported something the devnet cannot use (its `/v1/info`).
+    #[error("{name} reported an unusable {what} ({message}); see its log in the devnet folder")]
+    BadNodeInfo {
+        name: String,
+        what: &'static str,
+        message: String,
+    },
+
+    /// A dev storage node or the indexer failed.
+    #[error("{what}: {message}; see its log in the devnet folder")]
+    Storage { what: String, message: String },
+
+    /// The devnet vault's SoftHSM2 token cannot be made.
+    #[error(
+        "the devnet vault's SoftHSM2 token: {problem}; run scripts/setup (it installs \
+         SoftHSM2), or start the devnet with `--vault-kek file` (a passphrase-sealed KEK) or \
+         `--no-vault`"
+    )]
+    SoftHsm { problem: String },
+
+    /// Something that cannot fail did (serialising our own types): a bug to report.
+    #[error("internal error while {what}: {message} (please report it)")]
+    Internal { what: &'static str, message: String },
 
     #[error("{source}")]
     RpcUrl {

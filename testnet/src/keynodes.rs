@@ -91,8 +91,10 @@ pub(crate) async fn start_key_network(
     children: &mut Vec<(String, Spawned)>,
 ) -> Result<KeyNetworkInfo> {
     let n = setup.operators.len();
-    let (key_set, shares) = deal_bls_key_set(setup.threshold, n).map_err(|e| Error::Config {
-        message: format!("cannot deal a {} of {n} key set: {e}", setup.threshold),
+    let (key_set, shares) = deal_bls_key_set(setup.threshold, n).map_err(|e| Error::KeySet {
+        threshold: setup.threshold,
+        nodes: n,
+        message: e.to_string(),
     })?;
     let http = reqwest::Client::new();
     let mut nodes = Vec::with_capacity(n);
@@ -108,8 +110,9 @@ pub(crate) async fn start_key_network(
         let genesis = data_dir.join(GENESIS_SHARE_FILE);
         GenesisShare::from_share(share)
             .write(&genesis)
-            .map_err(|e| Error::Config {
-                message: format!("cannot write {}: {e}", genesis.display()),
+            .map_err(|e| Error::Storage {
+                what: format!("writing the genesis share {}", genesis.display()),
+                message: e.to_string(),
             })?;
         let mut config = NodeConfig {
             data_dir: data_dir.clone(),
@@ -133,8 +136,9 @@ pub(crate) async fn start_key_network(
             config.limits.replay_cache_per_signer = config.limits.replay_cache_size;
         }
         let config_path = data_dir.join(NODE_CONFIG_FILE);
-        let toml = toml::to_string(&config).map_err(|e| Error::Config {
-            message: format!("node config: {e}"),
+        let toml = toml::to_string(&config).map_err(|e| Error::Internal {
+            what: "writing a key node's config",
+            message: e.to_string(),
         })?;
         std::fs::write(&config_path, toml).map_err(|e| Error::io(&config_path, e))?;
 
@@ -159,11 +163,10 @@ pub(crate) async fn start_key_network(
     let members = nodes
         .iter()
         .map(|node| {
-            let peer: libp2p::PeerId = node.peer_id.parse().map_err(|e| Error::Config {
-                message: format!(
-                    "node {} reported a bad peer id {:?}: {e}",
-                    node.index, node.peer_id
-                ),
+            let peer: libp2p::PeerId = node.peer_id.parse().map_err(|e| Error::BadNodeInfo {
+                name: format!("keynode-{}", node.index + 1),
+                what: "peer id",
+                message: format!("{e}"),
             })?;
             Ok(NodeRegistry::Member {
                 peerId: Bytes::from(peer.to_bytes()),
@@ -174,8 +177,8 @@ pub(crate) async fn start_key_network(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let threshold = u32::try_from(setup.threshold).map_err(|_| Error::Config {
-        message: "threshold too large".into(),
+    let threshold = u32::try_from(setup.threshold).map_err(|_| Error::Option {
+        message: format!("--threshold {} is too large", setup.threshold),
     })?;
     let receipt = registry
         .setEpoch(

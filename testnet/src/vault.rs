@@ -131,8 +131,9 @@ pub(crate) async fn start_vault(
     config.chain.node_registry = setup.node_registry;
     config.chain.confirmations = setup.confirmations;
     let config_path = data_dir.join(NODE_CONFIG_FILE);
-    let toml = toml::to_string(&config).map_err(|e| Error::Config {
-        message: format!("vault config: {e}"),
+    let toml = toml::to_string(&config).map_err(|e| Error::Internal {
+        what: "writing the vault's config",
+        message: e.to_string(),
     })?;
     std::fs::write(&config_path, toml).map_err(|e| Error::io(&config_path, e))?;
 
@@ -219,11 +220,9 @@ fn softhsm_module() -> Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(zgvault_node::custody::DEFAULT_SOFTHSM_MODULE));
     if !module.is_file() {
-        return Err(Error::Config {
-            message: format!(
-                "the SoftHSM2 PKCS#11 module {} is missing: run scripts/setup (it installs \
-                 SoftHSM2), set {SOFTHSM_MODULE_ENV}, or start the devnet with \
-                 `--vault-kek file` (or `--no-vault`)",
+        return Err(Error::SoftHsm {
+            problem: format!(
+                "the PKCS#11 module {} is missing (or set {SOFTHSM_MODULE_ENV})",
                 module.display()
             ),
         });
@@ -258,10 +257,9 @@ fn init_token(data_dir: &Path) -> Result<()> {
             source,
         })?;
     if !out.status.success() {
-        return Err(Error::Config {
-            message: format!(
-                "softhsm2-util could not create the vault's token ({}): {}; or start the \
-                 devnet with `--vault-kek file`",
+        return Err(Error::SoftHsm {
+            problem: format!(
+                "softhsm2-util could not create the token ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
@@ -272,10 +270,8 @@ fn init_token(data_dir: &Path) -> Result<()> {
 
 /// `softhsm2-util`: `$ZGVAULT_SOFTHSM2_UTIL`, else `PATH`.
 fn find_softhsm_util() -> Result<PathBuf> {
-    crate::process::find_tool("softhsm2-util", SOFTHSM_UTIL_ENV).map_err(|_| Error::Config {
-        message: "softhsm2-util not found: run scripts/setup (it installs SoftHSM2), or start \
-                  the devnet with `--vault-kek file` (a passphrase-sealed KEK) or `--no-vault`"
-            .into(),
+    crate::process::find_tool("softhsm2-util", SOFTHSM_UTIL_ENV).map_err(|_| Error::SoftHsm {
+        problem: format!("softhsm2-util is not installed (or set {SOFTHSM_UTIL_ENV})"),
     })
 }
 
@@ -283,7 +279,8 @@ fn find_softhsm_util() -> Result<PathBuf> {
 /// the OS generator), so no extra dependency is needed for a devnet PIN.
 fn random_hex() -> Result<String> {
     let key = alloy::signers::local::PrivateKeySigner::random().to_bytes();
-    let half = key.get(..16).ok_or(Error::Config {
+    let half = key.get(..16).ok_or(Error::Internal {
+        what: "making a token PIN",
         message: "a signer key shorter than 16 bytes".into(),
     })?;
     Ok(hex::encode(half))

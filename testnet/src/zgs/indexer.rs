@@ -45,8 +45,9 @@ pub async fn run_indexer(
     let http = reqwest::Client::builder()
         .timeout(NODE_TIMEOUT)
         .build()
-        .map_err(|e| Error::Config {
-            message: format!("HTTP client: {e}"),
+        .map_err(|e| Error::Internal {
+            what: "making the indexer's HTTP client",
+            message: e.to_string(),
         })?;
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -60,8 +61,9 @@ pub async fn run_indexer(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Config {
-            message: format!("indexer stopped: {e}"),
+        .map_err(|e| Error::Storage {
+            what: "the indexer".to_owned(),
+            message: e.to_string(),
         })
 }
 

@@ -67,7 +67,7 @@ pub async fn run(
     config
         .shard
         .validate()
-        .map_err(|message| Error::Config { message })?;
+        .map_err(|message| Error::Option { message })?;
     let url = crate::devnet::parse_url(&config.rpc_url)?.expose().clone();
     let chain_id = ProviderBuilder::new()
         .connect_http(url.clone())
@@ -78,14 +78,13 @@ pub async fn run(
     let shard = config.shard;
     let store = tokio::task::spawn_blocking(move || Store::open(&dir, shard))
         .await
-        .map_err(|e| Error::Config {
-            message: format!("opening the store failed: {e}"),
+        .map_err(|e| Error::Storage {
+            what: format!("opening the store in {}", config.data_dir.display()),
+            message: e.to_string(),
         })?
-        .map_err(|e| Error::Config {
-            message: format!(
-                "cannot open the store in {}: {e}",
-                config.data_dir.display()
-            ),
+        .map_err(|e| Error::Storage {
+            what: format!("opening the store in {}", config.data_dir.display()),
+            message: e.to_string(),
         })?;
     let store = Arc::new(store);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -110,8 +109,12 @@ pub async fn run(
             let _ = stop_tx.send(true);
         })
         .await
-        .map_err(|e| Error::Config {
-            message: format!("storage node on {addr:?} stopped: {e}"),
+        .map_err(|e| Error::Storage {
+            what: match addr {
+                Some(a) => format!("the storage node on {a}"),
+                None => "the storage node".to_owned(),
+            },
+            message: e.to_string(),
         })?;
     let _ = follower.await;
     Ok(())

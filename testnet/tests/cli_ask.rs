@@ -65,6 +65,81 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// One HTTP/1.1 request to the web app at `addr`; the answer's head and body.
+fn http(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+/// Starts `zgvault ui` as `user`, unlocks, asks `question` of `file_id` in the Ask panel.
+fn ask_in_the_web_app(user: &cli_common::User, file_id: &str, question: &str) -> serde_json::Value {
+    use std::io::BufRead;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = user
+        .command(&["ui", "--no-open"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _ui = Kill(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("zgvault ui: http://")
+        .unwrap()
+        .to_owned();
+    let (addr, target) = url.split_at(url.find('/').unwrap());
+    let (head, _) = http(addr, "GET", target, &[], "");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let origin = format!("http://{addr}");
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let unlock = serde_json::json!({ "passphrase": cli_common::PASSPHRASE }).to_string();
+    let (head, body) = http(addr, "POST", "/api/identity/unlock", &headers, &unlock);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    let ask = serde_json::json!({ "files": [file_id], "question": question }).to_string();
+    let (head, body) = http(addr, "POST", "/api/ask", &headers, &ask);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grantee_asks_exact_questions_and_a_revoked_one_cannot() {
     if let Err(e) = zgvault_rag::locate_minilm() {
@@ -154,6 +229,12 @@ async fn a_grantee_asks_exact_questions_and_a_revoked_one_cannot() {
         files_under(&bob.home.join("rag")).len() > 1,
         "the library kept nothing"
     );
+
+    // The web app's Ask panel (`zgvault ui`) answers from the same library, the same way.
+    let ui = ask_in_the_web_app(&bob, &sales_id, "How many sales are in the North region?");
+    assert!(ui["text"].as_str().unwrap().starts_with("10"), "{ui}");
+    assert!(ui["text"].as_str().unwrap().contains("SELECT"), "{ui}");
+    assert!(!ui["citations"].as_array().unwrap().is_empty(), "{ui}");
 
     // Forget drops the file from the library.
     let forgot = bob.json(&["forget", &stones_id]);

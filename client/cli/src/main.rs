@@ -64,6 +64,15 @@ enum Command {
     Ui(zgvault_ui::UiArgs),
 }
 
+/// The web app's Ask panel: the local question library when this build has it.
+#[cfg(feature = "ui")]
+fn ui_asker() -> Option<std::sync::Arc<dyn zgvault_ui::Asker>> {
+    #[cfg(feature = "rag")]
+    return Some(std::sync::Arc::new(cli::ask::UiAsker::new()));
+    #[cfg(not(feature = "rag"))]
+    return None;
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr so `--json` output on stdout stays clean; RUST_LOG=debug for more.
@@ -97,7 +106,7 @@ fn main() -> std::process::ExitCode {
         Command::Forget(args) => cli::ask::run_forget(args),
         #[cfg(feature = "ui")]
         Command::Ui(args) => cli::session::runtime()
-            .and_then(|rt| Ok(rt.block_on(zgvault_ui::serve(args.options(None)))?)),
+            .and_then(|rt| Ok(rt.block_on(zgvault_ui::serve(args.options(ui_asker())))?)),
     };
     cli::exit(result)
 }

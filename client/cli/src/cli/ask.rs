@@ -385,3 +385,119 @@ fn path_key(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("cannot resolve the path {}", path.display()))?;
     Ok(format!("{PATH_PREFIX}{}", abs.display()))
 }
+
+/// The web app's Ask panel over the same library `zgvault ask` uses: each question fetches
+/// its files again (so the gate is checked again), opens them in memory and answers here.
+#[cfg(feature = "ui")]
+pub(crate) struct UiAsker {
+    /// The library, opened for the first user who asks (one account per `zgvault ui`).
+    library: std::sync::Mutex<Option<(alloy::primitives::Address, Library)>>,
+}
+
+#[cfg(feature = "ui")]
+impl UiAsker {
+    pub(crate) fn new() -> UiAsker {
+        UiAsker {
+            library: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn answer(
+        &self,
+        user: &Session,
+        files: Vec<(B256, flows::InMemory)>,
+        question: &str,
+    ) -> anyhow::Result<zgvault_ui::AskAnswer> {
+        let mut slot = self.library.lock().map_err(|_| {
+            anyhow::anyhow!("the question library failed earlier: restart zgvault ui")
+        })?;
+        if slot.as_ref().is_none_or(|(who, _)| *who != user.address()) {
+            let dir = home_dir().join("rag");
+            let key = user.local_data_key(LIBRARY_KEY_PURPOSE);
+            let library = Library::open(&dir, key.as_slice()).with_context(|| {
+                format!("cannot open the question library in {}", dir.display())
+            })?;
+            *slot = Some((user.address(), library));
+        }
+        let Some((_, library)) = slot.as_mut() else {
+            bail!("the question library is not open");
+        };
+        let mut scope = Vec::new();
+        for (file_id, read) in &files {
+            let id = file_key(*file_id);
+            library
+                .ingest(&id, &read.report.name, &read.plaintext)
+                .with_context(|| {
+                    format!("cannot index {}", zgvault_client::quoted(&read.report.name))
+                })?;
+            scope.push(id);
+        }
+        let backend = backend(&Sources {
+            paths: Vec::new(),
+            no_llm: false,
+        })?;
+        let answer = library.ask(&Scope::Files(scope), question, &backend, &mut |_| {})?;
+        let mut text = answer.text.clone();
+        if let Some(query) = &answer.query {
+            text.push_str(&format!("\n(exact answer from the table; query: {query})"));
+        } else if answer.kind == AnswerKind::Extractive {
+            text.push_str("\n(no model configured: the passages that answer best)");
+        }
+        if let Some(note) = &answer.note {
+            text.push_str(&format!("\n({note})"));
+        }
+        let citations = answer
+            .citations
+            .iter()
+            .filter_map(|c| {
+                Some(zgvault_ui::Citation {
+                    file_id: c.file_id.parse().ok()?,
+                    name: c.file_name.clone(),
+                    locator: match &c.locator {
+                        Some(Locator::Row { row }) => format!("row {row}"),
+                        Some(Locator::Record { path }) => path.clone(),
+                        Some(Locator::Lines { start, end }) => format!("lines {start}-{end}"),
+                        None => String::new(),
+                    },
+                    excerpt: c.excerpt.clone().unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(zgvault_ui::AskAnswer { text, citations })
+    }
+}
+
+#[cfg(feature = "ui")]
+impl zgvault_ui::Asker for UiAsker {
+    fn ask<'a>(
+        &'a self,
+        user: &'a zgvault_ui::AskSession,
+        request: zgvault_ui::AskRequest,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<zgvault_ui::AskAnswer, zgvault_ui::AskError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let fail = |e: anyhow::Error| zgvault_ui::AskError {
+                message: format!("{e:#}"),
+            };
+            if request.files.is_empty() {
+                return Err(zgvault_ui::AskError {
+                    message: "pick the files to ask about".to_owned(),
+                });
+            }
+            let mut files = Vec::new();
+            for &file_id in &request.files {
+                let read = flows::get_in_memory(user, file_id, MAX_ASK_BYTES, &|_, _, _| {})
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+                files.push((file_id, read));
+            }
+            let question = request.question;
+            tokio::task::block_in_place(|| self.answer(user, files, &question)).map_err(fail)
+        })
+    }
+}

@@ -113,9 +113,12 @@ pub async fn get_in_memory(
                 max: max_bytes,
             });
         }
-        let bytes = std::fs::read(&sealed).map_err(|e| crate::error::io("read", &sealed, e))?;
-        let (metadata, plain) = zgvault_proto::open_bytes(key, &bytes)?;
-        let plaintext = Zeroizing::new(plain);
+        // Streamed from the file: the ciphertext is never held in memory beside the plaintext,
+        // and a chunk that fails drops (and wipes) what was opened before it.
+        let file =
+            std::fs::File::open(&sealed).map_err(|e| crate::error::io("read", &sealed, e))?;
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
+        let metadata = zgvault_proto::open(key, std::io::BufReader::new(file), &mut *plaintext)?;
         Ok(InMemory {
             report: fetched.report(PathBuf::new(), metadata.name, metadata.size),
             plaintext,
